@@ -1,0 +1,38 @@
+//! Continuous scalar families.
+
+mod beta;
+mod cauchy;
+mod exponential;
+mod gamma;
+mod gumbel;
+mod laplace;
+mod logistic;
+mod lognormal;
+mod normal;
+mod student_t;
+mod von_mises;
+mod weibull;
+
+pub use beta::Beta;
+pub use cauchy::Cauchy;
+pub use exponential::Exponential;
+pub use gamma::Gamma;
+pub use gumbel::Gumbel;
+pub use laplace::Laplace;
+pub use logistic::Logistic;
+pub use lognormal::LogNormal;
+pub use normal::Normal;
+pub use student_t::StudentT;
+pub use von_mises::VonMises;
+pub use weibull::Weibull;
+
+/// Map a sampler constructor's error (unreachable after validation) to a typed error.
+pub(crate) fn sampler<T, E: std::fmt::Display>(
+    family: &'static str,
+    r: std::result::Result<T, E>,
+) -> crate::Result<T> {
+    r.map_err(|e| crate::Error::InvalidStructure {
+        family,
+        what: format!("sampler rejected the parameters: {e}"),
+    })
+}
