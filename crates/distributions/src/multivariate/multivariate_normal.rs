@@ -18,6 +18,7 @@ pub struct MultivariateNormal {
     mean: Vec<f64>,
     cov: DMatrix<f64>,
     chol: DMatrix<f64>,
+    precision: DMatrix<f64>,
 }
 
 /// Relative tolerance on `|Σᵢⱼ − Σⱼᵢ|` accepted for a covariance given as a full matrix.
@@ -75,8 +76,8 @@ impl MultivariateNormal {
                 idx += 1;
             }
         }
-        let chol = match cov.clone().cholesky() {
-            Some(c) => c.l(),
+        let (chol, precision) = match cov.clone().cholesky() {
+            Some(c) => (c.l(), c.inverse()),
             None => {
                 return Err(Error::InvalidStructure {
                     family,
@@ -85,7 +86,12 @@ impl MultivariateNormal {
                 });
             }
         };
-        Ok(Self { mean, cov, chol })
+        Ok(Self {
+            mean,
+            cov,
+            chol,
+            precision,
+        })
     }
 
     /// From coordinates: the mean (d) then the upper-triangular covariance entries (d(d+1)/2).
@@ -177,10 +183,9 @@ impl Family for MultivariateNormal {
     fn fisher(&self) -> DMatrix<f64> {
         let d = self.dim();
         let p = d + d * (d + 1) / 2;
-        // the covariance was checked SPD at construction, so its Cholesky factor inverts it
-        let s = nalgebra::Cholesky::new_unchecked(self.chol.clone()).inverse();
+        let s = &self.precision;
         let mut f = DMatrix::zeros(p, p);
-        f.view_mut((0, 0), (d, d)).copy_from(&s);
+        f.view_mut((0, 0), (d, d)).copy_from(s);
         // Eₐ as the list of (row, col) unit entries it sets
         let mut e: Vec<Vec<(usize, usize)>> = Vec::new();
         for i in 0..d {
