@@ -1,1 +1,104 @@
-fn main() {}
+//! `fisherlab`: Fisher information from the command line.
+//!
+//! Exit codes: 0 success; 1 a computation that failed (non-convergence, non-finite values);
+//! 2 bad input (one line on stderr naming the bad value and the rule it breaks).
+
+mod fim;
+mod format;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Fisher information matrices, each checked against an independent reference.
+#[derive(Parser, Debug)]
+#[command(name = "fisherlab", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fisher information of a distribution: analytic, exact expectation, or Monte Carlo.
+    #[command(after_help = fim::EXAMPLES)]
+    Fim(fim::FimArgs),
+    /// List the families, their coordinates, fixed parameters and parameterizations.
+    Families {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// An error of the command line: bad input (exit 2) or a failed computation (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad input.
+    #[error("{0}")]
+    Input(String),
+    /// The computation itself failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<fisherlab_distributions::Error> for CliError {
+    fn from(e: fisherlab_distributions::Error) -> Self {
+        CliError::Input(e.to_string())
+    }
+}
+
+impl From<fisherlab_fisher::Error> for CliError {
+    fn from(e: fisherlab_fisher::Error) -> Self {
+        use fisherlab_fisher::Error as E;
+        match e {
+            E::Distribution(_)
+            | E::InvalidOption { .. }
+            | E::Unsupported { .. }
+            | E::HessianFormInvalid { .. } => CliError::Input(e.to_string()),
+            _ => CliError::Failed(e.to_string()),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let text = e.render().to_string();
+            let line = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments");
+            eprintln!("{line}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Fim(args) => fim::run(&args),
+        Command::Families { json } => fim::families(json),
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(CliError::Input(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Failed(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
