@@ -66,7 +66,7 @@ mod tests {
         let s = matrix(&["mu".into(), "sigma".into()], &m);
         assert_eq!(
             s,
-            "          mu  sigma\nmu        1   -0.5\nsigma  -0.5  12.25\n"
+            "         mu  sigma\nmu        1   -0.5\nsigma  -0.5  12.25\n"
         );
     }
 }

@@ -181,7 +181,7 @@ pub trait ScoreFn: Family {
     fn hessian_into(&self, x: &[f64], score: &mut [f64], hess: &mut [f64]) -> f64;
 }
 
-impl std::fmt::Debug for dyn ScoreFn {
+impl std::fmt::Debug for dyn ScoreFn + '_ {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let pairs: Vec<String> = self
             .param_names()
