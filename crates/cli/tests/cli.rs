@@ -1,0 +1,328 @@
+//! The command line, end to end: output shapes, JSON schema, and one-line errors with exit 2.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn fisherlab() -> Command {
+    Command::cargo_bin("fisherlab").unwrap()
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = fisherlab().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Bad input: exit code 2, nothing on stdout, exactly one line on stderr containing `needle`.
+fn run_bad(args: &[&str], needle: &str) {
+    let out = fisherlab().args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{args:?}: not one line: {err}"
+    );
+    assert!(err.contains(needle), "{args:?}: `{err}` lacks `{needle}`");
+}
+
+#[test]
+fn json_object_has_the_documented_schema() {
+    let s = run_ok(&[
+        "fim",
+        "student_t",
+        "--param",
+        "loc=1",
+        "--param",
+        "scale=2",
+        "--fixed",
+        "df=4",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(&s).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "family",
+            "parameterization",
+            "parameters",
+            "values",
+            "method",
+            "fisher",
+            "std_error"
+        ]
+    );
+    assert_eq!(v["family"], "student_t");
+    assert_eq!(v["parameterization"], "canonical");
+    assert_eq!(v["parameters"], serde_json::json!(["loc", "scale"]));
+    assert_eq!(v["values"]["df"], 4.0);
+    assert_eq!(v["method"], "analytic");
+    assert!(v["std_error"].is_null());
+    // (ν+1)/((ν+3)σ²) = 5/28, 2ν/((ν+3)σ²) = 8/28
+    let f = &v["fisher"];
+    assert!((f[0][0].as_f64().unwrap() - 5.0 / 28.0).abs() < 1e-15);
+    assert!((f[1][1].as_f64().unwrap() - 8.0 / 28.0).abs() < 1e-15);
+    assert!(f[0][1].as_f64().unwrap().abs() < 1e-15);
+}
+
+#[test]
+fn monte_carlo_json_carries_standard_errors_and_is_reproducible() {
+    let args = [
+        "fim",
+        "poisson",
+        "--param",
+        "rate=3",
+        "--method",
+        "monte-carlo",
+        "--samples",
+        "20000",
+        "--seed",
+        "5",
+        "--json",
+    ];
+    let a = run_ok(&args);
+    assert_eq!(a, run_ok(&args), "same seed, same output");
+    let v: Value = serde_json::from_str(&a).unwrap();
+    let f = v["fisher"][0][0].as_f64().unwrap();
+    let se = v["std_error"][0][0].as_f64().unwrap();
+    assert!((f - 1.0 / 3.0).abs() < 4.0 * se, "{f} ± {se}");
+}
+
+#[test]
+fn method_all_reports_agreement() {
+    let s = run_ok(&[
+        "fim",
+        "gamma",
+        "--param",
+        "shape=2.5",
+        "--param",
+        "rate=1.5",
+        "--method",
+        "all",
+        "--samples",
+        "20000",
+    ]);
+    for part in [
+        "analytic",
+        "quadrature",
+        "monte-carlo (score)",
+        "monte-carlo (hessian)",
+        "Agreement with the closed form",
+    ] {
+        assert!(s.contains(part), "missing {part}:\n{s}");
+    }
+    let v: Value = serde_json::from_str(&run_ok(&[
+        "fim",
+        "laplace",
+        "--param",
+        "loc=0",
+        "--param",
+        "scale=1",
+        "--method",
+        "all",
+        "--samples",
+        "1000",
+        "--json",
+    ]))
+    .unwrap();
+    // Laplace has no Hessian form: analytic, quadrature, monte-carlo (score)
+    assert_eq!(v.as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn human_output_is_a_labelled_matrix() {
+    let s = run_ok(&["fim", "normal", "--param", "mu=0", "--param", "sigma=2"]);
+    assert!(
+        s.starts_with("normal (canonical)\n  mu = 0, sigma = 2\n"),
+        "{s}"
+    );
+    assert!(
+        s.contains("       mu  sigma\nmu     0.25      0\nsigma     0    0.5\n"),
+        "{s}"
+    );
+}
+
+#[test]
+fn parameterizations_and_vector_families() {
+    let v: Value = serde_json::from_str(&run_ok(&[
+        "fim",
+        "normal",
+        "--parameterization",
+        "natural",
+        "--param",
+        "eta1=0.25",
+        "--param",
+        "eta2=-0.125",
+        "--json",
+    ]))
+    .unwrap();
+    // μ = 1, σ² = 4: [[4, 8], [8, 48]]
+    assert_eq!(v["fisher"], serde_json::json!([[4.0, 8.0], [8.0, 48.0]]));
+    let v: Value = serde_json::from_str(&run_ok(&[
+        "fim",
+        "multivariate_normal",
+        "--param",
+        "mean1=0",
+        "--param",
+        "mean2=0",
+        "--param",
+        "cov11=1",
+        "--param",
+        "cov12=0.5",
+        "--param",
+        "cov22=2",
+        "--method",
+        "quadrature",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        v["parameters"],
+        serde_json::json!(["mean1", "mean2", "cov11", "cov12", "cov22"])
+    );
+    assert!((v["fisher"][3][3].as_f64().unwrap() - 36.0 / 49.0).abs() < 1e-12);
+    let s = run_ok(&["families"]);
+    assert!(s.contains("multivariate_normal") && s.contains("natural"));
+    let fams: Value = serde_json::from_str(&run_ok(&["families", "--json"])).unwrap();
+    assert_eq!(fams.as_array().unwrap().len(), 20);
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    run_bad(&["fim", "gammma"], "unknown family `gammma`");
+    run_bad(
+        &["fim", "gamma", "--param", "shape=-1", "--param", "rate=1"],
+        "shape = -1 is invalid: must be > 0",
+    );
+    run_bad(
+        &["fim", "normal", "--param", "mu=0"],
+        "missing parameter `sigma`",
+    );
+    run_bad(
+        &[
+            "fim", "normal", "--param", "mu=0", "--param", "sigma=1", "--param", "tau=2",
+        ],
+        "unknown parameter `tau`",
+    );
+    run_bad(
+        &["fim", "normal", "--param", "mu=0", "--param", "sigma=abc"],
+        "`abc` is not a number",
+    );
+    run_bad(&["fim", "normal", "--param", "mu"], "expected NAME=VALUE");
+    run_bad(
+        &["fim", "normal", "--param", "mu=0", "--param", "sigma=nan"],
+        "must be finite",
+    );
+    run_bad(
+        &[
+            "fim", "normal", "--param", "mu=0", "--param", "sigma=1", "--method", "magic",
+        ],
+        "invalid value 'magic'",
+    );
+    run_bad(
+        &[
+            "fim",
+            "normal",
+            "--parameterization",
+            "polar",
+            "--param",
+            "mu=0",
+        ],
+        "unknown parameterization `polar`",
+    );
+    run_bad(
+        &["fim", "bernoulli", "--param", "p=1.5"],
+        "must lie in (0, 1)",
+    );
+    run_bad(
+        &["fim", "binomial", "--param", "p=0.5", "--param", "n=2.5"],
+        "must be an integer >= 1",
+    );
+    run_bad(
+        &[
+            "fim",
+            "categorical",
+            "--param",
+            "p1=0.5",
+            "--param",
+            "p2=0.6",
+        ],
+        "sum to",
+    );
+    run_bad(
+        &[
+            "fim",
+            "multivariate_normal",
+            "--param",
+            "mean1=0",
+            "--param",
+            "mean2=0",
+            "--param",
+            "cov11=1",
+            "--param",
+            "cov12=3",
+            "--param",
+            "cov22=1",
+        ],
+        "not positive definite",
+    );
+    run_bad(
+        &[
+            "fim",
+            "laplace",
+            "--param",
+            "loc=0",
+            "--param",
+            "scale=1",
+            "--method",
+            "monte-carlo",
+            "--form",
+            "hessian",
+        ],
+        "negative-Hessian form does not apply",
+    );
+    run_bad(
+        &[
+            "fim",
+            "normal",
+            "--param",
+            "mu=0",
+            "--param",
+            "sigma=1",
+            "--method",
+            "monte-carlo",
+            "--samples",
+            "1",
+        ],
+        "samples",
+    );
+    run_bad(
+        &[
+            "fim",
+            "normal",
+            "--param",
+            "mu=0",
+            "--param",
+            "sigma=1",
+            "--method",
+            "quadrature",
+            "--tol",
+            "0",
+        ],
+        "rel_tol",
+    );
+    run_bad(&["fim"], "required");
+    run_bad(&["bogus"], "unrecognized subcommand");
+}
+
+#[test]
+fn help_lists_examples() {
+    let s = run_ok(&["fim", "--help"]);
+    assert!(s.contains("Examples:") && s.contains("--parameterization"));
+}
