@@ -326,3 +326,28 @@ fn help_lists_examples() {
     let s = run_ok(&["fim", "--help"]);
     assert!(s.contains("Examples:") && s.contains("--parameterization"));
 }
+
+/// Every flag documented in docs/cli.md exists in the `--help` of its subcommand.
+#[test]
+fn documented_flags_exist() {
+    let doc = include_str!("../../../docs/cli.md");
+    let mut section = String::new();
+    let mut checked = 0;
+    for line in doc.lines() {
+        if let Some(rest) = line.strip_prefix("## `fisherlab ") {
+            section = rest.split([' ', '`']).next().unwrap().to_string();
+            continue;
+        }
+        if !line.starts_with("| `--") || section.is_empty() {
+            continue;
+        }
+        let flag = line[3..].split(['`', ' ']).next().unwrap();
+        let help = run_ok(&[section.as_str(), "--help"]);
+        assert!(
+            help.contains(flag),
+            "{section}: documented flag {flag} missing from --help"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} flags found in docs/cli.md");
+}
