@@ -1,0 +1,312 @@
+//! Curvature operators on `faer`.
+//!
+//! Every Fisher estimate and approximation in fisherlab is handed around as a
+//! [`CurvatureOperator`]: a symmetric positive semi-definite linear map of dimension P that may or
+//! may not be stored as a P × P matrix. Structured operators compute everything they can exactly
+//! from their structure — a Kronecker product's trace is `tr(A)·tr(G)`, its damped solve goes
+//! through the eigenbases of both factors — and never densify behind the caller's back; what an
+//! operator cannot do exactly (the spectrum of a matrix-free operator, say) is an
+//! [`Error::NotAvailable`] naming the estimator to use instead.
+//!
+//! | operator | storage | damped solve | log-det, eigenvalues |
+//! |---|---|---|---|
+//! | [`Dense`] | P² | Cholesky of `F + λI` | Cholesky / symmetric eigen |
+//! | [`Diagonal`] | P | elementwise | exact |
+//! | [`BlockDiagonal`] | blocks | per block | per block |
+//! | [`Kronecker`] `c·A ⊗ G` | m² + n² | exact (both eigenbases) or factored π-damping | products of factor eigenvalues |
+//! | [`Ekfac`] | m² + n² + mn | elementwise in the Kronecker eigenbasis | exact |
+//! | [`LowRankPlusDiagonal`] | Pk | Woodbury | matrix determinant lemma; exact spectrum when D is isotropic |
+//! | [`MatrixFree`] | a closure `F v` | conjugate gradients (optionally preconditioned) | Lanczos, stochastic Lanczos quadrature, Hutchinson, Hutch++ |
+//!
+//! Vectors are columns of `faer` matrices: `apply` and `solve_damped` take a block of right-hand
+//! sides (P × k) at once.
+//!
+//! # Examples
+//!
+//! ```
+//! use faer::Mat;
+//! use fisherlab_linalg::{CurvatureOperator, Dense, Kronecker};
+//!
+//! let a = Mat::from_fn(3, 3, |i, j| if i == j { 2.0 } else { 0.5 });
+//! let g = Mat::from_fn(2, 2, |i, j| if i == j { 1.0 } else { 0.25 });
+//! let k = Kronecker::new(a.clone(), g.clone()).unwrap();
+//! let dense = Dense::new(a.kron(&g)).unwrap();
+//! // tr(A ⊗ G) = tr(A) tr(G) = 6·2
+//! assert!((k.trace().unwrap() - 12.0).abs() < 1e-12);
+//! assert!((k.logdet_damped(0.1).unwrap() - dense.logdet_damped(0.1).unwrap()).abs() < 1e-12);
+//! ```
+
+mod block_diagonal;
+mod dense;
+mod diagonal;
+mod ekfac;
+mod kronecker;
+mod low_rank;
+mod matrix_free;
+
+pub use block_diagonal::BlockDiagonal;
+pub use dense::Dense;
+pub use diagonal::Diagonal;
+pub use ekfac::Ekfac;
+pub use faer::{Mat, MatRef};
+pub use kronecker::{Kronecker, KroneckerDamping};
+pub use low_rank::LowRankPlusDiagonal;
+pub use matrix_free::{
+    CgOptions, CgResult, Lanczos, MatrixFree, SpectralDensity, TraceEstimate, conjugate_gradient,
+    hutch_pp_trace, hutchinson_diagonal, hutchinson_trace, lanczos_top_k,
+    stochastic_lanczos_quadrature,
+};
+use thiserror::Error;
+
+/// Errors of the linear-algebra crate.
+#[derive(Debug, Error, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A matrix or vector of the wrong shape.
+    #[error("{what}: expected {expected}, got {got}")]
+    DimensionMismatch {
+        /// What was being checked.
+        what: &'static str,
+        /// Expected shape.
+        expected: String,
+        /// Given shape.
+        got: String,
+    },
+    /// A NaN or infinity in the input.
+    #[error("{what} contains a non-finite value at {index:?}")]
+    NonFinite {
+        /// Which input.
+        what: &'static str,
+        /// (row, column) of the first offending entry.
+        index: (usize, usize),
+    },
+    /// A matrix that must be symmetric is not.
+    #[error("{what} is not symmetric: entry ({i},{j}) = {a} but ({j},{i}) = {b}")]
+    NotSymmetric {
+        /// Which input.
+        what: &'static str,
+        /// Row.
+        i: usize,
+        /// Column.
+        j: usize,
+        /// `M[i,j]`.
+        a: f64,
+        /// `M[j,i]`.
+        b: f64,
+    },
+    /// A value that must be ≥ 0 (a diagonal entry, a scaling, an eigenvalue of a PSD factor).
+    #[error("{what}[{index}] = {value} is invalid: must be >= 0")]
+    Negative {
+        /// Which input.
+        what: &'static str,
+        /// Index of the entry.
+        index: usize,
+        /// The value.
+        value: f64,
+    },
+    /// Damping must be finite and ≥ 0.
+    #[error("damping lambda = {lambda} is invalid: must be finite and >= 0")]
+    InvalidDamping {
+        /// The value given.
+        lambda: f64,
+    },
+    /// `F + λI` is singular (or numerically so) and cannot be factorised.
+    #[error(
+        "{operator}: F + {lambda}·I is singular or not positive definite; use a damping lambda > 0, or the pseudo-inverse"
+    )]
+    Singular {
+        /// Operator kind.
+        operator: &'static str,
+        /// Damping used.
+        lambda: f64,
+    },
+    /// An iterative method stopped before its tolerance.
+    #[error(
+        "{method} did not converge: relative residual {residual:e} after {iterations} iterations"
+    )]
+    NoConvergence {
+        /// Method name.
+        method: &'static str,
+        /// Iterations done.
+        iterations: usize,
+        /// Residual reached.
+        residual: f64,
+    },
+    /// The operation cannot be done exactly by this operator without densifying.
+    #[error("{operator}: {operation} is not available exactly; {hint}")]
+    NotAvailable {
+        /// Operator kind.
+        operator: &'static str,
+        /// Operation asked for.
+        operation: &'static str,
+        /// What to use instead.
+        hint: &'static str,
+    },
+    /// A numerical kernel of faer failed (e.g. the eigen-solver did not converge).
+    #[error("{0}")]
+    Numerical(String),
+    /// An argument breaks its rule.
+    #[error("invalid {name} = {value}: {rule}")]
+    InvalidArgument {
+        /// Argument name.
+        name: &'static str,
+        /// Value.
+        value: String,
+        /// Rule.
+        rule: &'static str,
+    },
+}
+
+/// Result alias of the linear-algebra crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A symmetric positive semi-definite linear map of dimension P.
+///
+/// All methods are exact unless their documentation says otherwise; operations that an
+/// implementation cannot perform exactly return [`Error::NotAvailable`].
+pub trait CurvatureOperator: Send + Sync {
+    /// Short name of the structure, e.g. `"kronecker"`.
+    fn kind(&self) -> &'static str;
+    /// Dimension P.
+    fn dim(&self) -> usize;
+    /// `F X` for a block `X` (P × k).
+    ///
+    /// # Errors
+    /// `X` does not have P rows.
+    fn apply(&self, x: MatRef<'_, f64>) -> Result<Mat<f64>>;
+    /// `F v`.
+    ///
+    /// # Errors
+    /// `v` does not have length P.
+    fn matvec(&self, v: &[f64]) -> Result<Vec<f64>> {
+        let y = self.apply(MatRef::from_column_major_slice(v, v.len(), 1))?;
+        Ok(y.col_as_slice(0).to_vec())
+    }
+    /// The P × P matrix.
+    ///
+    /// # Errors
+    /// Only as [`apply`](Self::apply).
+    fn to_dense(&self) -> Result<Mat<f64>> {
+        self.apply(Mat::<f64>::identity(self.dim(), self.dim()).as_ref())
+    }
+    /// `diag(F)`.
+    fn diagonal(&self) -> Result<Vec<f64>>;
+    /// `tr(F)`.
+    fn trace(&self) -> Result<f64>;
+    /// `‖F‖_F`.
+    fn frobenius_norm(&self) -> Result<f64>;
+    /// `(F + λI)⁻¹ V` for a block `V` (P × k).
+    ///
+    /// # Errors
+    /// Invalid damping, a shape mismatch, or a singular `F + λI`.
+    fn solve_damped(&self, lambda: f64, v: MatRef<'_, f64>) -> Result<Mat<f64>>;
+    /// `(F + λI)⁻¹` as another operator.
+    ///
+    /// # Errors
+    /// As [`solve_damped`](Self::solve_damped).
+    fn inverse_damped(&self, lambda: f64) -> Result<Box<dyn CurvatureOperator>>;
+    /// `ln det(F + λI)`.
+    ///
+    /// # Errors
+    /// Invalid damping, or a singular `F + λI`.
+    fn logdet_damped(&self, lambda: f64) -> Result<f64>;
+    /// All eigenvalues, ascending.
+    fn eigenvalues(&self) -> Result<Vec<f64>>;
+    /// The `k` largest eigenvalues, descending.
+    fn top_eigenvalues(&self, k: usize) -> Result<Vec<f64>> {
+        let mut e = self.eigenvalues()?;
+        e.reverse();
+        e.truncate(k);
+        Ok(e)
+    }
+}
+
+pub(crate) fn check_lambda(lambda: f64) -> Result<()> {
+    if lambda.is_finite() && lambda >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidDamping { lambda })
+    }
+}
+
+pub(crate) fn check_rows(what: &'static str, dim: usize, x: MatRef<'_, f64>) -> Result<()> {
+    if x.nrows() != dim {
+        return Err(Error::DimensionMismatch {
+            what,
+            expected: format!("{dim} rows"),
+            got: format!("{} rows", x.nrows()),
+        });
+    }
+    check_finite(what, x)
+}
+
+pub(crate) fn check_finite(what: &'static str, x: MatRef<'_, f64>) -> Result<()> {
+    for j in 0..x.ncols() {
+        for i in 0..x.nrows() {
+            if !x[(i, j)].is_finite() {
+                return Err(Error::NonFinite {
+                    what,
+                    index: (i, j),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Check a square, finite, symmetric matrix (relative tolerance 1e-12 of the largest entry) and
+/// return its exact symmetrisation `(M + Mᵀ)/2`.
+pub(crate) fn symmetric(what: &'static str, m: Mat<f64>) -> Result<Mat<f64>> {
+    if m.nrows() != m.ncols() {
+        return Err(Error::DimensionMismatch {
+            what,
+            expected: "a square matrix".into(),
+            got: format!("{}x{}", m.nrows(), m.ncols()),
+        });
+    }
+    check_finite(what, m.as_ref())?;
+    let n = m.nrows();
+    let scale = m.norm_max();
+    for j in 0..n {
+        for i in j + 1..n {
+            let (a, b) = (m[(i, j)], m[(j, i)]);
+            if (a - b).abs() > 1e-12 * scale {
+                return Err(Error::NotSymmetric { what, i, j, a, b });
+            }
+        }
+    }
+    Ok(Mat::from_fn(n, n, |i, j| 0.5 * (m[(i, j)] + m[(j, i)])))
+}
+
+/// Symmetric eigendecomposition `(eigenvalues ascending, eigenvectors as columns)`.
+pub(crate) fn eigh(m: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>)> {
+    let evd = m
+        .self_adjoint_eigen(faer::Side::Lower)
+        .map_err(|e| Error::Numerical(format!("symmetric eigendecomposition failed: {e:?}")))?;
+    let s = evd.S().column_vector();
+    let vals = (0..s.nrows()).map(|i| s[i]).collect();
+    Ok((vals, evd.U().to_owned()))
+}
+
+/// Largest eigenvalue magnitude below which an eigenvalue counts as zero, relative to the largest.
+pub(crate) const ZERO_EIGEN_RTOL: f64 = 1e-13;
+
+/// Clamp eigenvalues of a PSD matrix that rounding pushed slightly negative; error if one is
+/// genuinely negative.
+pub(crate) fn psd_eigenvalues(what: &'static str, vals: &mut [f64]) -> Result<()> {
+    let top = vals.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (i, v) in vals.iter_mut().enumerate() {
+        if *v < 0.0 {
+            if *v >= -1e-10 * top.max(f64::MIN_POSITIVE) {
+                *v = 0.0;
+            } else {
+                return Err(Error::Negative {
+                    what,
+                    index: i,
+                    value: *v,
+                });
+            }
+        }
+    }
+    Ok(())
+}
