@@ -3,8 +3,8 @@
 //!
 //! This facade re-exports the workspace crates:
 //! [`autodiff`] (forward-mode derivatives over `num-dual`), [`distributions`] (families with
-//! closed-form Fisher matrices and reparameterisations) and [`fisher`] (analytic, exact-expectation
-//! and Monte-Carlo estimators).
+//! closed-form Fisher matrices and reparameterisations), [`fisher`] (analytic, exact-expectation
+//! and Monte-Carlo estimators) and [`linalg`] (curvature operators on faer).
 //!
 //! # Examples
 //!
@@ -21,3 +21,4 @@
 pub use fisherlab_autodiff as autodiff;
 pub use fisherlab_distributions as distributions;
 pub use fisherlab_fisher as fisher;
+pub use fisherlab_linalg as linalg;

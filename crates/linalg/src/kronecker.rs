@@ -219,7 +219,12 @@ impl CurvatureOperator for Kronecker {
     fn solve_damped(&self, lambda: f64, v: MatRef<'_, f64>) -> Result<Mat<f64>> {
         check_lambda(lambda)?;
         check_rows("right-hand side", self.dim(), v)?;
-        self.inverse_as_ekfac(lambda)?.apply(v)
+        match self.damping {
+            // two GEMMs per side per right-hand side, in the eigenbasis
+            KroneckerDamping::Exact => self.inverse_as_ekfac(lambda)?.apply(v),
+            // the inverse stays a Kronecker product: form it once, then one GEMM per side
+            KroneckerDamping::Factored => self.inverse_damped(lambda)?.apply(v),
+        }
     }
     fn inverse_damped(&self, lambda: f64) -> Result<Box<dyn CurvatureOperator>> {
         check_lambda(lambda)?;
@@ -264,31 +269,17 @@ impl CurvatureOperator for Kronecker {
 }
 
 impl Kronecker {
-    /// The damped inverse in the Kronecker eigenbasis (either damping mode).
+    /// The exactly damped inverse `(c·A⊗G + λI)⁻¹` in the Kronecker eigenbasis.
     fn inverse_as_ekfac(&self, lambda: f64) -> Result<Ekfac> {
         let e = self.factor_eigen()?;
-        let s = match self.damping {
-            KroneckerDamping::Exact => {
-                let s = self.products(e, |v| v + lambda);
-                if s.iter().any(|v| *v <= 0.0) {
-                    return Err(Error::Singular {
-                        operator: "kronecker",
-                        lambda,
-                    });
-                }
-                s.iter().map(|v| 1.0 / v).collect()
-            }
-            KroneckerDamping::Factored => {
-                let (da, dg) = self.factored(lambda, e)?;
-                let mut s = Vec::with_capacity(da.len() * dg.len());
-                for a in &da {
-                    for g in &dg {
-                        s.push(1.0 / (self.scale * a * g));
-                    }
-                }
-                s
-            }
-        };
+        let s = self.products(e, |v| v + lambda);
+        if s.iter().any(|v| *v <= 0.0) {
+            return Err(Error::Singular {
+                operator: "kronecker",
+                lambda,
+            });
+        }
+        let s = s.iter().map(|v| 1.0 / v).collect();
         Ekfac::new_unchecked(e.qa.clone(), e.qg.clone(), s)
     }
 }
