@@ -17,6 +17,7 @@
 //! | [`Ekfac`] | m² + n² + mn | elementwise in the Kronecker eigenbasis | exact |
 //! | [`LowRankPlusDiagonal`] | Pk | Woodbury | matrix determinant lemma; exact spectrum when D is isotropic |
 //! | [`MatrixFree`] | a closure `F v` | conjugate gradients (optionally preconditioned) | Lanczos, stochastic Lanczos quadrature, Hutchinson, Hutch++ |
+//! | [`Sum`] | its terms | conjugate gradients | top eigenvalues by Lanczos |
 //!
 //! Vectors are columns of `faer` matrices: `apply` and `solve_damped` take a block of right-hand
 //! sides (P × k) at once.
@@ -43,6 +44,7 @@ mod ekfac;
 mod kronecker;
 mod low_rank;
 mod matrix_free;
+mod sum;
 
 pub use block_diagonal::BlockDiagonal;
 pub use dense::Dense;
@@ -52,10 +54,11 @@ pub use faer::{Mat, MatRef};
 pub use kronecker::{Kronecker, KroneckerDamping};
 pub use low_rank::LowRankPlusDiagonal;
 pub use matrix_free::{
-    CgOptions, CgResult, Lanczos, MatrixFree, SpectralDensity, TraceEstimate, conjugate_gradient,
-    hutch_pp_trace, hutchinson_diagonal, hutchinson_trace, lanczos_top_k,
+    CgOptions, CgResult, Lanczos, LanczosOptions, MatrixFree, SpectralDensity, TraceEstimate,
+    conjugate_gradient, hutch_pp_trace, hutchinson_diagonal, hutchinson_trace, lanczos_top_k,
     stochastic_lanczos_quadrature,
 };
+pub use sum::Sum;
 use thiserror::Error;
 
 /// Errors of the linear-algebra crate.

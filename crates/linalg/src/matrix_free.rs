@@ -196,6 +196,16 @@ fn matvec(op: &dyn CurvatureOperator, lambda: f64, v: &[f64]) -> Result<Vec<f64>
 /// # Errors
 /// Invalid damping or shapes; [`Error::NoConvergence`] after `max_iter` iterations; a
 /// non-positive curvature direction (`F + λI` not positive definite).
+///
+/// # Examples
+/// ```
+/// use fisherlab_linalg::{conjugate_gradient, CgOptions, Diagonal};
+/// let f = Diagonal::new(vec![1.0, 10.0, 100.0]).unwrap();
+/// let r = conjugate_gradient(&f, 0.0, &[1.0, 1.0, 1.0], Some((&f, 0.0)), None, &CgOptions::default()).unwrap();
+/// // preconditioned by F itself: one iteration
+/// assert_eq!(r.iterations, 1);
+/// assert!((r.x[2] - 0.01).abs() < 1e-12);
+/// ```
 pub fn conjugate_gradient(
     op: &dyn CurvatureOperator,
     lambda: f64,
@@ -391,6 +401,14 @@ fn tridiagonal_eigen(alpha: &[f64], beta: &[f64]) -> Result<(Vec<f64>, Mat<f64>)
 ///
 /// # Errors
 /// `k = 0` or `k > P`; no convergence within `max_steps`.
+///
+/// # Examples
+/// ```
+/// use fisherlab_linalg::{lanczos_top_k, Diagonal};
+/// let f = Diagonal::new((1..=50).map(f64::from).collect()).unwrap();
+/// let l = lanczos_top_k(&f, 2, 7, &Default::default()).unwrap();
+/// assert!((l.values[0] - 50.0).abs() < 1e-8 && (l.values[1] - 49.0).abs() < 1e-8);
+/// ```
 pub fn lanczos_top_k(
     op: &dyn CurvatureOperator,
     k: usize,
@@ -500,6 +518,14 @@ impl SpectralDensity {
 ///
 /// # Errors
 /// `probes = 0` or `steps = 0`; a product error.
+///
+/// # Examples
+/// ```
+/// use fisherlab_linalg::{stochastic_lanczos_quadrature, Diagonal};
+/// let f = Diagonal::new(vec![1.0; 100]).unwrap(); // identity: every node is 1
+/// let slq = stochastic_lanczos_quadrature(&f, 4, 10, 1).unwrap();
+/// assert!((slq.logdet(1.0) - 100.0 * 2f64.ln()).abs() < 1e-9);
+/// ```
 pub fn stochastic_lanczos_quadrature(
     op: &dyn CurvatureOperator,
     probes: usize,
@@ -594,6 +620,14 @@ fn mean_se(v: &[f64]) -> (f64, f64) {
 ///
 /// # Errors
 /// `probes = 0`; a product error.
+///
+/// # Examples
+/// ```
+/// use fisherlab_linalg::{hutchinson_trace, Diagonal};
+/// // for a diagonal operator zᵀFz = tr F exactly with Rademacher probes
+/// let t = hutchinson_trace(&Diagonal::new(vec![1.0, 2.0, 3.0]).unwrap(), 5, 0).unwrap();
+/// assert!((t.estimate - 6.0).abs() < 1e-12 && t.std_error < 1e-12);
+/// ```
 pub fn hutchinson_trace(
     op: &dyn CurvatureOperator,
     probes: usize,
@@ -626,6 +660,15 @@ pub fn hutchinson_trace(
 ///
 /// # Errors
 /// `matvecs < 3`; a product error.
+///
+/// # Examples
+/// ```
+/// use fisherlab_linalg::{hutch_pp_trace, Diagonal};
+/// // rank ≤ m/3: the sketch captures everything
+/// let f = Diagonal::new(vec![5.0, 0.0, 0.0, 0.0, 0.0, 0.0]).unwrap();
+/// let t = hutch_pp_trace(&f, 9, 2).unwrap();
+/// assert!((t.estimate - 5.0).abs() < 1e-10);
+/// ```
 pub fn hutch_pp_trace(
     op: &dyn CurvatureOperator,
     matvecs: usize,
@@ -667,6 +710,13 @@ pub fn hutch_pp_trace(
 ///
 /// # Errors
 /// `probes = 0`; a product error.
+///
+/// # Examples
+/// ```
+/// use fisherlab_linalg::{hutchinson_diagonal, Diagonal};
+/// let (d, se) = hutchinson_diagonal(&Diagonal::new(vec![1.0, 2.0]).unwrap(), 3, 0).unwrap();
+/// assert!((d[1] - 2.0).abs() < 1e-12 && se[1] < 1e-12); // exact for a diagonal operator
+/// ```
 pub fn hutchinson_diagonal(
     op: &dyn CurvatureOperator,
     probes: usize,

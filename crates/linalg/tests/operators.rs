@@ -463,3 +463,55 @@ fn singular_and_bad_inputs_are_typed_errors() {
         Err(Error::InvalidArgument { .. })
     ));
 }
+
+#[test]
+fn sum_of_kronecker_and_diagonal() {
+    let mut r = rng(31);
+    let a = spd(&mut r, 3, 4, 0.1);
+    let g = spd(&mut r, 4, 5, 0.1);
+    let d: Vec<f64> = (0..12).map(|i| 0.05 * (i as f64 + 1.0)).collect();
+    let op = Sum::new(vec![
+        Box::new(Kronecker::new(a.clone(), g.clone()).unwrap()),
+        Box::new(Diagonal::new(d.clone()).unwrap()),
+    ])
+    .unwrap();
+    let mut f = a.kron(&g);
+    for i in 0..12 {
+        f[(i, i)] += d[i];
+    }
+    let x = gaussian_mat(&mut r, 12, 2);
+    close(
+        op.apply(x.as_ref()).unwrap().as_ref(),
+        (&f * &x).as_ref(),
+        1e-12,
+        "sum apply",
+    );
+    close(
+        op.to_dense().unwrap().as_ref(),
+        f.as_ref(),
+        1e-12,
+        "sum dense",
+    );
+    let (_, sol) = reference(&f, 0.3, x.as_ref());
+    close(
+        op.solve_damped(0.3, x.as_ref()).unwrap().as_ref(),
+        sol.as_ref(),
+        1e-8,
+        "sum solve (CG)",
+    );
+    let tr: f64 = (0..12).map(|i| f[(i, i)]).sum();
+    assert!(rel(op.trace().unwrap(), tr) < 1e-13);
+    let eig = f.self_adjoint_eigenvalues(Side::Lower).unwrap();
+    assert!((op.top_eigenvalues(1).unwrap()[0] - eig[11]).abs() < 1e-8 * eig[11]);
+    assert!(matches!(
+        op.logdet_damped(0.1),
+        Err(Error::NotAvailable { .. })
+    ));
+    assert!(
+        Sum::new(vec![
+            Box::new(Diagonal::new(vec![1.0]).unwrap()),
+            Box::new(Diagonal::new(vec![1.0, 2.0]).unwrap())
+        ])
+        .is_err()
+    );
+}
