@@ -108,17 +108,7 @@ impl CurvatureOperator for MatrixFree {
         Err(not_available("the Frobenius norm", "use to_dense()"))
     }
     fn solve_damped(&self, lambda: f64, v: MatRef<'_, f64>) -> Result<Mat<f64>> {
-        check_lambda(lambda)?;
-        check_rows("right-hand side", self.dim, v)?;
-        let mut out = Mat::zeros(v.nrows(), v.ncols());
-        for c in 0..v.ncols() {
-            let b: Vec<f64> = (0..v.nrows()).map(|i| v[(i, c)]).collect();
-            let r = conjugate_gradient(self, lambda, &b, None, None, &self.cg)?;
-            for (i, x) in r.x.iter().enumerate() {
-                out[(i, c)] = *x;
-            }
-        }
-        Ok(out)
+        cg_columns(self, lambda, v, &self.cg)
     }
     fn inverse_damped(&self, lambda: f64) -> Result<Box<dyn CurvatureOperator>> {
         check_lambda(lambda)?;
@@ -145,6 +135,26 @@ impl CurvatureOperator for MatrixFree {
     fn top_eigenvalues(&self, k: usize) -> Result<Vec<f64>> {
         Ok(lanczos_top_k(self, k, 0, &LanczosOptions::default())?.values)
     }
+}
+
+/// `(F + λI)⁻¹ V` column by column with unpreconditioned conjugate gradients.
+pub(crate) fn cg_columns(
+    op: &dyn CurvatureOperator,
+    lambda: f64,
+    v: MatRef<'_, f64>,
+    opts: &CgOptions,
+) -> Result<Mat<f64>> {
+    check_lambda(lambda)?;
+    check_rows("right-hand side", op.dim(), v)?;
+    let mut out = Mat::zeros(v.nrows(), v.ncols());
+    for c in 0..v.ncols() {
+        let b: Vec<f64> = (0..v.nrows()).map(|i| v[(i, c)]).collect();
+        let r = conjugate_gradient(op, lambda, &b, None, None, opts)?;
+        for (i, x) in r.x.iter().enumerate() {
+            out[(i, c)] = *x;
+        }
+    }
+    Ok(out)
 }
 
 /// Options of [`conjugate_gradient`].

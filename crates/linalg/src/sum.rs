@@ -1,5 +1,5 @@
-use crate::matrix_free::{CgOptions, conjugate_gradient};
-use crate::{CurvatureOperator, Error, Result, check_lambda, check_rows};
+use crate::matrix_free::{CgOptions, cg_columns};
+use crate::{CurvatureOperator, Error, Result, check_rows};
 use faer::{Mat, MatRef};
 
 /// A sum of operators `F₁ + F₂ + …` of one dimension (a Kronecker product plus a diagonal
@@ -102,17 +102,7 @@ impl CurvatureOperator for Sum {
         Err(Self::not_available("the Frobenius norm of a sum"))
     }
     fn solve_damped(&self, lambda: f64, v: MatRef<'_, f64>) -> Result<Mat<f64>> {
-        check_lambda(lambda)?;
-        check_rows("right-hand side", self.dim(), v)?;
-        let mut out = Mat::zeros(v.nrows(), v.ncols());
-        for c in 0..v.ncols() {
-            let b: Vec<f64> = (0..v.nrows()).map(|i| v[(i, c)]).collect();
-            let r = conjugate_gradient(self, lambda, &b, None, None, &self.cg)?;
-            for (i, x) in r.x.iter().enumerate() {
-                out[(i, c)] = *x;
-            }
-        }
-        Ok(out)
+        cg_columns(self, lambda, v, &self.cg)
     }
     fn inverse_damped(&self, _lambda: f64) -> Result<Box<dyn CurvatureOperator>> {
         Err(Self::not_available("the damped inverse of a sum"))

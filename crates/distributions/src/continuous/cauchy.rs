@@ -1,5 +1,5 @@
-use super::sampler;
-use crate::{DualNum, Family, FisherRng, LogDensity, Result, Support, check, check_len};
+use super::{check_loc_scale, sampler};
+use crate::{DualNum, Family, FisherRng, LogDensity, Result, Support, check_len};
 use nalgebra::DMatrix;
 use rand::distr::Distribution as _;
 
@@ -20,8 +20,7 @@ impl Cauchy {
     /// # Errors
     /// `loc` not finite, `scale ≤ 0` or not finite.
     pub fn new(loc: f64, scale: f64) -> Result<Self> {
-        check("cauchy", "loc", loc, true, "must be finite")?;
-        check("cauchy", "scale", scale, scale > 0.0, "must be > 0")?;
+        check_loc_scale("cauchy", ["loc", "scale"], loc, scale)?;
         let sampler = sampler("cauchy", rand_distr::Cauchy::new(loc, scale))?;
         Ok(Self {
             loc,

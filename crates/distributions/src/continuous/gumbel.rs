@@ -1,7 +1,5 @@
-use super::sampler;
-use crate::{
-    DualNum, EULER_GAMMA, Family, FisherRng, LogDensity, Result, Support, check, check_len,
-};
+use super::{check_loc_scale, sampler};
+use crate::{DualNum, EULER_GAMMA, Family, FisherRng, LogDensity, Result, Support, check_len};
 use nalgebra::DMatrix;
 use rand::distr::Distribution as _;
 
@@ -24,8 +22,7 @@ impl Gumbel {
     /// # Errors
     /// `loc` not finite, `scale ≤ 0` or not finite.
     pub fn new(loc: f64, scale: f64) -> Result<Self> {
-        check("gumbel", "loc", loc, true, "must be finite")?;
-        check("gumbel", "scale", scale, scale > 0.0, "must be > 0")?;
+        check_loc_scale("gumbel", ["loc", "scale"], loc, scale)?;
         let sampler = sampler("gumbel", rand_distr::Gumbel::new(loc, scale))?;
         Ok(Self {
             loc,

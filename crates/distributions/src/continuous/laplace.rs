@@ -1,5 +1,5 @@
-use super::sampler;
-use crate::{DualNum, Family, FisherRng, LogDensity, Result, Support, check, check_len};
+use super::{check_loc_scale, sampler};
+use crate::{DualNum, Family, FisherRng, LogDensity, Result, Support, check_len};
 use nalgebra::DMatrix;
 use rand::distr::Distribution as _;
 
@@ -23,8 +23,7 @@ impl Laplace {
     /// # Errors
     /// `loc` not finite, `scale ≤ 0` or not finite.
     pub fn new(loc: f64, scale: f64) -> Result<Self> {
-        check("laplace", "loc", loc, true, "must be finite")?;
-        check("laplace", "scale", scale, scale > 0.0, "must be > 0")?;
+        check_loc_scale("laplace", ["loc", "scale"], loc, scale)?;
         let sampler = sampler("laplace", statrs::distribution::Laplace::new(loc, scale))?;
         Ok(Self {
             loc,

@@ -1,4 +1,5 @@
-use crate::{DualNum, Family, FisherRng, LogDensity, Result, Support, check, check_len};
+use super::check_loc_scale;
+use crate::{DualNum, Family, FisherRng, LogDensity, Result, Support, check_len};
 use nalgebra::DMatrix;
 use rand::RngExt;
 
@@ -23,8 +24,7 @@ impl Logistic {
     /// # Errors
     /// `loc` not finite, `scale ≤ 0` or not finite.
     pub fn new(loc: f64, scale: f64) -> Result<Self> {
-        check("logistic", "loc", loc, true, "must be finite")?;
-        check("logistic", "scale", scale, scale > 0.0, "must be > 0")?;
+        check_loc_scale("logistic", ["loc", "scale"], loc, scale)?;
         Ok(Self { loc, scale })
     }
 }

@@ -1,5 +1,5 @@
-use super::sampler;
-use crate::{DualNum, Family, FisherRng, LN_2PI, LogDensity, Result, Support, check, check_len};
+use super::{check_loc_scale, sampler};
+use crate::{DualNum, Family, FisherRng, LN_2PI, LogDensity, Result, Support, check_len};
 use nalgebra::DMatrix;
 use rand::distr::Distribution as _;
 
@@ -22,8 +22,7 @@ impl LogNormal {
     /// # Errors
     /// `mu` not finite, `sigma ≤ 0` or not finite.
     pub fn new(mu: f64, sigma: f64) -> Result<Self> {
-        check("lognormal", "mu", mu, true, "must be finite")?;
-        check("lognormal", "sigma", sigma, sigma > 0.0, "must be > 0")?;
+        check_loc_scale("lognormal", ["mu", "sigma"], mu, sigma)?;
         let sampler = sampler("lognormal", rand_distr::LogNormal::new(mu, sigma))?;
         Ok(Self { mu, sigma, sampler })
     }

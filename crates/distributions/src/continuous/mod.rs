@@ -36,3 +36,14 @@ pub(crate) fn sampler<T, E: std::fmt::Display>(
         what: format!("sampler rejected the parameters: {e}"),
     })
 }
+
+/// Validate a location (finite) and a scale (> 0) under the given names.
+pub(crate) fn check_loc_scale(
+    family: &'static str,
+    names: [&str; 2],
+    loc: f64,
+    scale: f64,
+) -> crate::Result<()> {
+    crate::check(family, names[0], loc, true, "must be finite")?;
+    crate::check(family, names[1], scale, scale > 0.0, "must be > 0")
+}

@@ -1,5 +1,5 @@
-use super::sampler;
-use crate::{DualNum, Family, FisherRng, LN_2PI, LogDensity, Result, Support, check, check_len};
+use super::{check_loc_scale, sampler};
+use crate::{DualNum, Family, FisherRng, LN_2PI, LogDensity, Result, Support, check_len};
 use nalgebra::DMatrix;
 use rand::distr::Distribution as _;
 
@@ -28,8 +28,7 @@ impl Normal {
     /// # Errors
     /// `mu` not finite, `sigma ≤ 0` or not finite.
     pub fn new(mu: f64, sigma: f64) -> Result<Self> {
-        check("normal", "mu", mu, true, "must be finite")?;
-        check("normal", "sigma", sigma, sigma > 0.0, "must be > 0")?;
+        check_loc_scale("normal", ["mu", "sigma"], mu, sigma)?;
         let sampler = sampler("normal", rand_distr::Normal::new(mu, sigma))?;
         Ok(Self { mu, sigma, sampler })
     }

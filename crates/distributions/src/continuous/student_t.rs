@@ -1,4 +1,4 @@
-use super::sampler;
+use super::{check_loc_scale, sampler};
 use crate::{DualNum, Family, FisherRng, LogDensity, Result, Support, check, check_len};
 use fisherlab_autodiff::special::lgamma_f64;
 use nalgebra::DMatrix;
@@ -25,8 +25,7 @@ impl StudentT {
     /// # Errors
     /// `loc` not finite, `scale ≤ 0`, `df ≤ 0`, or any not finite.
     pub fn new(loc: f64, scale: f64, df: f64) -> Result<Self> {
-        check("student_t", "loc", loc, true, "must be finite")?;
-        check("student_t", "scale", scale, scale > 0.0, "must be > 0")?;
+        check_loc_scale("student_t", ["loc", "scale"], loc, scale)?;
         check("student_t", "df", df, df > 0.0, "must be > 0")?;
         let sampler = sampler("student_t", rand_distr::StudentT::new(df))?;
         let norm = lgamma_f64(0.5 * (df + 1.0))
