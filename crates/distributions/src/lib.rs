@@ -34,6 +34,7 @@
 pub mod continuous;
 pub mod discrete;
 mod error;
+pub mod heads;
 pub mod multivariate;
 pub mod parameterizations;
 pub mod registry;
