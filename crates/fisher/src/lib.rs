@@ -27,6 +27,7 @@
 //! ```
 
 mod exact;
+pub mod model;
 mod monte_carlo;
 pub mod quadrature;
 
@@ -97,6 +98,15 @@ pub enum Error {
         /// Family name.
         family: &'static str,
         /// What is out of reach.
+        what: String,
+    },
+    /// An error of a curvature operator.
+    #[error(transparent)]
+    Linalg(#[from] fisherlab_linalg::Error),
+    /// Parameters or data that do not fit the model.
+    #[error("{what}")]
+    InvalidInput {
+        /// What is wrong, naming the value.
         what: String,
     },
     /// An option value breaks its rule.

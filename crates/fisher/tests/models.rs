@@ -1,0 +1,236 @@
+//! The exact Fisher of a model against closed forms (GLMs), against a brute-force expectation
+//! over labels (small MLPs), and against the Hessian of the mean negative log-likelihood (linear
+//! models with canonical heads). The expected values are computed here from the formulas, not by
+//! the code under test.
+
+use faer::{Mat, MatRef};
+use fisherlab_autodiff::network::{ACTIVATIONS, Mlp};
+use fisherlab_autodiff::{gradient, hessian};
+use fisherlab_distributions::heads::Head;
+use fisherlab_fisher::model::{ExactFisherOptions, Model, exact_fisher};
+use fisherlab_linalg::CurvatureOperator;
+
+/// A fixed tiny dataset: N inputs in d dimensions.
+fn data(n: usize, d: usize) -> Mat<f64> {
+    Mat::from_fn(n, d, |i, j| {
+        (((i * 5 + j * 3) % 7) as f64 - 3.0) / 2.5 + 0.1 * j as f64
+    })
+}
+
+fn theta_for(net: &Mlp, seed: usize) -> Vec<f64> {
+    (0..net.num_params())
+        .map(|k| (((k * 13 + seed * 7) % 17) as f64 - 8.0) / 12.0)
+        .collect()
+}
+
+fn fisher_of(model: &Model, theta: &[f64], x: MatRef<'_, f64>) -> Mat<f64> {
+    exact_fisher(model, theta, x, &ExactFisherOptions::default())
+        .unwrap()
+        .to_dense()
+        .unwrap()
+}
+
+fn max_rel(a: &Mat<f64>, b: &Mat<f64>) -> f64 {
+    (a - b).norm_max() / b.norm_max()
+}
+
+/// x̄ = [x, 1] and the linear predictor of a single-output GLM.
+fn glm_parts(theta: &[f64], x: MatRef<'_, f64>, i: usize) -> (Vec<f64>, f64) {
+    let d = x.ncols();
+    let mut xb: Vec<f64> = (0..d).map(|j| x[(i, j)]).collect();
+    xb.push(1.0);
+    let eta = (0..=d).map(|j| theta[j] * xb[j]).sum();
+    (xb, eta)
+}
+
+#[test]
+fn single_output_glms_match_their_closed_forms() {
+    let (n, d) = (7, 3);
+    let x = data(n, d);
+    let net = Mlp::parse("3,1", "identity").unwrap();
+    let theta = theta_for(&net, 1);
+    // weight w(η) in (1/N) X̄ᵀ diag(w) X̄: logistic p(1−p), Poisson λ = e^η, Gaussian 1/σ²
+    type Weight = fn(f64) -> f64;
+    let cases: [(Head, Weight); 3] = [
+        (Head::Bernoulli, |eta| {
+            let p = 1.0 / (1.0 + (-eta).exp());
+            p * (1.0 - p)
+        }),
+        (Head::Poisson, |eta| eta.exp()),
+        (Head::Gaussian { sigma: 0.5 }, |_| 4.0),
+    ];
+    for (head, w) in cases {
+        let model = Model::new(net.clone(), head).unwrap();
+        let mut want = Mat::<f64>::zeros(d + 1, d + 1);
+        for i in 0..n {
+            let (xb, eta) = glm_parts(&theta, x.as_ref(), i);
+            for a in 0..=d {
+                for b in 0..=d {
+                    want[(a, b)] += w(eta) * xb[a] * xb[b] / n as f64;
+                }
+            }
+        }
+        let got = fisher_of(&model, &theta, x.as_ref());
+        assert!(
+            max_rel(&got, &want) < 1e-13,
+            "{head:?}: {:e}",
+            max_rel(&got, &want)
+        );
+    }
+}
+
+#[test]
+fn softmax_regression_in_pytorch_parameter_order() {
+    // F[(c,j),(c',j')] = (1/N) Σ (diag p − ppᵀ)[c,c'] x̄ⱼ x̄ⱼ'; weights row-major at c·d + j, then
+    // the C biases at C·d + c
+    let (n, d, c) = (7, 3, 4);
+    let x = data(n, d);
+    let net = Mlp::parse("3,4", "identity").unwrap();
+    let theta = theta_for(&net, 2);
+    let model = Model::new(net, Head::Categorical).unwrap();
+    let idx = |cls: usize, j: usize| if j < d { cls * d + j } else { c * d + cls };
+    let p_total = c * (d + 1);
+    let mut want = Mat::<f64>::zeros(p_total, p_total);
+    for i in 0..n {
+        let mut xb: Vec<f64> = (0..d).map(|j| x[(i, j)]).collect();
+        xb.push(1.0);
+        let z: Vec<f64> = (0..c)
+            .map(|k| (0..d).map(|j| theta[k * d + j] * xb[j]).sum::<f64>() + theta[c * d + k])
+            .collect();
+        let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
+        let s: f64 = e.iter().sum();
+        let p: Vec<f64> = e.iter().map(|v| v / s).collect();
+        for a in 0..c {
+            for b in 0..c {
+                let h = if a == b {
+                    p[a] - p[a] * p[b]
+                } else {
+                    -p[a] * p[b]
+                };
+                for ja in 0..=d {
+                    for jb in 0..=d {
+                        want[(idx(a, ja), idx(b, jb))] += h * xb[ja] * xb[jb] / n as f64;
+                    }
+                }
+            }
+        }
+    }
+    let got = fisher_of(&model, &theta, x.as_ref());
+    assert!(max_rel(&got, &want) < 1e-13, "{:e}", max_rel(&got, &want));
+}
+
+#[test]
+fn mlp_fisher_equals_brute_force_expectation_over_labels() {
+    // (1/N) Σₙ Σ_y p(y|xₙ) s sᵀ with s = ∇_θ log p(y|xₙ; θ) from autodiff of the whole model: an
+    // independent route (no Jacobian, no output Fisher)
+    let (n, d) = (5, 3);
+    let x = data(n, d);
+    for act in ACTIVATIONS {
+        for (arch, head) in [("3,4,3", Head::Categorical), ("3,2,2,1", Head::Bernoulli)] {
+            let net = Mlp::parse(arch, act).unwrap();
+            let theta = theta_for(&net, 3);
+            let model = Model::new(net.clone(), head).unwrap();
+            let p = net.num_params();
+            let mut want = Mat::<f64>::zeros(p, p);
+            let labels = if head == Head::Bernoulli {
+                2
+            } else {
+                net.output_dim()
+            };
+            for i in 0..n {
+                let xi: Vec<f64> = (0..d).map(|j| x[(i, j)]).collect();
+                let mut mass = 0.0;
+                for yv in 0..labels {
+                    let y = [yv as f64];
+                    let (lp, s) = gradient(&model.log_likelihood_fn(&xi, &y), &theta);
+                    let w = lp.exp() / n as f64;
+                    mass += lp.exp();
+                    for a in 0..p {
+                        for b in 0..p {
+                            want[(a, b)] += w * s[a] * s[b];
+                        }
+                    }
+                }
+                assert!((mass - 1.0).abs() < 1e-13);
+            }
+            let got = fisher_of(&model, &theta, x.as_ref());
+            assert!(
+                max_rel(&got, &want) < 1e-12,
+                "{arch} {act}: {:e}",
+                max_rel(&got, &want)
+            );
+        }
+    }
+}
+
+#[test]
+fn linear_model_with_canonical_head_fisher_equals_hessian() {
+    // for a linear predictor and a canonical link the Hessian of the mean NLL does not depend on y
+    // and equals F
+    let (n, d) = (6, 2);
+    let x = data(n, d);
+    let net = Mlp::parse("2,3", "identity").unwrap();
+    let theta = theta_for(&net, 4);
+    for head in [
+        Head::Categorical,
+        Head::Poisson,
+        Head::Gaussian { sigma: 1.3 },
+    ] {
+        let model = Model::new(net.clone(), head).unwrap();
+        let p = net.num_params();
+        let mut h = Mat::<f64>::zeros(p, p);
+        for i in 0..n {
+            let xi: Vec<f64> = (0..d).map(|j| x[(i, j)]).collect();
+            let y: Vec<f64> = match head {
+                Head::Categorical => vec![(i % 3) as f64],
+                Head::Poisson => vec![(i % 4) as f64, 1.0, 0.0],
+                _ => vec![0.5, -1.0, i as f64],
+            };
+            let (_, _, hi) = hessian(&model.log_likelihood_fn(&xi, &y), &theta);
+            for a in 0..p {
+                for b in 0..p {
+                    h[(a, b)] -= hi[(a, b)] / n as f64;
+                }
+            }
+        }
+        let got = fisher_of(&model, &theta, x.as_ref());
+        assert!(
+            max_rel(&got, &h) < 1e-12,
+            "{head:?}: {:e}",
+            max_rel(&got, &h)
+        );
+    }
+}
+
+#[test]
+fn streaming_chunk_size_does_not_change_the_result() {
+    let x = data(9, 3);
+    let net = Mlp::parse("3,4,2", "tanh").unwrap();
+    let theta = theta_for(&net, 5);
+    let model = Model::new(net, Head::Categorical).unwrap();
+    let reference = fisher_of(&model, &theta, x.as_ref());
+    for chunk in [1, 2, 4, 9, 100] {
+        let f = exact_fisher(&model, &theta, x.as_ref(), &ExactFisherOptions { chunk })
+            .unwrap()
+            .to_dense()
+            .unwrap();
+        assert!(max_rel(&f, &reference) < 1e-14, "chunk {chunk}");
+    }
+}
+
+#[test]
+fn bad_inputs_are_typed_errors() {
+    let net = Mlp::parse("3,2", "tanh").unwrap();
+    assert!(Model::new(net.clone(), Head::Bernoulli).is_err());
+    let model = Model::new(net, Head::Categorical).unwrap();
+    let theta = vec![0.1; 8];
+    let mut x = data(4, 3);
+    assert!(exact_fisher(&model, &theta[..7], x.as_ref(), &Default::default()).is_err());
+    assert!(exact_fisher(&model, &theta, data(4, 2).as_ref(), &Default::default()).is_err());
+    x[(2, 1)] = f64::NAN;
+    let e = exact_fisher(&model, &theta, x.as_ref(), &Default::default()).unwrap_err();
+    assert!(e.to_string().contains("input (2, 1) is NaN"), "{e}");
+    let x = data(4, 3);
+    assert!(exact_fisher(&model, &theta, x.as_ref(), &ExactFisherOptions { chunk: 0 }).is_err());
+}
