@@ -193,3 +193,145 @@ pub fn exact_fisher(
     let full = Mat::from_fn(p, p, |i, j| if i >= j { f[(i, j)] } else { f[(j, i)] });
     Ok(Dense::new(full)?)
 }
+
+/// Per-sample scores `∇_θ log p(y | xₙ; θ)` accumulated into `(1/rows) Σ s sᵀ` with a Welford
+/// standard error per entry.
+struct ScoreMoments {
+    p: usize,
+    n: f64,
+    mean: Mat<f64>,
+    m2: Mat<f64>,
+}
+
+impl ScoreMoments {
+    fn new(p: usize) -> Self {
+        Self {
+            p,
+            n: 0.0,
+            mean: Mat::zeros(p, p),
+            m2: Mat::zeros(p, p),
+        }
+    }
+    fn push(&mut self, s: &[f64]) {
+        self.n += 1.0;
+        for j in 0..self.p {
+            for i in j..self.p {
+                let v = s[i] * s[j];
+                let d = v - self.mean[(i, j)];
+                self.mean[(i, j)] += d / self.n;
+                self.m2[(i, j)] += d * (v - self.mean[(i, j)]);
+            }
+        }
+    }
+    fn finish(self) -> Result<(Dense, Mat<f64>)> {
+        let p = self.p;
+        let sym = |m: &Mat<f64>, i: usize, j: usize| if i >= j { m[(i, j)] } else { m[(j, i)] };
+        let mean = Mat::from_fn(p, p, |i, j| sym(&self.mean, i, j));
+        let n = self.n;
+        let se = Mat::from_fn(p, p, |i, j| {
+            if n > 1.0 {
+                (sym(&self.m2, i, j) / (n - 1.0) / n).sqrt()
+            } else {
+                f64::INFINITY
+            }
+        });
+        Ok((Dense::new(mean)?, se))
+    }
+}
+
+/// Options of [`monte_carlo_fisher`].
+#[derive(Debug, Clone, Copy)]
+pub struct ModelMcOptions {
+    /// Labels sampled from the model per input (≥ 1).
+    pub samples_per_input: usize,
+    /// Seed: input `n`'s labels come from their own stream derived from `(seed, n)`.
+    pub seed: u64,
+}
+
+/// Monte-Carlo Fisher `(1/(NM)) Σₙ Σₘ s sᵀ` with labels `yₙₘ ~ p(y | xₙ; θ)` drawn from the
+/// model, and the per-entry standard error of the mean.
+///
+/// # Errors
+/// As [`exact_fisher`]; `samples_per_input = 0`.
+pub fn monte_carlo_fisher(
+    model: &Model,
+    theta: &[f64],
+    x: MatRef<'_, f64>,
+    opts: &ModelMcOptions,
+) -> Result<(Dense, Mat<f64>)> {
+    model.check(theta, x)?;
+    if opts.samples_per_input == 0 {
+        return Err(Error::InvalidOption {
+            name: "samples_per_input",
+            value: "0".into(),
+            rule: "must be >= 1",
+        });
+    }
+    let c = model.net.output_dim();
+    let mut acc = ScoreMoments::new(model.num_params());
+    let mut xi = vec![0.0; x.ncols()];
+    let mut y = vec![0.0; model.head.target_dim(c)];
+    let mut z = Vec::new();
+    for n in 0..x.nrows() {
+        for (j, v) in xi.iter_mut().enumerate() {
+            *v = x[(n, j)];
+        }
+        model.net.forward(theta, &xi, &mut z);
+        let mut rng = fisherlab_distributions::rng_from_seed(
+            opts.seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        for _ in 0..opts.samples_per_input {
+            model.head.sample(&z, &mut rng, &mut y);
+            let (_, s) = fisherlab_autodiff::gradient(&model.log_likelihood_fn(&xi, &y), theta);
+            acc.push(&s);
+        }
+    }
+    acc.finish()
+}
+
+/// Empirical Fisher `(1/N) Σₙ s sᵀ` at the observed targets `y` (N × target width): the
+/// outer product of per-sample gradients, which is not the Fisher away from the optimum.
+///
+/// # Errors
+/// As [`exact_fisher`]; targets of the wrong shape or out of the head's range (naming the row).
+pub fn empirical_fisher(
+    model: &Model,
+    theta: &[f64],
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+) -> Result<Dense> {
+    model.check(theta, x)?;
+    let c = model.net.output_dim();
+    if y.nrows() != x.nrows() || y.ncols() != model.head.target_dim(c) {
+        return Err(Error::InvalidInput {
+            what: format!(
+                "targets are {}x{}, expected {}x{} for the {} head",
+                y.nrows(),
+                y.ncols(),
+                x.nrows(),
+                model.head.target_dim(c),
+                model.head.name()
+            ),
+        });
+    }
+    let mut acc = ScoreMoments::new(model.num_params());
+    let mut xi = vec![0.0; x.ncols()];
+    let mut yi = vec![0.0; y.ncols()];
+    for n in 0..x.nrows() {
+        for (j, v) in xi.iter_mut().enumerate() {
+            *v = x[(n, j)];
+        }
+        for (j, v) in yi.iter_mut().enumerate() {
+            *v = y[(n, j)];
+        }
+        model
+            .head
+            .check_target(&yi, c)
+            .map_err(|e| Error::InvalidInput {
+                what: format!("target row {n}: {e}"),
+            })?;
+        let (_, s) = fisherlab_autodiff::gradient(&model.log_likelihood_fn(&xi, &yi), theta);
+        acc.push(&s);
+    }
+    Ok(acc.finish()?.0)
+}

@@ -234,3 +234,70 @@ fn bad_inputs_are_typed_errors() {
     let x = data(4, 3);
     assert!(exact_fisher(&model, &theta, x.as_ref(), &ExactFisherOptions { chunk: 0 }).is_err());
 }
+
+#[test]
+fn monte_carlo_fisher_converges_to_the_exact_one() {
+    use fisherlab_fisher::model::{ModelMcOptions, monte_carlo_fisher};
+    let x = data(6, 3);
+    let net = Mlp::parse("3,3,3", "tanh").unwrap();
+    let theta = theta_for(&net, 6);
+    let model = Model::new(net, Head::Categorical).unwrap();
+    let exact = fisher_of(&model, &theta, x.as_ref());
+    let opts = ModelMcOptions {
+        samples_per_input: 400,
+        seed: 1,
+    };
+    let (mc, se) = monte_carlo_fisher(&model, &theta, x.as_ref(), &opts).unwrap();
+    let mc = mc.to_dense().unwrap();
+    let p = exact.nrows();
+    // the sampled labels make the estimate a mean of N·M terms whose expectation is exact F
+    let mut z2 = 0.0;
+    let mut count = 0.0;
+    for i in 0..p {
+        for j in 0..=i {
+            if se[(i, j)] > 1e-12 {
+                let z = (mc[(i, j)] - exact[(i, j)]) / se[(i, j)];
+                assert!(z.abs() < 5.0, "({i},{j}) {z}");
+                z2 += z * z;
+                count += 1.0;
+            }
+        }
+    }
+    // entries share samples, so only a loose check of the average squared z
+    assert!(z2 / count < 2.0, "mean z² {}", z2 / count);
+    // same seed, same bits
+    let (again, _) = monte_carlo_fisher(&model, &theta, x.as_ref(), &opts).unwrap();
+    assert!((again.to_dense().unwrap() - &mc).norm_max() == 0.0);
+}
+
+#[test]
+fn empirical_fisher_of_linear_gaussian_regression() {
+    use fisherlab_fisher::model::empirical_fisher;
+    // s = (r/σ²) x̄ with residual r = y − θᵀx̄: (1/N) Σ r²/σ⁴ x̄ x̄ᵀ
+    let (n, d, sigma) = (5, 2, 0.7);
+    let x = data(n, d);
+    let net = Mlp::parse("2,1", "identity").unwrap();
+    let theta = theta_for(&net, 7);
+    let model = Model::new(net, Head::Gaussian { sigma }).unwrap();
+    let y = Mat::from_fn(n, 1, |i, _| (i as f64 * 0.9).sin());
+    let mut want = Mat::<f64>::zeros(d + 1, d + 1);
+    for i in 0..n {
+        let (xb, eta) = glm_parts(&theta, x.as_ref(), i);
+        let r = y[(i, 0)] - eta;
+        for a in 0..=d {
+            for b in 0..=d {
+                want[(a, b)] += r * r / sigma.powi(4) * xb[a] * xb[b] / n as f64;
+            }
+        }
+    }
+    let got = empirical_fisher(&model, &theta, x.as_ref(), y.as_ref())
+        .unwrap()
+        .to_dense()
+        .unwrap();
+    assert!(max_rel(&got, &want) < 1e-13);
+    // a label out of range names its row
+    let cat = Model::new(Mlp::parse("2,3", "identity").unwrap(), Head::Categorical).unwrap();
+    let bad = Mat::from_fn(n, 1, |i, _| if i == 3 { 5.0 } else { 0.0 });
+    let e = empirical_fisher(&cat, &[0.0; 9], x.as_ref(), bad.as_ref()).unwrap_err();
+    assert!(e.to_string().contains("target row 3"), "{e}");
+}
