@@ -31,6 +31,7 @@
 //! ```
 
 pub mod network;
+pub mod reverse;
 pub mod special;
 
 use nalgebra::{Const, DMatrix, U1};

@@ -36,6 +36,9 @@ pub enum SpecError {
     /// Unknown activation name.
     #[error("unknown activation `{0}` (known: identity, tanh, relu, sigmoid, softplus, gelu)")]
     UnknownActivation(String),
+    /// An operation this network cannot take part in.
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// An architecture string that does not parse, or a width of 0.
     #[error("invalid architecture `{arch}`: {rule}")]
     InvalidArchitecture {
