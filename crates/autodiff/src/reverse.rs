@@ -39,11 +39,9 @@ fn activate<Tp: Tape<f64, Cpu>>(
         Activation::Tanh => s.tanh(),
         Activation::Relu => s.relu(),
         Activation::Sigmoid => s.sigmoid(),
-        // ln(1 + eˣ) = relu(x) + ln(1 + e^{−|x|}), without overflow
-        Activation::Softplus => {
-            let (a, b) = (s.retaped::<Tp>(), s);
-            a.relu() + ((-b.abs()).exp() + 1.0).ln()
-        }
+        // ln(1 + eˣ) = −ln σ(−x): one chain of ops (a tape must not be split in two branches),
+        // finite for x up to ~700
+        Activation::Softplus => -((-s).sigmoid().ln()),
         // refused in backward_taps (wrong derivative upstream); kept for the forward values
         Activation::Gelu => s.accurate_gelu(),
     }

@@ -8,7 +8,8 @@
 use crate::{Error, Result};
 use faer::linalg::matmul::triangular::{BlockStructure, matmul as tri_matmul};
 use faer::{Accum, Mat, MatRef, Par};
-use fisherlab_autodiff::network::{AtInput, Mlp};
+use fisherlab_autodiff::network::{Activation, AtInput, Mlp};
+use fisherlab_autodiff::reverse::{backward_taps, gradient_rows};
 use fisherlab_autodiff::{ScalarFn, jacobian};
 use fisherlab_distributions::DualNum;
 use fisherlab_distributions::heads::Head;
@@ -100,16 +101,33 @@ impl ScalarFn for LogLik<'_> {
     }
 }
 
+/// How [`exact_fisher`] gets the per-sample rows `Lₙᵀ Jₙ`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JacobianRoute {
+    /// Reverse mode where available (every activation but GELU), else forward mode.
+    #[default]
+    Auto,
+    /// C backward passes over the batch (dfdx), one per column of L.
+    Reverse,
+    /// Forward-mode Jacobians per sample (num-dual): slow, the reference.
+    Forward,
+}
+
 /// Options of [`exact_fisher`].
 #[derive(Debug, Clone, Copy)]
 pub struct ExactFisherOptions {
     /// Samples per chunk: memory stays near P² plus `chunk · C · P` (default 64).
     pub chunk: usize,
+    /// How the rows are computed.
+    pub route: JacobianRoute,
 }
 
 impl Default for ExactFisherOptions {
     fn default() -> Self {
-        Self { chunk: 64 }
+        Self {
+            chunk: 64,
+            route: JacobianRoute::Auto,
+        }
     }
 }
 
@@ -153,31 +171,49 @@ pub fn exact_fisher(
     let p = model.num_params();
     let c = model.net.output_dim();
     let n = x.nrows();
+    let reverse = match opts.route {
+        JacobianRoute::Forward => false,
+        JacobianRoute::Reverse => {
+            if model.net.activation() == Activation::Gelu {
+                return Err(Error::Unsupported {
+                    family: "model",
+                    what: "the reverse route does not support GELU (dfdx's GELU derivative is wrong); use the forward or auto route".into(),
+                });
+            }
+            true
+        }
+        JacobianRoute::Auto => model.net.activation() != Activation::Gelu,
+    };
     let mut f = Mat::<f64>::zeros(p, p);
     let mut xi = vec![0.0; x.ncols()];
     for start in (0..n).step_by(opts.chunk) {
         let end = (start + opts.chunk).min(n);
-        let mut rows = Mat::<f64>::zeros((end - start) * c, p);
-        for s in start..end {
-            for (j, v) in xi.iter_mut().enumerate() {
-                *v = x[(s, j)];
-            }
-            let (z, jac) = jacobian(
-                &AtInput {
-                    net: &model.net,
-                    x: &xi,
-                },
-                theta,
-            );
-            let l = model.head.output_fisher_factor(&z);
-            // Lᵀ J: K × P
-            let ltj = l.transpose() * jac;
-            for k in 0..ltj.nrows() {
-                for q in 0..p {
-                    rows[((s - start) * c + k, q)] = ltj[(k, q)];
+        let rows = if reverse {
+            reverse_rows(model, theta, x.subrows(start, end - start))?
+        } else {
+            let mut rows = Mat::<f64>::zeros((end - start) * c, p);
+            for s in start..end {
+                for (j, v) in xi.iter_mut().enumerate() {
+                    *v = x[(s, j)];
+                }
+                let (z, jac) = jacobian(
+                    &AtInput {
+                        net: &model.net,
+                        x: &xi,
+                    },
+                    theta,
+                );
+                let l = model.head.output_fisher_factor(&z);
+                // Lᵀ J: K × P
+                let ltj = l.transpose() * jac;
+                for k in 0..ltj.nrows() {
+                    for q in 0..p {
+                        rows[((s - start) * c + k, q)] = ltj[(k, q)];
+                    }
                 }
             }
-        }
+            rows
+        };
         tri_matmul(
             f.as_mut(),
             BlockStructure::TriangularLower,
@@ -192,6 +228,38 @@ pub fn exact_fisher(
     }
     let full = Mat::from_fn(p, p, |i, j| if i >= j { f[(i, j)] } else { f[(j, i)] });
     Ok(Dense::new(full)?)
+}
+
+/// The rows `Lₙᵀ Jₙ` of a chunk of inputs by reverse mode: a forward pass gives `zₙ` and `Lₙ`,
+/// then one backward pass per column k of L with the per-sample seeds `Lₙ[:, k]`.
+fn reverse_rows(model: &Model, theta: &[f64], x: MatRef<'_, f64>) -> Result<Mat<f64>> {
+    let unsupported = |e: fisherlab_autodiff::network::SpecError| Error::Unsupported {
+        family: "model",
+        what: e.to_string(),
+    };
+    let n = x.nrows();
+    let c = model.net.output_dim();
+    let forward = backward_taps(&model.net, theta, x, &[]).map_err(unsupported)?;
+    let factors: Vec<nalgebra::DMatrix<f64>> = (0..n)
+        .map(|s| {
+            let z: Vec<f64> = (0..c).map(|j| forward.outputs[(s, j)]).collect();
+            model.head.output_fisher_factor(&z)
+        })
+        .collect();
+    let k_cols = factors.first().map_or(0, |l| l.ncols());
+    let seeds: Vec<Mat<f64>> = (0..k_cols)
+        .map(|k| Mat::from_fn(n, c, |s, j| factors[s][(j, k)]))
+        .collect();
+    let taps = backward_taps(&model.net, theta, x, &seeds).map_err(unsupported)?;
+    let p = model.num_params();
+    let mut rows = Mat::<f64>::zeros(n * k_cols, p);
+    for k in 0..k_cols {
+        let r = gradient_rows(&model.net, &taps, k, 0..n);
+        for s in 0..n {
+            rows.as_mut().row_mut(s * k_cols + k).copy_from(r.row(s));
+        }
+    }
+    Ok(rows)
 }
 
 /// Per-sample scores `∇_θ log p(y | xₙ; θ)` accumulated into `(1/rows) Σ s sᵀ` with a Welford

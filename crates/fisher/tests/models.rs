@@ -7,7 +7,7 @@ use faer::{Mat, MatRef};
 use fisherlab_autodiff::network::{ACTIVATIONS, Mlp};
 use fisherlab_autodiff::{gradient, hessian};
 use fisherlab_distributions::heads::Head;
-use fisherlab_fisher::model::{ExactFisherOptions, Model, exact_fisher};
+use fisherlab_fisher::model::{ExactFisherOptions, JacobianRoute, Model, exact_fisher};
 use fisherlab_linalg::CurvatureOperator;
 
 /// A fixed tiny dataset: N inputs in d dimensions.
@@ -211,10 +211,18 @@ fn streaming_chunk_size_does_not_change_the_result() {
     let model = Model::new(net, Head::Categorical).unwrap();
     let reference = fisher_of(&model, &theta, x.as_ref());
     for chunk in [1, 2, 4, 9, 100] {
-        let f = exact_fisher(&model, &theta, x.as_ref(), &ExactFisherOptions { chunk })
-            .unwrap()
-            .to_dense()
-            .unwrap();
+        let f = exact_fisher(
+            &model,
+            &theta,
+            x.as_ref(),
+            &ExactFisherOptions {
+                chunk,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .to_dense()
+        .unwrap();
         assert!(max_rel(&f, &reference) < 1e-14, "chunk {chunk}");
     }
 }
@@ -232,7 +240,18 @@ fn bad_inputs_are_typed_errors() {
     let e = exact_fisher(&model, &theta, x.as_ref(), &Default::default()).unwrap_err();
     assert!(e.to_string().contains("input (2, 1) is NaN"), "{e}");
     let x = data(4, 3);
-    assert!(exact_fisher(&model, &theta, x.as_ref(), &ExactFisherOptions { chunk: 0 }).is_err());
+    assert!(
+        exact_fisher(
+            &model,
+            &theta,
+            x.as_ref(),
+            &ExactFisherOptions {
+                chunk: 0,
+                ..Default::default()
+            }
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -300,4 +319,44 @@ fn empirical_fisher_of_linear_gaussian_regression() {
     let bad = Mat::from_fn(n, 1, |i, _| if i == 3 { 5.0 } else { 0.0 });
     let e = empirical_fisher(&cat, &[0.0; 9], x.as_ref(), bad.as_ref()).unwrap_err();
     assert!(e.to_string().contains("target row 3"), "{e}");
+}
+
+#[test]
+fn reverse_and_forward_routes_agree() {
+    let x = data(11, 3);
+    for act in ACTIVATIONS.iter().filter(|a| **a != "gelu") {
+        for (arch, head) in [
+            ("3,5,4", Head::Categorical),
+            ("3,4,1", Head::Bernoulli),
+            ("3,3,2", Head::Poisson),
+            ("3,2,3,2", Head::Gaussian { sigma: 0.8 }),
+        ] {
+            let net = Mlp::parse(arch, act).unwrap();
+            let theta = theta_for(&net, 8);
+            let model = Model::new(net, head).unwrap();
+            let run = |route| {
+                exact_fisher(
+                    &model,
+                    &theta,
+                    x.as_ref(),
+                    &ExactFisherOptions { chunk: 4, route },
+                )
+                .unwrap()
+                .to_dense()
+                .unwrap()
+            };
+            let (rev, fwd) = (run(JacobianRoute::Reverse), run(JacobianRoute::Forward));
+            assert!(
+                max_rel(&rev, &fwd) < 1e-12,
+                "{arch} {act} {head:?}: {:e}",
+                max_rel(&rev, &fwd)
+            );
+        }
+    }
+    let gelu = Model::new(Mlp::parse("3,2,2", "gelu").unwrap(), Head::Categorical).unwrap();
+    let opts = ExactFisherOptions {
+        route: JacobianRoute::Reverse,
+        ..Default::default()
+    };
+    assert!(exact_fisher(&gelu, &[0.1; 14], x.as_ref(), &opts).is_err());
 }
