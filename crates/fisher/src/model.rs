@@ -7,7 +7,7 @@
 
 use crate::{Error, Result};
 use faer::linalg::matmul::triangular::{BlockStructure, matmul as tri_matmul};
-use faer::{Accum, Mat, MatRef, Par};
+use faer::{Accum, Mat, MatRef};
 use fisherlab_autodiff::network::{Activation, AtInput, Mlp};
 use fisherlab_autodiff::reverse::{backward_taps, gradient_rows};
 use fisherlab_autodiff::{ScalarFn, jacobian};
@@ -223,7 +223,9 @@ pub fn exact_fisher(
             rows.as_ref(),
             BlockStructure::Rectangular,
             1.0 / n as f64,
-            Par::Seq,
+            // the rank-k update splits output blocks across threads, never a sum: the result
+            // is identical for any thread count (tested)
+            faer::get_global_parallelism(),
         );
     }
     let full = Mat::from_fn(p, p, |i, j| if i >= j { f[(i, j)] } else { f[(j, i)] });

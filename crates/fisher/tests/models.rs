@@ -360,3 +360,42 @@ fn reverse_and_forward_routes_agree() {
     };
     assert!(exact_fisher(&gelu, &[0.1; 14], x.as_ref(), &opts).is_err());
 }
+
+#[test]
+fn exact_fisher_is_identical_for_any_thread_count() {
+    let x = data(40, 8);
+    let net = Mlp::parse("8,24,16,5", "tanh").unwrap();
+    let theta = theta_for(&net, 9);
+    let model = Model::new(net, Head::Categorical).unwrap();
+    // faer's parallelism is process-wide: compare a sequential run with runs on 2 and 3 threads
+    let run = |par: faer::Par| {
+        faer::set_global_parallelism(par);
+        let f = exact_fisher(
+            &model,
+            &theta,
+            x.as_ref(),
+            &ExactFisherOptions {
+                chunk: 16,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .to_dense()
+        .unwrap();
+        faer::set_global_parallelism(faer::Par::rayon(0));
+        f
+    };
+    let a = run(faer::Par::Seq);
+    for threads in [2, 3] {
+        let b = run(faer::Par::rayon(threads));
+        for j in 0..a.ncols() {
+            for i in 0..a.nrows() {
+                assert_eq!(
+                    a[(i, j)].to_bits(),
+                    b[(i, j)].to_bits(),
+                    "{threads} threads ({i},{j})"
+                );
+            }
+        }
+    }
+}
