@@ -372,18 +372,7 @@ pub fn empirical_fisher(
 ) -> Result<Dense> {
     model.check(theta, x)?;
     let c = model.net.output_dim();
-    if y.nrows() != x.nrows() || y.ncols() != model.head.target_dim(c) {
-        return Err(Error::InvalidInput {
-            what: format!(
-                "targets are {}x{}, expected {}x{} for the {} head",
-                y.nrows(),
-                y.ncols(),
-                x.nrows(),
-                model.head.target_dim(c),
-                model.head.name()
-            ),
-        });
-    }
+    check_targets(model, x, y)?;
     let mut acc = ScoreMoments::new(model.num_params());
     let mut xi = vec![0.0; x.ncols()];
     let mut yi = vec![0.0; y.ncols()];
@@ -404,4 +393,72 @@ pub fn empirical_fisher(
         acc.push(&s);
     }
     Ok(acc.finish()?.0)
+}
+
+/// The Hessian of the mean negative log-likelihood `(1/N) Σₙ −∇²_θ log p(yₙ | xₙ; θ)` at the
+/// observed targets, by forward-mode second derivatives — for comparison with the Fisher: equal
+/// to it for a linear model with a canonical head, different away from that (it is not PSD in
+/// general, so it is returned as a plain matrix, not an operator).
+///
+/// # Errors
+/// As [`empirical_fisher`].
+pub fn hessian_of_mean_nll(
+    model: &Model,
+    theta: &[f64],
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+) -> Result<Mat<f64>> {
+    model.check(theta, x)?;
+    let c = model.net.output_dim();
+    check_targets(model, x, y)?;
+    let p = model.num_params();
+    let mut h = Mat::<f64>::zeros(p, p);
+    let mut xi = vec![0.0; x.ncols()];
+    let mut yi = vec![0.0; y.ncols()];
+    let mut g = vec![0.0; p];
+    let mut hn = vec![0.0; p * p];
+    for n in 0..x.nrows() {
+        for (j, v) in xi.iter_mut().enumerate() {
+            *v = x[(n, j)];
+        }
+        for (j, v) in yi.iter_mut().enumerate() {
+            *v = y[(n, j)];
+        }
+        model
+            .head
+            .check_target(&yi, c)
+            .map_err(|e| Error::InvalidInput {
+                what: format!("target row {n}: {e}"),
+            })?;
+        fisherlab_autodiff::hessian_into(
+            &model.log_likelihood_fn(&xi, &yi),
+            theta,
+            &mut g,
+            &mut hn,
+        );
+        for j in 0..p {
+            for i in 0..p {
+                h[(i, j)] -= hn[i * p + j] / x.nrows() as f64;
+            }
+        }
+    }
+    Ok(h)
+}
+
+/// Targets must have one row per input and the head's width.
+fn check_targets(model: &Model, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> Result<()> {
+    let c = model.net.output_dim();
+    if y.nrows() != x.nrows() || y.ncols() != model.head.target_dim(c) {
+        return Err(Error::InvalidInput {
+            what: format!(
+                "targets are {}x{}, expected {}x{} for the {} head",
+                y.nrows(),
+                y.ncols(),
+                x.nrows(),
+                model.head.target_dim(c),
+                model.head.name()
+            ),
+        });
+    }
+    Ok(())
 }

@@ -399,3 +399,45 @@ fn exact_fisher_is_identical_for_any_thread_count() {
         }
     }
 }
+
+#[test]
+fn hessian_of_the_mean_nll_against_finite_differences_of_the_gradient() {
+    use fisherlab_fisher::model::hessian_of_mean_nll;
+    let (n, d) = (4, 2);
+    let x = data(n, d);
+    let net = Mlp::parse("2,3,2", "tanh").unwrap();
+    let theta = theta_for(&net, 10);
+    let model = Model::new(net, Head::Categorical).unwrap();
+    let y = Mat::from_fn(n, 1, |i, _| (i % 2) as f64);
+    let h = hessian_of_mean_nll(&model, &theta, x.as_ref(), y.as_ref()).unwrap();
+    // central differences of the autodiff gradient of the mean NLL
+    let grad = |t: &[f64]| {
+        let mut g = vec![0.0; t.len()];
+        for i in 0..n {
+            let xi: Vec<f64> = (0..d).map(|j| x[(i, j)]).collect();
+            let (_, gi) = gradient(&model.log_likelihood_fn(&xi, &[y[(i, 0)]]), t);
+            for (a, b) in g.iter_mut().zip(gi) {
+                *a -= b / n as f64;
+            }
+        }
+        g
+    };
+    let eps = 1e-6;
+    for k in 0..theta.len() {
+        let (mut tp, mut tm) = (theta.clone(), theta.clone());
+        tp[k] += eps;
+        tm[k] -= eps;
+        let (gp, gm) = (grad(&tp), grad(&tm));
+        for i in 0..theta.len() {
+            let fd = (gp[i] - gm[i]) / (2.0 * eps);
+            assert!(
+                (h[(i, k)] - fd).abs() < 1e-7 * (1.0 + fd.abs()),
+                "({i},{k}) {} vs {fd}",
+                h[(i, k)]
+            );
+        }
+    }
+    // away from a linear model the Hessian differs from the Fisher (here: a tanh hidden layer)
+    let f = fisher_of(&model, &theta, x.as_ref());
+    assert!((&h - &f).norm_max() > 1e-3);
+}
