@@ -61,8 +61,10 @@ fn row_major(x: MatRef<'_, f64>) -> Vec<f64> {
     v
 }
 
-/// Forward and backward passes of `net` at `theta` over the inputs `x` (N × d), one backward
-/// pass per seed (each N × C).
+/// Forward and backward passes of `net` at `theta` over the inputs `x` (N × d): one forward pass
+/// records the layer inputs and the outputs z; `seeds(z)` then gives the per-sample seeds (each
+/// N × C, so they may depend on the outputs, e.g. the columns of `L(z)`), and one backward pass
+/// per seed records the back-propagated vectors.
 ///
 /// # Errors
 /// [`SpecError::Unsupported`] for GELU networks (see the module documentation).
@@ -74,7 +76,7 @@ pub fn backward_taps(
     net: &Mlp,
     theta: &[f64],
     x: MatRef<'_, f64>,
-    seeds: &[Mat<f64>],
+    seeds: impl FnOnce(&Mat<f64>) -> Vec<Mat<f64>>,
 ) -> Result<Taps, SpecError> {
     if net.activation() == Activation::Gelu {
         return Err(SpecError::Unsupported(
@@ -96,36 +98,46 @@ pub fn backward_taps(
             )
         })
         .collect();
-    let mut inputs = Vec::new();
-    let mut outputs = Mat::zeros(n, c);
-    let mut grads = Vec::with_capacity(seeds.len());
-    for (k, seed) in seeds.iter().enumerate() {
-        assert_eq!((seed.nrows(), seed.ncols()), (n, c), "seed shape");
-        let mut h = xt.leaky_trace();
-        let mut taps: Vec<T2> = Vec::with_capacity(net.num_layers());
-        for (l, (w, b)) in layers.iter().enumerate() {
-            let o = w.shape().0;
-            if k == 0 {
-                let width = h.shape().1;
-                inputs.push(to_mat(&h.as_vec(), n, width));
-            }
-            let e: T2 = dev.zeros_like(&(n, o));
-            let s = h.matmul(w.clone().permute::<_, Axes2<1, 0>>())
-                + b.clone().broadcast_like::<_, Axis<0>>(&(n, o))
-                + e.clone();
-            h = if l + 1 < net.num_layers() {
-                activate(net.activation(), s)
-            } else {
-                s
-            };
-            taps.push(e);
+    // one layer: s = h Wᵀ + b (+ the tap e), then the activation on hidden layers
+    let layer = |l: usize, h: Tensor<(usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>, e: &T2| {
+        let (w, b) = &layers[l];
+        let o = w.shape().0;
+        let s = h.matmul(w.clone().permute::<_, Axes2<1, 0>>())
+            + b.clone().broadcast_like::<_, Axis<0>>(&(n, o))
+            + e.clone();
+        if l + 1 < net.num_layers() {
+            activate(net.activation(), s)
+        } else {
+            s
         }
-        if k == 0 {
-            outputs = to_mat(&h.as_vec(), n, c);
+    };
+    let zero_taps = || -> Vec<T2> {
+        layers
+            .iter()
+            .map(|(w, _)| dev.zeros_like(&(n, w.shape().0)))
+            .collect()
+    };
+    // forward: layer inputs and outputs
+    let mut inputs = Vec::with_capacity(net.num_layers());
+    let taps = zero_taps();
+    let mut h = xt.leaky_trace();
+    for (l, e) in taps.iter().enumerate() {
+        inputs.push(to_mat(&h.as_vec(), n, h.shape().1));
+        h = layer(l, h, e);
+    }
+    let outputs = to_mat(&h.as_vec(), n, c);
+    // backward: one pass per seed
+    let seeds = seeds(&outputs);
+    let mut grads = Vec::with_capacity(seeds.len());
+    for seed in &seeds {
+        assert_eq!((seed.nrows(), seed.ncols()), (n, c), "seed shape");
+        let taps = zero_taps();
+        let mut h = xt.leaky_trace();
+        for (l, e) in taps.iter().enumerate() {
+            h = layer(l, h, e);
         }
         let wt: T2 = dev.tensor_from_vec(row_major(seed.as_ref()), (n, c));
-        let loss = (h * wt).sum::<Rank0, _>();
-        let g = loss.backward();
+        let g = (h * wt).sum::<Rank0, _>().backward();
         grads.push(
             taps.iter()
                 .map(|e| {
@@ -134,22 +146,6 @@ pub fn backward_taps(
                 })
                 .collect(),
         );
-    }
-    if seeds.is_empty() {
-        // still record the forward pass
-        let mut h: T2 = xt.clone();
-        for (l, (w, b)) in layers.iter().enumerate() {
-            let o = w.shape().0;
-            inputs.push(to_mat(&h.as_vec(), n, h.shape().1));
-            let s = h.matmul(w.clone().permute::<_, Axes2<1, 0>>())
-                + b.clone().broadcast_like::<_, Axis<0>>(&(n, o));
-            h = if l + 1 < net.num_layers() {
-                activate(net.activation(), s)
-            } else {
-                s
-            };
-        }
-        outputs = to_mat(&h.as_vec(), n, c);
     }
     Ok(Taps {
         outputs,
@@ -198,7 +194,7 @@ mod tests {
         );
         let net = super::Mlp::parse("2,2,1", "gelu").unwrap();
         let x = faer::Mat::<f64>::zeros(1, 2);
-        assert!(super::backward_taps(&net, &[0.0; 9], x.as_ref(), &[]).is_err());
+        assert!(super::backward_taps(&net, &[0.0; 9], x.as_ref(), |_| Vec::new()).is_err());
     }
 
     use super::*;
@@ -219,7 +215,7 @@ mod tests {
             let seeds: Vec<Mat<f64>> = (0..2)
                 .map(|c| Mat::from_fn(n, 2, |_, j| if j == c { 1.0 } else { 0.0 }))
                 .collect();
-            let taps = backward_taps(&net, &theta, x.as_ref(), &seeds).unwrap();
+            let taps = backward_taps(&net, &theta, x.as_ref(), |_| seeds.clone()).unwrap();
             for s in 0..n {
                 let xi: Vec<f64> = (0..3).map(|j| x[(s, j)]).collect();
                 let (z, jac) = jacobian(&AtInput { net: &net, x: &xi }, &theta);

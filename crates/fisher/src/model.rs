@@ -193,9 +193,7 @@ pub fn exact_fisher(
         } else {
             let mut rows = Mat::<f64>::zeros((end - start) * c, p);
             for s in start..end {
-                for (j, v) in xi.iter_mut().enumerate() {
-                    *v = x[(s, j)];
-                }
+                copy_row(x, s, &mut xi);
                 let (z, jac) = jacobian(
                     &AtInput {
                         net: &model.net,
@@ -232,8 +230,8 @@ pub fn exact_fisher(
     Ok(Dense::new(full)?)
 }
 
-/// The rows `Lₙᵀ Jₙ` of a chunk of inputs by reverse mode: a forward pass gives `zₙ` and `Lₙ`,
-/// then one backward pass per column k of L with the per-sample seeds `Lₙ[:, k]`.
+/// The rows `Lₙᵀ Jₙ` of a chunk of inputs by reverse mode: the forward pass gives `zₙ` and so
+/// `Lₙ`, then one backward pass per column k of L with the per-sample seeds `Lₙ[:, k]`.
 fn reverse_rows(model: &Model, theta: &[f64], x: MatRef<'_, f64>) -> Result<Mat<f64>> {
     let unsupported = |e: fisherlab_autodiff::network::SpecError| Error::Unsupported {
         family: "model",
@@ -241,18 +239,21 @@ fn reverse_rows(model: &Model, theta: &[f64], x: MatRef<'_, f64>) -> Result<Mat<
     };
     let n = x.nrows();
     let c = model.net.output_dim();
-    let forward = backward_taps(&model.net, theta, x, &[]).map_err(unsupported)?;
-    let factors: Vec<nalgebra::DMatrix<f64>> = (0..n)
-        .map(|s| {
-            let z: Vec<f64> = (0..c).map(|j| forward.outputs[(s, j)]).collect();
-            model.head.output_fisher_factor(&z)
-        })
-        .collect();
-    let k_cols = factors.first().map_or(0, |l| l.ncols());
-    let seeds: Vec<Mat<f64>> = (0..k_cols)
-        .map(|k| Mat::from_fn(n, c, |s, j| factors[s][(j, k)]))
-        .collect();
-    let taps = backward_taps(&model.net, theta, x, &seeds).map_err(unsupported)?;
+    // the seeds are the columns of Lₙ, which depends on the outputs zₙ of the forward pass
+    let taps = backward_taps(&model.net, theta, x, |z| {
+        let factors: Vec<nalgebra::DMatrix<f64>> = (0..n)
+            .map(|s| {
+                let zs: Vec<f64> = (0..c).map(|j| z[(s, j)]).collect();
+                model.head.output_fisher_factor(&zs)
+            })
+            .collect();
+        let k_cols = factors.first().map_or(0, |l| l.ncols());
+        (0..k_cols)
+            .map(|k| Mat::from_fn(n, c, |s, j| factors[s][(j, k)]))
+            .collect()
+    })
+    .map_err(unsupported)?;
+    let k_cols = taps.grads.len();
     let p = model.num_params();
     let mut rows = Mat::<f64>::zeros(n * k_cols, p);
     for k in 0..k_cols {
@@ -343,9 +344,7 @@ pub fn monte_carlo_fisher(
     let mut y = vec![0.0; model.head.target_dim(c)];
     let mut z = Vec::new();
     for n in 0..x.nrows() {
-        for (j, v) in xi.iter_mut().enumerate() {
-            *v = x[(n, j)];
-        }
+        copy_row(x, n, &mut xi);
         model.net.forward(theta, &xi, &mut z);
         let mut rng = fisherlab_distributions::rng_from_seed(
             opts.seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
@@ -370,28 +369,11 @@ pub fn empirical_fisher(
     x: MatRef<'_, f64>,
     y: MatRef<'_, f64>,
 ) -> Result<Dense> {
-    model.check(theta, x)?;
-    let c = model.net.output_dim();
-    check_targets(model, x, y)?;
     let mut acc = ScoreMoments::new(model.num_params());
-    let mut xi = vec![0.0; x.ncols()];
-    let mut yi = vec![0.0; y.ncols()];
-    for n in 0..x.nrows() {
-        for (j, v) in xi.iter_mut().enumerate() {
-            *v = x[(n, j)];
-        }
-        for (j, v) in yi.iter_mut().enumerate() {
-            *v = y[(n, j)];
-        }
-        model
-            .head
-            .check_target(&yi, c)
-            .map_err(|e| Error::InvalidInput {
-                what: format!("target row {n}: {e}"),
-            })?;
-        let (_, s) = fisherlab_autodiff::gradient(&model.log_likelihood_fn(&xi, &yi), theta);
+    for_each_example(model, theta, x, y, |xi, yi| {
+        let (_, s) = fisherlab_autodiff::gradient(&model.log_likelihood_fn(xi, yi), theta);
         acc.push(&s);
-    }
+    })?;
     Ok(acc.finish()?.0)
 }
 
@@ -408,41 +390,55 @@ pub fn hessian_of_mean_nll(
     x: MatRef<'_, f64>,
     y: MatRef<'_, f64>,
 ) -> Result<Mat<f64>> {
-    model.check(theta, x)?;
-    let c = model.net.output_dim();
-    check_targets(model, x, y)?;
     let p = model.num_params();
+    let n = x.nrows() as f64;
     let mut h = Mat::<f64>::zeros(p, p);
-    let mut xi = vec![0.0; x.ncols()];
-    let mut yi = vec![0.0; y.ncols()];
     let mut g = vec![0.0; p];
     let mut hn = vec![0.0; p * p];
+    for_each_example(model, theta, x, y, |xi, yi| {
+        fisherlab_autodiff::hessian_into(&model.log_likelihood_fn(xi, yi), theta, &mut g, &mut hn);
+        for j in 0..p {
+            for i in 0..p {
+                h[(i, j)] -= hn[i * p + j] / n;
+            }
+        }
+    })?;
+    Ok(h)
+}
+
+/// Copy row `n` of `m` into `buf`.
+fn copy_row(m: MatRef<'_, f64>, n: usize, buf: &mut [f64]) {
+    for (j, v) in buf.iter_mut().enumerate() {
+        *v = m[(n, j)];
+    }
+}
+
+/// Validate parameters, inputs and targets, then call `f(xₙ, yₙ)` for every example in order
+/// (each target checked against the head's range before its example is visited).
+fn for_each_example(
+    model: &Model,
+    theta: &[f64],
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    mut f: impl FnMut(&[f64], &[f64]),
+) -> Result<()> {
+    model.check(theta, x)?;
+    check_targets(model, x, y)?;
+    let c = model.net.output_dim();
+    let mut xi = vec![0.0; x.ncols()];
+    let mut yi = vec![0.0; y.ncols()];
     for n in 0..x.nrows() {
-        for (j, v) in xi.iter_mut().enumerate() {
-            *v = x[(n, j)];
-        }
-        for (j, v) in yi.iter_mut().enumerate() {
-            *v = y[(n, j)];
-        }
+        copy_row(x, n, &mut xi);
+        copy_row(y, n, &mut yi);
         model
             .head
             .check_target(&yi, c)
             .map_err(|e| Error::InvalidInput {
                 what: format!("target row {n}: {e}"),
             })?;
-        fisherlab_autodiff::hessian_into(
-            &model.log_likelihood_fn(&xi, &yi),
-            theta,
-            &mut g,
-            &mut hn,
-        );
-        for j in 0..p {
-            for i in 0..p {
-                h[(i, j)] -= hn[i * p + j] / x.nrows() as f64;
-            }
-        }
+        f(&xi, &yi);
     }
-    Ok(h)
+    Ok(())
 }
 
 /// Targets must have one row per input and the head's width.
