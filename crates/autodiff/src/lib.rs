@@ -30,6 +30,7 @@
 //! assert!((h[(0, 0)] + 0.25).abs() < 1e-15); // −1/σ²
 //! ```
 
+pub mod batch;
 pub mod network;
 pub mod reverse;
 pub mod special;
