@@ -17,6 +17,7 @@
 //! | [`Ekfac`] | m² + n² + mn | elementwise in the Kronecker eigenbasis | exact |
 //! | [`LowRankPlusDiagonal`] | Pk | Woodbury | matrix determinant lemma; exact spectrum when D is isotropic |
 //! | [`MatrixFree`] | a closure `F v` | conjugate gradients (optionally preconditioned) | Lanczos, stochastic Lanczos quadrature, Hutchinson, Hutch++ |
+//! | [`Permuted`] | its inner operator, in another index order | as the inner operator | as the inner operator |
 //! | [`Sum`] | its terms | conjugate gradients | top eigenvalues by Lanczos |
 //!
 //! Vectors are columns of `faer` matrices: `apply` and `solve_damped` take a block of right-hand
@@ -44,6 +45,7 @@ mod ekfac;
 mod kronecker;
 mod low_rank;
 mod matrix_free;
+mod permuted;
 mod sum;
 
 pub use block_diagonal::BlockDiagonal;
@@ -58,6 +60,7 @@ pub use matrix_free::{
     conjugate_gradient, hutch_pp_trace, hutchinson_diagonal, hutchinson_trace, lanczos_top_k,
     stochastic_lanczos_quadrature,
 };
+pub use permuted::Permuted;
 pub use sum::Sum;
 use thiserror::Error;
 

@@ -515,3 +515,24 @@ fn sum_of_kronecker_and_diagonal() {
         .is_err()
     );
 }
+
+#[test]
+fn permuted_kronecker_against_explicit_permutation() {
+    let mut r = rng(91);
+    let a = spd(&mut r, 3, 4, 0.05);
+    let g = spd(&mut r, 4, 5, 0.05);
+    let inner = a.kron(&g);
+    // a fixed scrambling of 0..12: internal k shown at public (5k + 3) mod 12
+    let perm: Vec<usize> = (0..12).map(|k| (5 * k + 3) % 12).collect();
+    // reference: F[perm[i], perm[j]] = inner[i, j], assembled entry by entry
+    let mut f = Mat::zeros(12, 12);
+    for i in 0..12 {
+        for j in 0..12 {
+            f[(perm[i], perm[j])] = inner[(i, j)];
+        }
+    }
+    let op = Permuted::new(Box::new(Kronecker::new(a, g).unwrap()), perm).unwrap();
+    check(&op, &f, 12, "permuted kronecker");
+    assert!(Permuted::new(Box::new(Diagonal::new(vec![1.0, 2.0]).unwrap()), vec![1, 1]).is_err());
+    assert!(Permuted::new(Box::new(Diagonal::new(vec![1.0, 2.0]).unwrap()), vec![0]).is_err());
+}
