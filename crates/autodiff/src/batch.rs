@@ -165,7 +165,14 @@ pub fn jvp(net: &Mlp, theta: &[f64], fwd: &Forward, v: &[f64]) -> Mat<f64> {
         let (vw, vb) = layer_params(net, v, l);
         let mut sdot = affine(fwd.inputs[l].as_ref(), vw, vb);
         if let Some(ad) = &adot {
-            matmul(sdot.as_mut(), Accum::Add, ad.as_ref(), w.transpose(), 1.0, par());
+            matmul(
+                sdot.as_mut(),
+                Accum::Add,
+                ad.as_ref(),
+                w.transpose(),
+                1.0,
+                par(),
+            );
         }
         if l + 1 < layers {
             let slope = &fwd.slopes[l];
@@ -193,7 +200,14 @@ pub fn param_gradient(net: &Mlp, inputs: &[Mat<f64>], grads: &[Mat<f64>]) -> Vec
         let g = &grads[l];
         let a = &inputs[l];
         let mut gw = Mat::zeros(o, i);
-        matmul(gw.as_mut(), Accum::Replace, g.transpose(), a.as_ref(), 1.0, par());
+        matmul(
+            gw.as_mut(),
+            Accum::Replace,
+            g.transpose(),
+            a.as_ref(),
+            1.0,
+            par(),
+        );
         for r in 0..o {
             for c in 0..i {
                 out[w + r * i + c] = gw[(r, c)];
@@ -281,7 +295,10 @@ mod tests {
                 let (_, jac) = jacobian(&AtInput { net: &net, x: &xi }, &theta);
                 for c in 0..2 {
                     let jv: f64 = (0..p).map(|q| jac[(c, q)] * v[q]).sum();
-                    assert!((zdot[(s, c)] - jv).abs() < 1e-12 * (1.0 + jv.abs()), "{act}");
+                    assert!(
+                        (zdot[(s, c)] - jv).abs() < 1e-12 * (1.0 + jv.abs()),
+                        "{act}"
+                    );
                     for q in 0..p {
                         grad_ref[q] += jac[(c, q)] * u[(s, c)];
                     }
@@ -302,7 +319,11 @@ mod tests {
         let zdot = jvp(&net, &theta, &forward(&net, &theta, x.as_ref()), &v);
         let h = 1e-6;
         let shifted = |sign: f64| {
-            let t: Vec<f64> = theta.iter().zip(&v).map(|(a, b)| a + sign * h * b).collect();
+            let t: Vec<f64> = theta
+                .iter()
+                .zip(&v)
+                .map(|(a, b)| a + sign * h * b)
+                .collect();
             forward(&net, &t, x.as_ref()).outputs
         };
         let fd = (shifted(1.0) - shifted(-1.0)) * faer::Scale(0.5 / h);

@@ -26,6 +26,7 @@
 //! }
 //! ```
 
+pub mod curvature;
 mod exact;
 pub mod model;
 mod monte_carlo;

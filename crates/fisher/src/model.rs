@@ -346,9 +346,7 @@ pub fn monte_carlo_fisher(
     for n in 0..x.nrows() {
         copy_row(x, n, &mut xi);
         model.net.forward(theta, &xi, &mut z);
-        let mut rng = fisherlab_distributions::rng_from_seed(
-            opts.seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
+        let mut rng = crate::curvature::sample_rng(opts.seed, n);
         for _ in 0..opts.samples_per_input {
             model.head.sample(&z, &mut rng, &mut y);
             let (_, s) = fisherlab_autodiff::gradient(&model.log_likelihood_fn(&xi, &y), theta);
@@ -455,6 +453,27 @@ fn check_targets(model: &Model, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> Resul
                 model.head.name()
             ),
         });
+    }
+    Ok(())
+}
+
+/// Targets of the right shape with every row in the head's range (naming the first bad row).
+pub(crate) fn check_all_targets(
+    model: &Model,
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+) -> Result<()> {
+    check_targets(model, x, y)?;
+    let c = model.net.output_dim();
+    let mut yi = vec![0.0; y.ncols()];
+    for n in 0..y.nrows() {
+        copy_row(y, n, &mut yi);
+        model
+            .head
+            .check_target(&yi, c)
+            .map_err(|e| Error::InvalidInput {
+                what: format!("target row {n}: {e}"),
+            })?;
     }
     Ok(())
 }

@@ -25,7 +25,12 @@ pub struct Permuted {
 
 impl std::fmt::Debug for Permuted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Permuted {{ inner: {}, dim: {} }}", self.inner.kind(), self.perm.len())
+        write!(
+            f,
+            "Permuted {{ inner: {}, dim: {} }}",
+            self.inner.kind(),
+            self.perm.len()
+        )
     }
 }
 

@@ -1,0 +1,133 @@
+use super::{Approximation, ChunkTaps, Labels, Problem};
+use crate::Result;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut};
+use fisherlab_linalg::{CurvatureOperator, Dense};
+
+/// The dense Fisher by the Kronecker fast path for dense layers: exact with
+/// [`Labels::Expected`], Monte Carlo with [`Labels::Sampled`], empirical with
+/// [`Labels::Observed`].
+///
+/// The block between layers l ≤ m is `F_lm[(i,j),(p,q)] = (1/N) Σₙ Hₙ[i,p] āₙₗ[j] āₙₘ[q]` with
+/// `Hₙ = Σₖ wₖ g̃ₙₖₗ g̃ₙₖₘᵀ`: per chunk, one GEMM of the rows `āₙₘ ⊗ āₙₗ` against the rows
+/// `vec Hₙ`, then a scatter into the public order. That costs `P²·N` multiply-adds (half of it,
+/// by symmetry) instead of the `P²·N·C` of stacking the rows `Lₙᵀ Jₙ`; memory is the P × P
+/// result plus the largest layer-pair block. The generic route
+/// [`crate::model::exact_fisher`] is its test oracle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DenseFisher {
+    /// Which Fisher.
+    pub labels: Labels,
+}
+
+impl DenseFisher {
+    /// The dense Fisher for these labels.
+    pub fn new(labels: Labels) -> Self {
+        Self { labels }
+    }
+}
+
+impl Approximation for DenseFisher {
+    fn name(&self) -> &'static str {
+        match self.labels {
+            Labels::Expected => "exact",
+            Labels::Sampled { .. } => "mc",
+            Labels::Observed => "empirical",
+        }
+    }
+    fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
+        let net = problem.model().net();
+        let p = net.num_params();
+        let layers = net.num_layers();
+        let ranges: Vec<_> = (0..layers).map(|l| layer_range(problem, l)).collect();
+        // blocks l ≤ m accumulate in place (upper block triangle), mirrored at the end: memory
+        // is the P × P result plus one chunk's pair buffers
+        let mut f = Mat::<f64>::zeros(p, p);
+        let scale = 1.0 / problem.len() as f64;
+        problem.for_each_chunk(self.labels, |chunk| {
+            for l in 0..layers {
+                for m in l..layers {
+                    let (rl, rm) = (&ranges[l], &ranges[m]);
+                    let view = f
+                        .as_mut()
+                        .submatrix_mut(rl.start, rm.start, rl.len(), rm.len());
+                    accumulate_block(chunk, l, m, scale, view);
+                }
+            }
+            Ok(())
+        })?;
+        for l in 0..layers {
+            for m in l + 1..layers {
+                let (rl, rm) = (&ranges[l], &ranges[m]);
+                for j in rm.clone() {
+                    for i in rl.clone() {
+                        f[(j, i)] = f[(i, j)];
+                    }
+                }
+            }
+        }
+        Ok(Box::new(Dense::new(f)?))
+    }
+}
+
+/// Public index range of layer l's parameters.
+pub(super) fn layer_range(problem: &Problem<'_>, l: usize) -> std::ops::Range<usize> {
+    let (w, b, o, _) = problem.model().net().layer_offsets(l);
+    w..b + o
+}
+
+/// `block += scale · Σₙ Hₙ ⊗ āₙₗ āₙₘᵀ` over one chunk, scattered into the public order
+/// within the two layers (weight row-major, then bias).
+pub(super) fn accumulate_block(
+    chunk: &ChunkTaps,
+    l: usize,
+    m: usize,
+    scale: f64,
+    mut block: MatMut<'_, f64>,
+) {
+    let (al, am) = (&chunk.abar[l], &chunk.abar[m]);
+    let n = al.nrows();
+    let (il, im) = (al.ncols(), am.ncols()); // inₗ + 1, inₘ + 1
+    let (ol, om) = (chunk.grads[0][l].ncols(), chunk.grads[0][m].ncols());
+    // rows vec Hₙ: column i·oₘ + p holds Σₖ wₖ g̃ₙₖₗ[i] g̃ₙₖₘ[p]
+    let mut h = Mat::<f64>::zeros(n, ol * om);
+    for g in &chunk.grads {
+        let (gl, gm) = (&g[l], &g[m]);
+        for i in 0..ol {
+            for p in 0..om {
+                let col = i * om + p;
+                for s in 0..n {
+                    h[(s, col)] += chunk.weight * gl[(s, i)] * gm[(s, p)];
+                }
+            }
+        }
+    }
+    // rows āₙₘ ⊗ āₙₗ: column q·Iₗ + j holds āₙₗ[j] āₙₘ[q]
+    let a = Mat::from_fn(n, il * im, |s, col| al[(s, col % il)] * am[(s, col / il)]);
+    // Mᵀ[(q, j), (i, p)] = Σₙ āₙₗ[j] āₙₘ[q] Hₙ[i, p]
+    let mut mt = Mat::<f64>::zeros(il * im, ol * om);
+    matmul(
+        mt.as_mut(),
+        Accum::Replace,
+        a.transpose(),
+        h.as_ref(),
+        scale,
+        faer::get_global_parallelism(),
+    );
+    // scatter: row (i, j) of layer l, column (p, q) of layer m; weights row-major, then biases
+    let (inl, inm) = (il - 1, im - 1);
+    for i in 0..ol {
+        for p in 0..om {
+            let src = mt.col(i * om + p);
+            for q in 0..im {
+                let col = if q < inm { p * inm + q } else { om * inm + p };
+                let seg = src.subrows(q * il, il);
+                let mut dst = block.as_mut().col_mut(col);
+                for j in 0..inl {
+                    dst[i * inl + j] += seg[j];
+                }
+                dst[ol * inl + i] += seg[inl];
+            }
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! The Fisher matrix of a model and its approximations, each a [`CurvatureOperator`].
+//!
+//! # One pattern
+//!
+//! Every route — the exact matrix, its Monte-Carlo and empirical variants, and every
+//! approximation — is one type in one file of this module implementing [`Approximation`]: a
+//! plain struct of settings whose [`build`](Approximation::build) turns a [`Problem`] (model,
+//! parameters, inputs, optional targets) into an operator from `fisherlab-linalg`. The shared
+//! machinery is [`Problem::for_each_chunk`]: it streams the inputs in chunks and hands over, per
+//! chunk, the bias-folded layer inputs `āₙₗ` and the back-propagated vectors `g̃ₙₖₗ` of each
+//! seed `k` — the seeds being the columns of `Lₙ` ([`Labels::Expected`]), the score
+//! `∇_z log p(y | zₙ)` at sampled labels ([`Labels::Sampled`]) or at the observed ones
+//! ([`Labels::Observed`]). For a dense layer the per-sample gradient for seed k is
+//! `g̃ₙₖₗ ⊗ āₙₗ`, so
+//!
+//! `F_lm = (1/N) Σₙ Σₖ wₖ (g̃ₙₖₗ g̃ₙₖₘᵀ) ⊗ (āₙₗ āₙₘᵀ)`
+//!
+//! in the bias-folded order `(r, c)` ↦ `r·(inₗ + 1) + c` of each layer (see [`folded_to_public`]).
+//! Each approximation keeps what it needs of that sum: all of it ([`DenseFisher`]), its
+//! diagonal ([`DiagonalFisher`]), its diagonal blocks ([`BlockDiagonalFisher`]), the two
+//! factor means ([`Kfac`]), the second moments in the K-FAC eigenbasis ([`Ekfac`]). Adding an
+//! approximation is one new file with one struct and one `impl Approximation`.
+//!
+//! # Examples
+//! ```
+//! use faer::Mat;
+//! use fisherlab_autodiff::network::Mlp;
+//! use fisherlab_distributions::heads::Head;
+//! use fisherlab_fisher::curvature::{Approximation, DenseFisher, Kfac, Labels, Problem};
+//! use fisherlab_fisher::model::Model;
+//! use fisherlab_linalg::CurvatureOperator;
+//! let model = Model::new(Mlp::parse("3,4,2", "tanh").unwrap(), Head::Categorical).unwrap();
+//! let theta: Vec<f64> = (0..model.num_params()).map(|k| (k as f64 * 0.7).sin()).collect();
+//! let x = Mat::from_fn(1, 3, |_, j| j as f64 - 1.0);
+//! let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
+//! let exact = DenseFisher::new(Labels::Expected).build(&problem).unwrap().to_dense().unwrap();
+//! let kfac = Kfac::new(Labels::Expected).build(&problem).unwrap().to_dense().unwrap();
+//! // for one input, type-2 K-FAC is exact on the diagonal blocks: layer 0 has 16 parameters
+//! let block = |m: &Mat<f64>| m.as_ref().submatrix(0, 0, 16, 16).to_owned();
+//! assert!((block(&exact) - block(&kfac)).norm_max() < 1e-14);
+//! ```
+
+mod block_diagonal;
+mod dense;
+mod diagonal;
+mod ekfac;
+mod kfac;
+mod low_rank;
+mod matrix_free;
+
+pub use block_diagonal::BlockDiagonalFisher;
+pub use dense::DenseFisher;
+pub use diagonal::DiagonalFisher;
+pub use ekfac::Ekfac;
+pub use kfac::Kfac;
+pub use low_rank::{LowRank, LowRankMethod};
+pub use matrix_free::MatrixFreeFisher;
+
+use crate::model::Model;
+use crate::{Error, Result};
+use faer::{Mat, MatRef};
+use fisherlab_autodiff::batch;
+use fisherlab_autodiff::{ScalarFn, gradient};
+use fisherlab_distributions::heads::Head;
+use fisherlab_distributions::{DualNum, FisherRng, rng_from_seed};
+use fisherlab_linalg::CurvatureOperator;
+
+/// A way to turn a model's Fisher into a curvature operator: the one trait every route and
+/// approximation implements (see the module documentation).
+pub trait Approximation {
+    /// Short name, as on the command line (`kfac`, `diag`, …).
+    fn name(&self) -> &'static str;
+    /// The operator for this problem, in the public parameter order.
+    ///
+    /// # Errors
+    /// Options that break their rules; a route that needs targets given none; numerical
+    /// failures of the linear algebra.
+    fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>>;
+}
+
+/// Where the output-side vectors come from — which Fisher is being computed or approximated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Labels {
+    /// The expectation over `y ~ p(y | zₙ)` in closed form: seeds are the columns of `Lₙ`
+    /// (`F_z = L Lᵀ`); C backward passes per chunk. The exact Fisher ("type-2" for K-FAC).
+    Expected,
+    /// Labels drawn from the model, `per_input` per input, seeded exactly like
+    /// [`crate::model::monte_carlo_fisher`] (input n's stream depends on `(seed, n)` only):
+    /// seeds are the scores `∇_z log p(yₙₘ | zₙ)` with weight `1/per_input`.
+    Sampled {
+        /// Labels per input (≥ 1).
+        per_input: usize,
+        /// Seed.
+        seed: u64,
+    },
+    /// The observed targets of the problem: the empirical Fisher.
+    Observed,
+}
+
+impl Labels {
+    /// Name of the variant: `type2`, `mc`, `empirical`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Labels::Expected => "type2",
+            Labels::Sampled { .. } => "mc",
+            Labels::Observed => "empirical",
+        }
+    }
+}
+
+/// A model at parameters θ with its inputs (N × d) and optionally targets (N × target width).
+#[derive(Debug, Clone, Copy)]
+pub struct Problem<'a> {
+    model: &'a Model,
+    theta: &'a [f64],
+    x: MatRef<'a, f64>,
+    targets: Option<MatRef<'a, f64>>,
+    chunk: usize,
+}
+
+/// One chunk of samples as [`Problem::for_each_chunk`] hands it over.
+#[derive(Debug)]
+pub struct ChunkTaps {
+    /// Bias-folded inputs of each layer, `[aₙₗ, 1]` (n × (inₗ + 1)).
+    pub abar: Vec<Mat<f64>>,
+    /// `grads[k][l]`: back-propagated vectors of seed k at layer l (n × outₗ).
+    pub grads: Vec<Vec<Mat<f64>>>,
+    /// Weight of every seed (1, or `1/per_input` for sampled labels).
+    pub weight: f64,
+}
+
+impl<'a> Problem<'a> {
+    /// A problem without targets (enough for every route but [`Labels::Observed`]).
+    ///
+    /// # Errors
+    /// Parameters or inputs that do not fit the model, or are not finite ([`Model::check`]).
+    pub fn new(model: &'a Model, theta: &'a [f64], x: MatRef<'a, f64>) -> Result<Self> {
+        model.check(theta, x)?;
+        Ok(Self {
+            model,
+            theta,
+            x,
+            targets: None,
+            chunk: 256,
+        })
+    }
+    /// The same problem with observed targets.
+    ///
+    /// # Errors
+    /// Targets of the wrong shape or out of the head's range (naming the row).
+    pub fn with_targets(mut self, y: MatRef<'a, f64>) -> Result<Self> {
+        crate::model::check_all_targets(self.model, self.x, y)?;
+        self.targets = Some(y);
+        Ok(self)
+    }
+    /// The same problem streamed in chunks of `chunk` samples (default 256): memory of the
+    /// streamed routes is about `chunk · (C + 1) · Σ widths` plus what the route keeps.
+    ///
+    /// # Errors
+    /// `chunk = 0`.
+    pub fn with_chunk(mut self, chunk: usize) -> Result<Self> {
+        if chunk == 0 {
+            return Err(Error::InvalidOption {
+                name: "chunk",
+                value: "0".into(),
+                rule: "must be >= 1",
+            });
+        }
+        self.chunk = chunk;
+        Ok(self)
+    }
+    /// The model.
+    pub fn model(&self) -> &'a Model {
+        self.model
+    }
+    /// The parameters.
+    pub fn theta(&self) -> &'a [f64] {
+        self.theta
+    }
+    /// The inputs.
+    pub fn inputs(&self) -> MatRef<'a, f64> {
+        self.x
+    }
+    /// The targets, if given.
+    pub fn targets(&self) -> Option<MatRef<'a, f64>> {
+        self.targets
+    }
+    /// Samples per chunk.
+    pub fn chunk_size(&self) -> usize {
+        self.chunk
+    }
+    /// Number of inputs N.
+    pub fn len(&self) -> usize {
+        self.x.nrows()
+    }
+    /// Always false: a problem has at least one input.
+    pub fn is_empty(&self) -> bool {
+        self.x.nrows() == 0
+    }
+
+    /// Stream the inputs in chunks: one forward pass per chunk, the seeds of `labels`, one
+    /// backward pass per seed, then `f(chunk)`. Chunks come in order; results do not depend on
+    /// the chunk size beyond rounding, nor on the thread count.
+    ///
+    /// # Errors
+    /// [`Labels::Observed`] without targets; `per_input = 0`; whatever `f` returns.
+    pub fn for_each_chunk(
+        &self,
+        labels: Labels,
+        mut f: impl FnMut(&ChunkTaps) -> Result<()>,
+    ) -> Result<()> {
+        if let Labels::Sampled { per_input: 0, .. } = labels {
+            return Err(Error::InvalidOption {
+                name: "mc-samples",
+                value: "0".into(),
+                rule: "must be >= 1",
+            });
+        }
+        let targets = match (labels, self.targets) {
+            (Labels::Observed, None) => {
+                return Err(Error::InvalidInput {
+                    what: "the empirical variant needs targets (observed labels); none were given"
+                        .into(),
+                });
+            }
+            (_, t) => t,
+        };
+        let net = self.model.net();
+        let head = self.model.head();
+        let n = self.len();
+        for start in (0..n).step_by(self.chunk) {
+            let len = self.chunk.min(n - start);
+            let x = self.x.subrows(start, len);
+            let fwd = batch::forward(net, self.theta, x);
+            let (seeds, weight) = match labels {
+                Labels::Expected => (factor_seeds(head, &fwd.outputs), 1.0),
+                Labels::Observed => {
+                    let y = targets.map(|t| t.subrows(start, len)).ok_or_else(|| {
+                        Error::InvalidInput {
+                            what: "no targets".into(),
+                        }
+                    })?;
+                    (
+                        vec![score_seed(head, &fwd.outputs, |i, buf| copy_row(y, i, buf))],
+                        1.0,
+                    )
+                }
+                Labels::Sampled { per_input, seed } => {
+                    let mut rngs: Vec<FisherRng> =
+                        (start..start + len).map(|i| sample_rng(seed, i)).collect();
+                    let c = net.output_dim();
+                    let mut z = vec![0.0; c];
+                    let seeds = (0..per_input)
+                        .map(|_| {
+                            score_seed(head, &fwd.outputs, |i, buf| {
+                                copy_row(fwd.outputs.as_ref(), i, &mut z);
+                                head.sample(&z, &mut rngs[i], buf);
+                            })
+                        })
+                        .collect();
+                    (seeds, 1.0 / per_input as f64)
+                }
+            };
+            let grads = seeds
+                .iter()
+                .map(|s| batch::backward(net, self.theta, &fwd, s.as_ref()))
+                .collect();
+            let abar = fwd
+                .inputs
+                .iter()
+                .map(|a| {
+                    Mat::from_fn(a.nrows(), a.ncols() + 1, |i, j| {
+                        if j < a.ncols() { a[(i, j)] } else { 1.0 }
+                    })
+                })
+                .collect();
+            f(&ChunkTaps {
+                abar,
+                grads,
+                weight,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The random stream of input `n`'s sampled labels (shared with
+/// [`crate::model::monte_carlo_fisher`], so both see the same labels).
+pub(crate) fn sample_rng(seed: u64, n: usize) -> FisherRng {
+    rng_from_seed(seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+fn copy_row(m: MatRef<'_, f64>, i: usize, buf: &mut [f64]) {
+    for (j, b) in buf.iter_mut().enumerate() {
+        *b = m[(i, j)];
+    }
+}
+
+/// Seeds `Lₙ[:, k]` for k = 1..K (each n × C).
+fn factor_seeds(head: Head, z: &Mat<f64>) -> Vec<Mat<f64>> {
+    let (n, c) = (z.nrows(), z.ncols());
+    let mut zi = vec![0.0; c];
+    let factors: Vec<_> = (0..n)
+        .map(|i| {
+            copy_row(z.as_ref(), i, &mut zi);
+            head.output_fisher_factor(&zi)
+        })
+        .collect();
+    let k = factors.first().map_or(0, |l| l.ncols());
+    (0..k)
+        .map(|k| Mat::from_fn(n, c, |i, j| factors[i][(j, k)]))
+        .collect()
+}
+
+struct HeadAt<'a> {
+    head: Head,
+    y: &'a [f64],
+}
+
+impl ScalarFn for HeadAt<'_> {
+    fn eval<D: DualNum<Primitive = f64> + Copy>(&self, z: &[D]) -> D {
+        self.head.log_likelihood(z, self.y)
+    }
+}
+
+/// The seed of scores `∇_z log p(yₙ | zₙ)` (n × C), with `label(n, buf)` writing yₙ.
+fn score_seed(head: Head, z: &Mat<f64>, mut label: impl FnMut(usize, &mut [f64])) -> Mat<f64> {
+    let (n, c) = (z.nrows(), z.ncols());
+    let mut y = vec![0.0; head.target_dim(c)];
+    let mut zi = vec![0.0; c];
+    let mut out = Mat::zeros(n, c);
+    for i in 0..n {
+        label(i, &mut y);
+        copy_row(z.as_ref(), i, &mut zi);
+        let (_, s) = gradient(&HeadAt { head, y: &y }, &zi);
+        for (j, v) in s.into_iter().enumerate() {
+            out[(i, j)] = v;
+        }
+    }
+    out
+}
+
+/// For each layer, the public index of each bias-folded index `(r, c)` ↦ `r·(inₗ + 1) + c`
+/// (weight `(r, c)` for `c < inₗ`, bias `r` for `c = inₗ`), offset to the whole vector:
+/// concatenated over layers, a permutation of `0..P`.
+pub fn folded_to_public(model: &Model) -> Vec<usize> {
+    let net = model.net();
+    let mut perm = Vec::with_capacity(net.num_params());
+    for l in 0..net.num_layers() {
+        let (w, b, o, i) = net.layer_offsets(l);
+        for r in 0..o {
+            for c in 0..=i {
+                perm.push(if c < i { w + r * i + c } else { b + r });
+            }
+        }
+    }
+    perm
+}
+
+/// Check `value ≥ 1` for a count option.
+pub(crate) fn positive(name: &'static str, value: usize) -> Result<()> {
+    if value == 0 {
+        return Err(Error::InvalidOption {
+            name,
+            value: "0".into(),
+            rule: "must be >= 1",
+        });
+    }
+    Ok(())
+}
