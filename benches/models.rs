@@ -1,39 +1,105 @@
-//! Exact dense Fisher of an MLP 64-64-64-10 (P = 8 970) with a categorical head over N inputs,
-//! against faer's GEMM measured in the same run. Throughput counts P²·N·C flops for the Fisher
-//! (the cost of the naive product of stacked Jacobians) and 2·m·n·k for the GEMM.
+//! The Fisher of an MLP 64-64-64-10 (P = 8 970) with a categorical head over N = 1000 inputs,
+//! all in one run so the ratios compare like with like:
+//! - faer's GEMM of the shape of one chunk's update (the throughput reference);
+//! - the exact dense Fisher by the generic `Lᵀ J` route and by the Kronecker fast path
+//!   (throughput counts P²·N·C flops for both, the cost of the naive product);
+//! - one mean-loss gradient (the unit of the cost targets);
+//! - K-FAC factors (type-2 and one-sample MC), EKFAC, the exact diagonal, and one matrix-free
+//!   Fisher-vector product.
+//!
+//! The peak heap of the exact dense routes, measured by a counting allocator, is printed
+//! against the P × P matrix (8 P² bytes).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use faer::Mat;
 use fisherlab::autodiff::network::Mlp;
 use fisherlab::distributions::heads::Head;
-use fisherlab::fisher::model::{ExactFisherOptions, Model, exact_fisher};
+use fisherlab::fisher::curvature::{
+    Approximation, DenseFisher, DiagonalFisher, Ekfac, Kfac, Labels, MatrixFreeFisher, Problem,
+};
+use fisherlab::fisher::model::{ExactFisherOptions, Model, exact_fisher, mean_nll_gradient};
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+/// The system allocator, counting live and peak bytes.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only counters are added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Peak heap growth (bytes) while `f` runs.
+fn peak_of<T>(f: impl FnOnce() -> T) -> usize {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let out = f();
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    drop(out);
+    peak
+}
 
 fn noise(i: usize, j: usize, seed: usize) -> f64 {
     let z = ((i * 7919 + j * 104_729 + seed * 1_299_709) % 10_007) as f64;
     z / 10_007.0 - 0.5
 }
 
-fn exact(c: &mut Criterion) {
-    let mut g = c.benchmark_group("mlp_64_64_64_10");
-    g.sample_size(10)
-        .measurement_time(Duration::from_secs(20))
-        .warm_up_time(Duration::from_millis(100));
+fn fisher(c: &mut Criterion) {
     let net = Mlp::parse("64,64,64,10", "tanh").unwrap();
     let p = net.num_params();
     let theta: Vec<f64> = (0..p).map(|k| noise(k, 0, 1) * 0.3).collect();
     let model = Model::new(net, Head::Categorical).unwrap();
     let n = 1000;
     let x = Mat::from_fn(n, 64, |i, j| noise(i, j, 2) * 2.0);
+    let y = Mat::from_fn(n, 1, |i, _| (i % 10) as f64);
+    let problem = Problem::new(&model, &theta, x.as_ref())
+        .unwrap()
+        .with_targets(y.as_ref())
+        .unwrap();
+
+    let matrix_bytes = 8 * p * p;
+    let generic = peak_of(|| exact_fisher(&model, &theta, x.as_ref(), &Default::default()));
+    let fast = peak_of(|| DenseFisher::new(Labels::Expected).build(&problem));
+    println!(
+        "peak heap of the exact dense Fisher: generic route {:.3} × P², Kronecker fast path {:.3} × P² (P² matrix = {} MB)",
+        generic as f64 / matrix_bytes as f64,
+        fast as f64 / matrix_bytes as f64,
+        matrix_bytes / 1_000_000
+    );
+
+    let mut g = c.benchmark_group("mlp_64_64_64_10_dense");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .warm_up_time(Duration::from_millis(100));
     let a = Mat::from_fn(p, 640, |i, j| noise(i, j, 3));
-    // reference: a GEMM of the same shape as one chunk's update (P × 640 by 640 × P)
+    // reference: a GEMM of the shape of one chunk's update (P × 640 by 640 × P)
     g.throughput(Throughput::Elements(2 * (p * p * 640) as u64));
     g.bench_function("gemm_reference", |b| {
         b.iter(|| black_box(&a) * black_box(&a).transpose())
     });
     g.throughput(Throughput::Elements((p * p * n * 10) as u64));
-    g.bench_function("exact_dense_fisher_n1000", |b| {
+    g.bench_function("exact_dense_generic_n1000", |b| {
         b.iter(|| {
             exact_fisher(
                 &model,
@@ -44,8 +110,64 @@ fn exact(c: &mut Criterion) {
             .unwrap()
         })
     });
+    g.bench_function("exact_dense_kronecker_n1000", |b| {
+        b.iter(|| {
+            DenseFisher::new(Labels::Expected)
+                .build(black_box(&problem))
+                .unwrap()
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("mlp_64_64_64_10_cost");
+    g.sample_size(20)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(300));
+    g.bench_function("mean_loss_gradient", |b| {
+        b.iter(|| mean_nll_gradient(&model, &theta, black_box(x.as_ref()), y.as_ref()).unwrap())
+    });
+    g.bench_function("kfac_factors_type2", |b| {
+        b.iter(|| {
+            Kfac::new(Labels::Expected)
+                .factors(black_box(&problem))
+                .unwrap()
+        })
+    });
+    let mc = Labels::Sampled {
+        per_input: 1,
+        seed: 0,
+    };
+    g.bench_function("kfac_factors_mc1", |b| {
+        b.iter(|| Kfac::new(mc).factors(black_box(&problem)).unwrap())
+    });
+    g.bench_function("ekfac_type2", |b| {
+        b.iter(|| {
+            Ekfac::new(Labels::Expected)
+                .build(black_box(&problem))
+                .unwrap()
+        })
+    });
+    g.bench_function("diagonal_exact", |b| {
+        b.iter(|| {
+            DiagonalFisher::new(Labels::Expected)
+                .entries(black_box(&problem))
+                .unwrap()
+        })
+    });
+    g.bench_function("diagonal_mc1", |b| {
+        b.iter(|| {
+            DiagonalFisher::new(mc)
+                .entries(black_box(&problem))
+                .unwrap()
+        })
+    });
+    let fvp = MatrixFreeFisher.build(&problem).unwrap();
+    let v: Vec<f64> = (0..p).map(|k| noise(k, 1, 4)).collect();
+    g.bench_function("fisher_vector_product", |b| {
+        b.iter(|| fvp.matvec(black_box(&v)).unwrap())
+    });
     g.finish();
 }
 
-criterion_group!(benches, exact);
+criterion_group!(benches, fisher);
 criterion_main!(benches);

@@ -42,17 +42,63 @@ fn par() -> faer::Par {
     faer::get_global_parallelism()
 }
 
+/// Clear the upper halves of the vector registers of the calling thread (`vzeroupper`) where the
+/// CPU has AVX.
+///
+/// faer's AVX-512 GEMM kernels can return with the upper register state dirty; on Intel CPUs
+/// every later legacy-SSE instruction on that thread (glibc's `tanh`, `exp`, `log`, which the
+/// activations and likelihood heads call per element) then pays a transition penalty — measured
+/// here at 20× on the activation loop of a forward pass. Call it after GEMMs and before
+/// element-wise loops over transcendental functions; it costs a few cycles.
+pub fn clear_upper_simd_state() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx")]
+        fn vzeroupper() {
+            // SAFETY: none needed beyond the enabled `avx` feature, which the caller checked
+            std::arch::x86_64::_mm256_zeroupper();
+        }
+        if std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU supports AVX (checked just above)
+            unsafe { vzeroupper() }
+        }
+    }
+}
+
 /// `a Wᵀ + 1 bᵀ`.
 fn affine(a: MatRef<'_, f64>, w: MatRef<'_, f64>, b: &[f64]) -> Mat<f64> {
     let mut s = Mat::from_fn(a.nrows(), w.nrows(), |_, r| b[r]);
     matmul(s.as_mut(), Accum::Add, a, w.transpose(), 1.0, par());
+    clear_upper_simd_state();
     s
 }
 
-/// Value and slope of the activation at `s`.
+/// Value and slope of the activation at `s`: closed forms from the value where one exists
+/// (one transcendental call per element), forward mode otherwise. Tests hold both to
+/// forward-mode Jacobians of [`Activation::apply`].
 fn value_and_slope(act: Activation, s: f64) -> (f64, f64) {
-    let d = act.apply(Dual64::new(s, 1.0));
-    (d.re, d.eps)
+    match act {
+        Activation::Identity => (s, 1.0),
+        Activation::Tanh => {
+            let t = s.tanh();
+            (t, 1.0 - t * t)
+        }
+        Activation::Relu => {
+            if s > 0.0 {
+                (s, 1.0)
+            } else {
+                (0.0, 0.0)
+            }
+        }
+        Activation::Sigmoid => {
+            let v = 1.0 / (1.0 + (-s).exp());
+            (v, v * (1.0 - v))
+        }
+        Activation::Softplus | Activation::Gelu => {
+            let d = act.apply(Dual64::new(s, 1.0));
+            (d.re, d.eps)
+        }
+    }
 }
 
 /// The forward pass of `net` at `theta` over the inputs `x` (N × d).
@@ -110,6 +156,7 @@ pub fn backward(net: &Mlp, theta: &[f64], fwd: &Forward, seed: MatRef<'_, f64>) 
             let (w, _) = layer_params(net, theta, l);
             let mut prev = Mat::zeros(g.nrows(), w.ncols());
             matmul(prev.as_mut(), Accum::Replace, g.as_ref(), w, 1.0, par());
+            clear_upper_simd_state();
             let slope = &fwd.slopes[l - 1];
             for j in 0..prev.ncols() {
                 for i in 0..prev.nrows() {
@@ -122,6 +169,64 @@ pub fn backward(net: &Mlp, theta: &[f64], fwd: &Forward, seed: MatRef<'_, f64>) 
         }
     }
     grads
+}
+
+/// [`backward`] for several seeds at once: the seeds are stacked so that each layer takes one
+/// GEMM of K·N rows instead of K GEMMs of N rows. `result[k][l]` is seed k at layer l.
+///
+/// # Panics
+/// If a seed's shape does not match the recorded pass.
+#[track_caller]
+pub fn backward_many(
+    net: &Mlp,
+    theta: &[f64],
+    fwd: &Forward,
+    seeds: &[Mat<f64>],
+) -> Vec<Vec<Mat<f64>>> {
+    let (n, c) = (fwd.outputs.nrows(), fwd.outputs.ncols());
+    let k = seeds.len();
+    if k <= 1 {
+        return seeds
+            .iter()
+            .map(|s| backward(net, theta, fwd, s.as_ref()))
+            .collect();
+    }
+    let mut g = Mat::zeros(k * n, c);
+    for (j, s) in seeds.iter().enumerate() {
+        assert_eq!((s.nrows(), s.ncols()), (n, c), "seed shape");
+        g.as_mut().subrows_mut(j * n, n).copy_from(s);
+    }
+    let layers = net.num_layers();
+    let mut stacked = vec![Mat::<f64>::zeros(0, 0); layers];
+    for l in (0..layers).rev() {
+        if l > 0 {
+            let (w, _) = layer_params(net, theta, l);
+            let mut prev = Mat::zeros(k * n, w.ncols());
+            matmul(prev.as_mut(), Accum::Replace, g.as_ref(), w, 1.0, par());
+            clear_upper_simd_state();
+            let slope = &fwd.slopes[l - 1];
+            for col in 0..prev.ncols() {
+                let sc = slope.col(col);
+                let mut pc = prev.as_mut().col_mut(col);
+                for j in 0..k {
+                    for s in 0..n {
+                        pc[j * n + s] *= sc[s];
+                    }
+                }
+            }
+            stacked[l] = std::mem::replace(&mut g, prev);
+        } else {
+            stacked[0] = std::mem::replace(&mut g, Mat::zeros(0, 0));
+        }
+    }
+    (0..k)
+        .map(|j| {
+            stacked
+                .iter()
+                .map(|m| m.as_ref().subrows(j * n, n).to_owned())
+                .collect()
+        })
+        .collect()
 }
 
 /// The taps of [`crate::reverse::backward_taps`] by these passes: one forward pass, then one
@@ -138,10 +243,7 @@ pub fn taps(
 ) -> Taps {
     let fwd = forward(net, theta, x);
     let seeds = seeds(&fwd.outputs);
-    let grads = seeds
-        .iter()
-        .map(|s| backward(net, theta, &fwd, s.as_ref()))
-        .collect();
+    let grads = backward_many(net, theta, &fwd, &seeds);
     Taps {
         outputs: fwd.outputs,
         inputs: fwd.inputs,

@@ -36,8 +36,8 @@ pub mod reverse;
 pub mod special;
 
 use nalgebra::{Const, DMatrix, U1};
-pub use num_dual::DualNum;
 use num_dual::{Dual2SVec64, DualSVec64, HyperDualSVec64};
+pub use num_dual::{Dual64, DualNum};
 
 /// A scalar function ℝⁿ → ℝ written once for every scalar type `D` (plain `f64` or any dual
 /// number), so that values and derivatives share one code path.

@@ -28,6 +28,7 @@
 
 pub mod curvature;
 mod exact;
+pub mod metrics;
 pub mod model;
 mod monte_carlo;
 pub mod quadrature;

@@ -6,7 +6,7 @@
 //! `DualNum`.
 
 use crate::{Error, Result};
-use faer::linalg::matmul::triangular::{BlockStructure, matmul as tri_matmul};
+use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef};
 use fisherlab_autodiff::network::{Activation, AtInput, Mlp};
 use fisherlab_autodiff::reverse::{backward_taps, gradient_rows};
@@ -212,22 +212,30 @@ pub fn exact_fisher(
             }
             rows
         };
-        tri_matmul(
-            f.as_mut(),
-            BlockStructure::TriangularLower,
-            Accum::Add,
-            rows.transpose(),
-            BlockStructure::Rectangular,
-            rows.as_ref(),
-            BlockStructure::Rectangular,
-            1.0 / n as f64,
-            // the rank-k update splits output blocks across threads, never a sum: the result
-            // is identical for any thread count (tested)
-            faer::get_global_parallelism(),
-        );
+        // lower triangle by column panels: panel [j0, j0 + w) takes rows j0.. only, so the
+        // work is about half of the full product and no temporary is allocated; faer splits
+        // each panel's product over output blocks, never a sum, so the result is identical for
+        // any thread count (tested)
+        const PANEL: usize = 256;
+        for j0 in (0..p).step_by(PANEL) {
+            let w = PANEL.min(p - j0);
+            matmul(
+                f.as_mut().submatrix_mut(j0, j0, p - j0, w),
+                Accum::Add,
+                rows.as_ref().subcols(j0, p - j0).transpose(),
+                rows.as_ref().subcols(j0, w),
+                1.0 / n as f64,
+                faer::get_global_parallelism(),
+            );
+        }
     }
-    let full = Mat::from_fn(p, p, |i, j| if i >= j { f[(i, j)] } else { f[(j, i)] });
-    Ok(Dense::new(full)?)
+    // mirror the lower triangle in place (no second P × P matrix)
+    for j in 0..p {
+        for i in j + 1..p {
+            f[(j, i)] = f[(i, j)];
+        }
+    }
+    Ok(Dense::new(f)?)
 }
 
 /// The rows `Lₙᵀ Jₙ` of a chunk of inputs by reverse mode: the forward pass gives `zₙ` and so
@@ -402,6 +410,57 @@ pub fn hessian_of_mean_nll(
         }
     })?;
     Ok(h)
+}
+
+/// The mean negative log-likelihood `(1/N) Σₙ −log p(yₙ | xₙ; θ)` and its gradient, by one
+/// batched forward pass and one backward pass (seeds `−∇_z log p(yₙ | zₙ) / N`).
+///
+/// # Errors
+/// As [`empirical_fisher`].
+///
+/// # Examples
+/// ```
+/// use faer::Mat;
+/// use fisherlab_autodiff::network::Mlp;
+/// use fisherlab_distributions::heads::Head;
+/// use fisherlab_fisher::model::{Model, mean_nll_gradient};
+/// // linear-Gaussian regression with σ = 1 at θ = 0: gradient −(1/N) Σ yₙ [xₙ, 1]
+/// let m = Model::new(Mlp::parse("1,1", "identity").unwrap(), Head::Gaussian { sigma: 1.0 }).unwrap();
+/// let x = Mat::from_fn(2, 1, |i, _| i as f64 + 1.0);
+/// let y = Mat::from_fn(2, 1, |i, _| 2.0 * i as f64 + 1.0); // targets 1, 3
+/// let (_, g) = mean_nll_gradient(&m, &[0.0, 0.0], x.as_ref(), y.as_ref()).unwrap();
+/// assert!((g[0] + (1.0 * 1.0 + 2.0 * 3.0) / 2.0).abs() < 1e-15);
+/// assert!((g[1] + (1.0 + 3.0) / 2.0).abs() < 1e-15);
+/// ```
+pub fn mean_nll_gradient(
+    model: &Model,
+    theta: &[f64],
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+) -> Result<(f64, Vec<f64>)> {
+    model.check(theta, x)?;
+    check_all_targets(model, x, y)?;
+    let n = x.nrows() as f64;
+    let fwd = fisherlab_autodiff::batch::forward(&model.net, theta, x);
+    let c = model.net.output_dim();
+    let mut loss = 0.0;
+    let (mut zi, mut yi) = (vec![0.0; c], vec![0.0; y.ncols()]);
+    for s in 0..x.nrows() {
+        copy_row(fwd.outputs.as_ref(), s, &mut zi);
+        copy_row(y, s, &mut yi);
+        loss -= model.head.log_likelihood(&zi, &yi) / n;
+    }
+    let mut seed = crate::curvature::score_seed(model.head, &fwd.outputs, |s, buf| {
+        copy_row(y, s, buf);
+    });
+    for j in 0..seed.ncols() {
+        for i in 0..seed.nrows() {
+            seed[(i, j)] *= -1.0 / n;
+        }
+    }
+    let grads = fisherlab_autodiff::batch::backward(&model.net, theta, &fwd, seed.as_ref());
+    let g = fisherlab_autodiff::batch::param_gradient(&model.net, &fwd.inputs, &grads);
+    Ok((loss, g))
 }
 
 /// Copy row `n` of `m` into `buf`.

@@ -390,3 +390,29 @@ fn bad_options_are_typed_errors() {
     let nan = Mat::from_fn(3, 3, |i, j| if (i, j) == (2, 1) { f64::NAN } else { 0.0 });
     assert!(Problem::new(&model, &theta, nan.as_ref()).is_err());
 }
+
+#[test]
+fn mean_nll_gradient_equals_forward_mode_gradients() {
+    use fisherlab_fisher::model::mean_nll_gradient;
+    let x = data(6, 3);
+    for (model, theta) in cases() {
+        let c = model.net().output_dim();
+        let y = targets(model.head(), 6, c);
+        let (loss, g) = mean_nll_gradient(&model, &theta, x.as_ref(), y.as_ref()).unwrap();
+        // reference: forward-mode gradient of each example's log-likelihood, averaged
+        let (mut want_loss, mut want) = (0.0, vec![0.0; theta.len()]);
+        for i in 0..6 {
+            let xi: Vec<f64> = (0..3).map(|j| x[(i, j)]).collect();
+            let yi: Vec<f64> = (0..y.ncols()).map(|j| y[(i, j)]).collect();
+            let (v, gi) = fisherlab_autodiff::gradient(&model.log_likelihood_fn(&xi, &yi), &theta);
+            want_loss -= v / 6.0;
+            for (w, gq) in want.iter_mut().zip(gi) {
+                *w -= gq / 6.0;
+            }
+        }
+        assert!((loss - want_loss).abs() < 1e-13 * want_loss.abs().max(1.0));
+        for (a, b) in g.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-13 * (1.0 + b.abs()), "{}", model.net());
+        }
+    }
+}

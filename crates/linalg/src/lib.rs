@@ -281,7 +281,16 @@ pub(crate) fn symmetric(what: &'static str, m: Mat<f64>) -> Result<Mat<f64>> {
             }
         }
     }
-    Ok(Mat::from_fn(n, n, |i, j| 0.5 * (m[(i, j)] + m[(j, i)])))
+    // in place: a P × P Fisher is the largest object in memory, never copy it
+    let mut m = m;
+    for j in 0..n {
+        for i in j + 1..n {
+            let v = 0.5 * (m[(i, j)] + m[(j, i)]);
+            m[(i, j)] = v;
+            m[(j, i)] = v;
+        }
+    }
+    Ok(m)
 }
 
 /// Symmetric eigendecomposition `(eigenvalues ascending, eigenvectors as columns)`.

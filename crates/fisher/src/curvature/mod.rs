@@ -261,10 +261,7 @@ impl<'a> Problem<'a> {
                     (seeds, 1.0 / per_input as f64)
                 }
             };
-            let grads = seeds
-                .iter()
-                .map(|s| batch::backward(net, self.theta, &fwd, s.as_ref()))
-                .collect();
+            let grads = batch::backward_many(net, self.theta, &fwd, &seeds);
             let abar = fwd
                 .inputs
                 .iter()
@@ -324,7 +321,11 @@ impl ScalarFn for HeadAt<'_> {
 }
 
 /// The seed of scores `∇_z log p(yₙ | zₙ)` (n × C), with `label(n, buf)` writing yₙ.
-fn score_seed(head: Head, z: &Mat<f64>, mut label: impl FnMut(usize, &mut [f64])) -> Mat<f64> {
+pub(crate) fn score_seed(
+    head: Head,
+    z: &Mat<f64>,
+    mut label: impl FnMut(usize, &mut [f64]),
+) -> Mat<f64> {
     let (n, c) = (z.nrows(), z.ncols());
     let mut y = vec![0.0; head.target_dim(c)];
     let mut zi = vec![0.0; c];
