@@ -3,8 +3,10 @@
 //! Exit codes: 0 success; 1 a computation that failed (non-convergence, non-finite values);
 //! 2 bad input (one line on stderr naming the bad value and the rule it breaks).
 
+mod curvature;
 mod fim;
 mod format;
+mod io;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +24,10 @@ enum Command {
     /// Fisher information of a distribution: analytic, exact expectation, or Monte Carlo.
     #[command(after_help = fim::EXAMPLES)]
     Fim(fim::FimArgs),
+    /// Fisher matrix of a network with a likelihood head: exact, Monte Carlo, empirical,
+    /// Hessian, or a structured approximation.
+    #[command(after_help = curvature::EXAMPLES)]
+    Curvature(Box<curvature::CurvatureArgs>),
     /// List the families, their coordinates, fixed parameters and parameterizations.
     Families {
         /// Print JSON instead of a table.
@@ -53,6 +59,7 @@ impl From<fisherlab_fisher::Error> for CliError {
         match e {
             E::Distribution(_)
             | E::InvalidOption { .. }
+            | E::InvalidInput { .. }
             | E::Unsupported { .. }
             | E::HessianFormInvalid { .. } => CliError::Input(e.to_string()),
             _ => CliError::Failed(e.to_string()),
@@ -85,6 +92,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Fim(args) => fim::run(&args),
+        Command::Curvature(args) => curvature::run(&args),
         Command::Families { json } => fim::families(json),
     };
     match result {

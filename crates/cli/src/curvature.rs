@@ -1,0 +1,379 @@
+//! `fisherlab curvature`: the Fisher matrix of a network with a likelihood head, exact, estimated
+//! or approximated, written as a dense `.npy` matrix in the public parameter order and/or
+//! summarised as JSON.
+
+use crate::{CliError, io};
+use clap::{Args, ValueEnum};
+use faer::Mat;
+use fisherlab_autodiff::network::Mlp;
+use fisherlab_distributions::heads::Head;
+use fisherlab_fisher::curvature::{
+    Approximation, BlockDiagonalFisher, DenseFisher, DiagonalFisher, Ekfac, Kfac, Labels, LowRank,
+    Problem,
+};
+use fisherlab_fisher::metrics::{CompareOptions, compare};
+use fisherlab_fisher::model::{Model, hessian_of_mean_nll, mean_nll_gradient};
+use fisherlab_linalg::CurvatureOperator;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub const EXAMPLES: &str = "Examples:
+  fisherlab curvature --arch 4,16,3 --activation tanh --inputs X.npy --likelihood categorical --kind exact --out F.npy
+  fisherlab curvature --arch 64,64,10 --weights model.safetensors --inputs X.npy --targets y.npy \\
+      --likelihood categorical --kind kfac --kfac-type empirical --json
+  fisherlab curvature --arch 8,1 --inputs X.npy --likelihood gaussian --sigma 0.5 --kind low-rank --rank 4 --compare --json";
+
+/// Which matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    /// The exact Fisher (1/N) Σ Jᵀ F_z J (= GGN), by the Kronecker fast path.
+    Exact,
+    /// Monte-Carlo Fisher with --mc-samples labels per input drawn from the model.
+    Mc,
+    /// Empirical Fisher at the observed --targets.
+    Empirical,
+    /// Hessian of the mean negative log-likelihood at the observed --targets.
+    Hessian,
+    /// Diagonal of the Fisher (variant from --kfac-type).
+    Diag,
+    /// Per-layer diagonal blocks of the Fisher (variant from --kfac-type).
+    BlockDiag,
+    /// K-FAC, per-layer G ⊗ A (variant from --kfac-type).
+    Kfac,
+    /// EKFAC: K-FAC eigenbasis with refitted diagonal (variant from --kfac-type).
+    Ekfac,
+    /// Top --rank eigenpairs of the exact Fisher plus the remaining diagonal.
+    LowRank,
+}
+
+impl KindArg {
+    fn name(self) -> &'static str {
+        match self {
+            KindArg::Exact => "exact",
+            KindArg::Mc => "mc",
+            KindArg::Empirical => "empirical",
+            KindArg::Hessian => "hessian",
+            KindArg::Diag => "diag",
+            KindArg::BlockDiag => "block-diag",
+            KindArg::Kfac => "kfac",
+            KindArg::Ekfac => "ekfac",
+            KindArg::LowRank => "low-rank",
+        }
+    }
+}
+
+/// Which Fisher a structured approximation approximates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KfacTypeArg {
+    /// Exact expectation over labels (C backward passes per input).
+    Type2,
+    /// Labels sampled from the model (--mc-samples per input, --seed).
+    Mc,
+    /// Observed --targets.
+    Empirical,
+}
+
+#[derive(Args, Debug)]
+pub struct CurvatureArgs {
+    /// Layer widths, input first, e.g. 64,64,64,10.
+    #[arg(long)]
+    arch: String,
+    /// Hidden activation: identity, tanh, relu, sigmoid, softplus, gelu.
+    #[arg(long, default_value = "tanh")]
+    activation: String,
+    /// Weights (safetensors, PyTorch nn.Sequential names 0.weight, 0.bias, 2.weight, …);
+    /// without it, PyTorch's default initialisation seeded by --init-seed.
+    #[arg(long, value_name = "FILE")]
+    weights: Option<PathBuf>,
+    /// Seed of the default initialisation when no --weights are given.
+    #[arg(long, default_value_t = 0)]
+    init_seed: u64,
+    /// Inputs, N × d float64 .npy.
+    #[arg(long, value_name = "FILE")]
+    inputs: PathBuf,
+    /// Targets, .npy: int64 labels (N) for categorical/bernoulli, counts for poisson, N × C
+    /// float64 for gaussian. Needed by empirical, hessian and --kfac-type empirical.
+    #[arg(long, value_name = "FILE")]
+    targets: Option<PathBuf>,
+    /// Likelihood head: gaussian, bernoulli, categorical, poisson.
+    #[arg(long)]
+    likelihood: String,
+    /// Standard deviation of the gaussian head.
+    #[arg(long)]
+    sigma: Option<f64>,
+    /// Which matrix.
+    #[arg(long, value_enum)]
+    kind: KindArg,
+    /// Variant of diag, block-diag, kfac and ekfac.
+    #[arg(long, value_enum, default_value_t = KfacTypeArg::Type2)]
+    kfac_type: KfacTypeArg,
+    /// Labels sampled per input by mc and --kfac-type mc.
+    #[arg(long, default_value_t = 1)]
+    mc_samples: usize,
+    /// Seed of the Monte-Carlo labels and of the randomized low-rank variant.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Rank of low-rank.
+    #[arg(long, default_value_t = 10)]
+    rank: usize,
+    /// Randomized low-rank (Fisher-vector products only) instead of the dense top-k.
+    #[arg(long)]
+    randomized: bool,
+    /// Write the dense P × P matrix (float64 .npy, PyTorch parameter order) here.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Print summary statistics as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Add metrics against the exact Fisher to the summary (needs the dense exact matrix).
+    #[arg(long)]
+    compare: bool,
+    /// Damping λ of the comparison's natural-gradient directions and log-determinants.
+    #[arg(long, default_value_t = 1e-3)]
+    lambda: f64,
+}
+
+fn labels(args: &CurvatureArgs) -> Labels {
+    match args.kfac_type {
+        KfacTypeArg::Type2 => Labels::Expected,
+        KfacTypeArg::Mc => Labels::Sampled {
+            per_input: args.mc_samples,
+            seed: args.seed,
+        },
+        KfacTypeArg::Empirical => Labels::Observed,
+    }
+}
+
+fn approximation(args: &CurvatureArgs) -> Option<Box<dyn Approximation>> {
+    let l = labels(args);
+    Some(match args.kind {
+        KindArg::Exact => Box::new(DenseFisher::new(Labels::Expected)),
+        KindArg::Mc => Box::new(DenseFisher::new(Labels::Sampled {
+            per_input: args.mc_samples,
+            seed: args.seed,
+        })),
+        KindArg::Empirical => Box::new(DenseFisher::new(Labels::Observed)),
+        KindArg::Hessian => return None,
+        KindArg::Diag => Box::new(DiagonalFisher::new(l)),
+        KindArg::BlockDiag => Box::new(BlockDiagonalFisher::new(l)),
+        KindArg::Kfac => Box::new(Kfac::new(l)),
+        KindArg::Ekfac => Box::new(Ekfac::new(l)),
+        KindArg::LowRank if args.randomized => Box::new(LowRank::randomized(args.rank, args.seed)),
+        KindArg::LowRank => Box::new(LowRank::top_k(args.rank)),
+    })
+}
+
+/// Run the command: compute, then write the matrix (if asked) and return the text to print.
+pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
+    if args.out.is_none() && !args.json {
+        return Err(CliError::Input(
+            "nothing to do: give --out FILE.npy, --json, or both".into(),
+        ));
+    }
+    if args.mc_samples == 0 {
+        return Err(CliError::Input(
+            "--mc-samples 0 is invalid: must be >= 1".into(),
+        ));
+    }
+    let net =
+        Mlp::parse(&args.arch, &args.activation).map_err(|e| CliError::Input(e.to_string()))?;
+    let head = Head::from_name(&args.likelihood, args.sigma)?;
+    if args.sigma.is_some() && !matches!(head, Head::Gaussian { .. }) {
+        return Err(CliError::Input(format!(
+            "--sigma applies to the gaussian likelihood only, not {}",
+            args.likelihood
+        )));
+    }
+    let model = Model::new(net.clone(), head)?;
+    let theta = match &args.weights {
+        Some(path) => io::load_weights(path, &net)?,
+        None => io::default_init(&net, args.init_seed),
+    };
+    let x = io::read_matrix(&args.inputs, "inputs")?;
+    let y = args
+        .targets
+        .as_ref()
+        .map(|p| io::read_matrix(p, "targets"))
+        .transpose()?;
+    let mut problem = Problem::new(&model, &theta, x.as_ref())?;
+    if let Some(y) = &y {
+        problem = problem.with_targets(y.as_ref())?;
+    }
+    let needs_targets = matches!(args.kind, KindArg::Empirical | KindArg::Hessian)
+        || (matches!(
+            args.kind,
+            KindArg::Diag | KindArg::BlockDiag | KindArg::Kfac | KindArg::Ekfac
+        ) && args.kfac_type == KfacTypeArg::Empirical);
+    if needs_targets && y.is_none() {
+        return Err(CliError::Input(format!(
+            "--kind {}{} needs --targets (observed labels)",
+            args.kind.name(),
+            if args.kind == KindArg::Empirical || args.kind == KindArg::Hessian {
+                ""
+            } else {
+                " with --kfac-type empirical"
+            }
+        )));
+    }
+
+    let start = Instant::now();
+    let (op, hessian): (Option<Box<dyn CurvatureOperator>>, Option<Mat<f64>>) =
+        match approximation(args) {
+            Some(a) => (Some(a.build(&problem)?), None),
+            None => {
+                let y = y
+                    .as_ref()
+                    .ok_or_else(|| CliError::Input("no targets".into()))?;
+                (
+                    None,
+                    Some(hessian_of_mean_nll(&model, &theta, x.as_ref(), y.as_ref())?),
+                )
+            }
+        };
+    let seconds = start.elapsed().as_secs_f64();
+    let dense = match (&op, &hessian) {
+        (Some(op), _) if args.out.is_some() => Some(op.to_dense().map_err(linalg)?),
+        (_, Some(h)) => Some(h.clone()),
+        _ => None,
+    };
+
+    let mut text = String::new();
+    if args.json {
+        let mut summary = json!({
+            "kind": args.kind.name(),
+            "variant": match args.kind {
+                KindArg::Diag | KindArg::BlockDiag | KindArg::Kfac | KindArg::Ekfac => {
+                    Value::from(labels(args).name())
+                }
+                _ => Value::Null,
+            },
+            "likelihood": head.name(),
+            "arch": args.arch,
+            "activation": net.activation().name(),
+            "parameters": net.num_params(),
+            "inputs": x.nrows(),
+            "seconds": seconds,
+        });
+        let stats = match (&op, &hessian) {
+            (Some(op), _) => operator_stats(op.as_ref())?,
+            (_, Some(h)) => hessian_stats(h)?,
+            _ => Value::Null,
+        };
+        merge(&mut summary, stats);
+        if args.compare {
+            let exact = DenseFisher::new(Labels::Expected).build(&problem)?;
+            let approx: Box<dyn CurvatureOperator> = match (op, &hessian) {
+                (Some(op), _) => op,
+                (_, Some(h)) => {
+                    return Err(CliError::Input(format!(
+                        "--compare needs a PSD approximation; the Hessian is not one (its smallest eigenvalue is {})",
+                        min_eigenvalue(h)?
+                    )));
+                }
+                _ => return Err(CliError::Input("nothing to compare".into())),
+            };
+            let gradient = match &y {
+                Some(y) => Some(mean_nll_gradient(&model, &theta, x.as_ref(), y.as_ref())?.1),
+                None => None,
+            };
+            let c = compare(
+                exact.as_ref(),
+                approx.as_ref(),
+                &CompareOptions {
+                    lambda: args.lambda,
+                    gradient,
+                    random_directions: 16,
+                    seed: args.seed,
+                },
+            )?;
+            summary["comparison"] = json!({
+                "lambda": args.lambda,
+                "rel_frobenius": c.rel_frobenius,
+                "rel_spectral": c.rel_spectral,
+                "ngd_cosine": c.ngd_cosine,
+                "ngd_rel_error": c.ngd_rel_error,
+                "quad_ratio_gradient": c.quad_ratio_gradient,
+                "quad_ratio_random": {
+                    "mean": c.quad_ratio_random.mean,
+                    "min": c.quad_ratio_random.min,
+                    "max": c.quad_ratio_random.max,
+                    "count": c.quad_ratio_random.count,
+                },
+                "logdet_difference": c.logdet_difference,
+                "spectrum_exact": c.spectrum_exact,
+                "spectrum_approx": c.spectrum_approx,
+            });
+        }
+        summary["output"] = args
+            .out
+            .as_ref()
+            .map_or(Value::Null, |p| Value::from(p.display().to_string()));
+        text = serde_json::to_string_pretty(&summary)
+            .map_err(|e| CliError::Failed(e.to_string()))?
+            + "\n";
+    }
+    if let (Some(path), Some(m)) = (&args.out, &dense) {
+        io::write_matrix(path, m)?;
+    }
+    Ok(text)
+}
+
+fn linalg(e: fisherlab_linalg::Error) -> CliError {
+    CliError::Failed(e.to_string())
+}
+
+fn merge(into: &mut Value, from: Value) {
+    if let (Some(a), Value::Object(b)) = (into.as_object_mut(), from) {
+        a.extend(b);
+    }
+}
+
+fn diag_summary(d: &[f64]) -> Value {
+    let n = d.len().max(1) as f64;
+    json!({
+        "min": d.iter().copied().fold(f64::INFINITY, f64::min),
+        "max": d.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        "mean": d.iter().sum::<f64>() / n,
+    })
+}
+
+fn operator_stats(op: &dyn CurvatureOperator) -> Result<Value, CliError> {
+    let top = op.top_eigenvalues(10).map_err(linalg)?;
+    Ok(json!({
+        "structure": op.kind(),
+        "dim": op.dim(),
+        "trace": op.trace().map_err(linalg)?,
+        "frobenius_norm": op.frobenius_norm().map_err(linalg)?,
+        "diagonal": diag_summary(&op.diagonal().map_err(linalg)?),
+        "top_eigenvalues": top,
+    }))
+}
+
+fn hessian_stats(h: &Mat<f64>) -> Result<Value, CliError> {
+    let p = h.nrows();
+    let d: Vec<f64> = (0..p).map(|i| h[(i, i)]).collect();
+    let mut eig = eigenvalues(h)?;
+    let min = eig.first().copied().unwrap_or(0.0);
+    eig.reverse();
+    eig.truncate(10);
+    Ok(json!({
+        "structure": "dense (symmetric, indefinite in general)",
+        "dim": p,
+        "trace": d.iter().sum::<f64>(),
+        "frobenius_norm": h.norm_l2(),
+        "diagonal": diag_summary(&d),
+        "top_eigenvalues": eig,
+        "min_eigenvalue": min,
+    }))
+}
+
+fn eigenvalues(h: &Mat<f64>) -> Result<Vec<f64>, CliError> {
+    let sym = Mat::from_fn(h.nrows(), h.ncols(), |i, j| 0.5 * (h[(i, j)] + h[(j, i)]));
+    sym.self_adjoint_eigenvalues(faer::Side::Lower)
+        .map_err(|e| CliError::Failed(format!("eigenvalues of the Hessian failed: {e:?}")))
+}
+
+fn min_eigenvalue(h: &Mat<f64>) -> Result<f64, CliError> {
+    Ok(eigenvalues(h)?.first().copied().unwrap_or(0.0))
+}

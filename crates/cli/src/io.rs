@@ -1,0 +1,215 @@
+//! File formats: NumPy `.npy` matrices in and out, `safetensors` weights with PyTorch
+//! `nn.Sequential` names. Every output is written to a temporary file in the target directory and
+//! renamed into place, so a failed run never leaves a partial file.
+
+use crate::CliError;
+use faer::Mat;
+use fisherlab_autodiff::network::Mlp;
+use npyz::{DType, NpyFile, TypeChar, WriterBuilder};
+use safetensors::{Dtype, SafeTensors};
+use std::io::{BufReader, BufWriter, Write};
+use std::path::Path;
+
+fn input(msg: String) -> CliError {
+    CliError::Input(msg)
+}
+
+/// Read a 1-D or 2-D `.npy` array of floats or integers as an N × k matrix (a 1-D array is one
+/// column). C and Fortran order are both accepted.
+pub fn read_matrix(path: &Path, what: &str) -> Result<Mat<f64>, CliError> {
+    let shown = path.display();
+    let file = std::fs::File::open(path)
+        .map_err(|e| input(format!("{what} file {shown}: cannot open: {e}")))?;
+    let npy = NpyFile::new(BufReader::new(file))
+        .map_err(|e| input(format!("{what} file {shown}: not a .npy file: {e}")))?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let (rows, cols) = match shape[..] {
+        [n] => (n, 1),
+        [n, k] => (n, k),
+        _ => {
+            return Err(input(format!(
+                "{what} file {shown}: array has shape {shape:?}, must be 1-D or 2-D"
+            )));
+        }
+    };
+    let fortran = npy.order() == npyz::Order::Fortran;
+    let bad_dtype = |d: &DType| {
+        input(format!(
+            "{what} file {shown}: dtype {} is not supported (float64, float32, int64 or int32)",
+            d.descr()
+        ))
+    };
+    let dtype = npy.dtype();
+    let read_err = |e: std::io::Error| input(format!("{what} file {shown}: {e}"));
+    let values: Vec<f64> = match &dtype {
+        DType::Plain(ts) => match (ts.type_char(), ts.size_field()) {
+            (TypeChar::Float, 8) => npy.into_vec::<f64>().map_err(read_err)?,
+            (TypeChar::Float, 4) => npy
+                .into_vec::<f32>()
+                .map_err(read_err)?
+                .into_iter()
+                .map(f64::from)
+                .collect(),
+            (TypeChar::Int, 8) => npy
+                .into_vec::<i64>()
+                .map_err(read_err)?
+                .into_iter()
+                .map(|v| v as f64)
+                .collect(),
+            (TypeChar::Int, 4) => npy
+                .into_vec::<i32>()
+                .map_err(read_err)?
+                .into_iter()
+                .map(f64::from)
+                .collect(),
+            _ => return Err(bad_dtype(&dtype)),
+        },
+        _ => return Err(bad_dtype(&dtype)),
+    };
+    if values.len() != rows * cols {
+        return Err(input(format!(
+            "{what} file {shown}: {} values for shape {shape:?}",
+            values.len()
+        )));
+    }
+    Ok(Mat::from_fn(rows, cols, |i, j| {
+        if fortran {
+            values[j * rows + i]
+        } else {
+            values[i * cols + j]
+        }
+    }))
+}
+
+/// Write `m` as a float64 C-order `.npy` file, atomically.
+pub fn write_matrix(path: &Path, m: &Mat<f64>) -> Result<(), CliError> {
+    write_atomic(path, |w| {
+        let mut writer = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&[m.nrows() as u64, m.ncols() as u64])
+            .writer(w)
+            .begin_nd()?;
+        for i in 0..m.nrows() {
+            for j in 0..m.ncols() {
+                writer.push(&m[(i, j)])?;
+            }
+        }
+        writer.finish()
+    })
+}
+
+/// Write through `f` into a temporary file next to `path`, then rename it into place.
+pub fn write_atomic(
+    path: &Path,
+    f: impl FnOnce(&mut BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
+) -> Result<(), CliError> {
+    let shown = path.display();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let fail = |e: std::io::Error| CliError::Failed(format!("cannot write {shown}: {e}"));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        input(format!(
+            "output {shown}: cannot create a file in {}: {e}",
+            dir.display()
+        ))
+    })?;
+    {
+        let mut w = BufWriter::new(tmp.as_file_mut());
+        f(&mut w).map_err(fail)?;
+        w.flush().map_err(fail)?;
+    }
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+/// Read the parameters of `net` from a safetensors file with PyTorch `nn.Sequential` names
+/// (`0.weight` (out × in), `0.bias` (out), `2.weight`, …; activations hold no weights) into the
+/// public parameter order. float64 and float32 tensors are accepted; every expected tensor must
+/// be present with its shape, and no other tensor may be.
+pub fn load_weights(path: &Path, net: &Mlp) -> Result<Vec<f64>, CliError> {
+    let shown = path.display();
+    let bytes = std::fs::read(path)
+        .map_err(|e| input(format!("weights file {shown}: cannot read: {e}")))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| input(format!("weights file {shown}: not a safetensors file: {e}")))?;
+    let mut theta = vec![0.0; net.num_params()];
+    let mut expected = Vec::new();
+    for l in 0..net.num_layers() {
+        let (w, b, o, i) = net.layer_offsets(l);
+        for (name, shape, offset) in [
+            (format!("{}.weight", 2 * l), vec![o, i], w),
+            (format!("{}.bias", 2 * l), vec![o], b),
+        ] {
+            let t = st.tensor(&name).map_err(|_| {
+                input(format!(
+                    "weights file {shown}: tensor `{name}` is missing (the {net} network needs it with shape {shape:?})"
+                ))
+            })?;
+            if t.shape() != shape.as_slice() {
+                return Err(input(format!(
+                    "weights file {shown}: tensor `{name}` has shape {:?}, the {net} network needs {shape:?}",
+                    t.shape()
+                )));
+            }
+            let values: Vec<f64> = match t.dtype() {
+                Dtype::F64 => t
+                    .data()
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                    .collect(),
+                Dtype::F32 => t
+                    .data()
+                    .chunks_exact(4)
+                    .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap_or([0; 4]))))
+                    .collect(),
+                other => {
+                    return Err(input(format!(
+                        "weights file {shown}: tensor `{name}` has dtype {other:?}, must be F64 or F32"
+                    )));
+                }
+            };
+            if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+                return Err(input(format!(
+                    "weights file {shown}: tensor `{name}` entry {k} is {}",
+                    values[k]
+                )));
+            }
+            theta[offset..offset + values.len()].copy_from_slice(&values);
+            expected.push(name);
+        }
+    }
+    let mut extra: Vec<&str> = st
+        .names()
+        .into_iter()
+        .filter(|n| !expected.iter().any(|e| e == n))
+        .collect();
+    extra.sort_unstable();
+    if let Some(name) = extra.first() {
+        return Err(input(format!(
+            "weights file {shown}: unexpected tensor `{name}`: the {net} network has {} layers ({} … {})",
+            net.num_layers(),
+            expected.first().map_or("", String::as_str),
+            expected.last().map_or("", String::as_str)
+        )));
+    }
+    Ok(theta)
+}
+
+/// PyTorch's default initialisation of `nn.Linear` (weights and biases uniform on
+/// `±1/√in`), seeded: parameters for runs without a weights file.
+pub fn default_init(net: &Mlp, seed: u64) -> Vec<f64> {
+    use rand::RngExt;
+    let mut rng = fisherlab_distributions::rng_from_seed(seed);
+    let mut theta = vec![0.0; net.num_params()];
+    for l in 0..net.num_layers() {
+        let (w, _, o, i) = net.layer_offsets(l);
+        let bound = 1.0 / (i as f64).sqrt();
+        for v in &mut theta[w..w + o * (i + 1)] {
+            *v = rng.random_range(-bound..bound);
+        }
+    }
+    theta
+}

@@ -1,0 +1,300 @@
+//! `fisherlab curvature` end to end on fixtures written by NumPy and `safetensors` (see
+//! `fixtures/make_fixtures.py`): the softmax-regression Fisher against the one NumPy computed
+//! from its definition, every kind against the library, and one-line errors with exit 2 and no
+//! output file.
+
+use assert_cmd::Command;
+use faer::Mat;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn fisherlab() -> Command {
+    Command::cargo_bin("fisherlab").unwrap()
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = fisherlab().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn run_bad(args: &[&str], needle: &str) {
+    let out = fisherlab().args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    assert!(err.contains(needle), "{args:?}: `{err}` lacks `{needle}`");
+}
+
+/// Read a float64 2-D .npy with npyz (C order).
+fn read_npy(path: &Path) -> Mat<f64> {
+    let npy =
+        npyz::NpyFile::new(std::io::BufReader::new(std::fs::File::open(path).unwrap())).unwrap();
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    assert_eq!(npy.order(), npyz::Order::C);
+    let v = npy.into_vec::<f64>().unwrap();
+    Mat::from_fn(shape[0], shape[1], |i, j| v[i * shape[1] + j])
+}
+
+fn out_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}
+
+#[test]
+fn softmax_regression_fisher_equals_numpy_from_its_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = out_path(&dir, "f.npy");
+    let weights = fixture("glm.safetensors");
+    for inputs in ["x.npy", "x_fortran.npy"] {
+        let inputs = fixture(inputs);
+        run_ok(&[
+            "curvature",
+            "--arch",
+            "3,2",
+            "--activation",
+            "identity",
+            "--weights",
+            &weights,
+            "--inputs",
+            &inputs,
+            "--likelihood",
+            "categorical",
+            "--kind",
+            "exact",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let got = read_npy(&out);
+        let want = read_npy(Path::new(&fixture("glm_fisher.npy")));
+        assert_eq!((got.nrows(), got.ncols()), (8, 8));
+        assert!((&got - &want).norm_max() < 1e-14 * want.norm_max());
+    }
+}
+
+#[test]
+fn every_kind_writes_its_matrix_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = fixture("mlp.safetensors");
+    let (x, y) = (fixture("x.npy"), fixture("y.npy"));
+    let out = out_path(&dir, "m.npy");
+    let exact_path = out_path(&dir, "exact.npy");
+    let base = |kind: &'static str, out: &Path| -> Vec<String> {
+        [
+            "curvature",
+            "--arch",
+            "3,4,2",
+            "--weights",
+            &weights,
+            "--inputs",
+            &x,
+            "--targets",
+            &y,
+            "--likelihood",
+            "categorical",
+            "--kind",
+            kind,
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let args = base("exact", &exact_path);
+    let s = run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let v: Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(v["parameters"], 26);
+    assert_eq!(v["inputs"], 5);
+    let exact = read_npy(&exact_path);
+    let tr: f64 = (0..26).map(|i| exact[(i, i)]).sum();
+    assert!((v["trace"].as_f64().unwrap() - tr).abs() < 1e-12 * tr);
+    for kind in [
+        "mc",
+        "empirical",
+        "hessian",
+        "diag",
+        "block-diag",
+        "kfac",
+        "ekfac",
+        "low-rank",
+    ] {
+        let mut args = base(kind, &out);
+        if kind == "low-rank" {
+            args.extend(["--rank".into(), "26".into()]);
+        }
+        let s = run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["kind"], kind);
+        let m = read_npy(&out);
+        assert_eq!((m.nrows(), m.ncols()), (26, 26), "{kind}");
+        // checks that need no library call: the diagonal of the exact matrix, its zero
+        // cross-layer blocks, and full rank reproducing it
+        match kind {
+            "diag" => {
+                for i in 0..26 {
+                    assert!((m[(i, i)] - exact[(i, i)]).abs() < 1e-13);
+                }
+            }
+            "block-diag" => {
+                // layer 0: parameters 0..16, layer 1: 16..26
+                assert!(m[(0, 20)].abs() < 1e-300 && (m[(0, 5)] - exact[(0, 5)]).abs() < 1e-13);
+            }
+            "low-rank" => assert!((&m - &exact).norm_max() < 1e-10 * exact.norm_max()),
+            "kfac" | "ekfac" => assert!(m[(0, 20)].abs() < 1e-300),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn compare_reports_metrics_against_the_exact_fisher() {
+    let (x, y) = (fixture("x.npy"), fixture("y.npy"));
+    let s = run_ok(&[
+        "curvature",
+        "--arch",
+        "3,4,2",
+        "--inputs",
+        &x,
+        "--targets",
+        &y,
+        "--likelihood",
+        "categorical",
+        "--kind",
+        "kfac",
+        "--json",
+        "--compare",
+    ]);
+    let v: Value = serde_json::from_str(&s).unwrap();
+    let c = &v["comparison"];
+    assert!(c["rel_frobenius"].as_f64().unwrap() > 0.0);
+    assert!(c["ngd_cosine"].as_f64().unwrap() <= 1.0 + 1e-12);
+    assert_eq!(c["spectrum_exact"].as_array().unwrap().len(), 26);
+    assert_eq!(v["variant"], "type2");
+    assert!(v["output"].is_null());
+}
+
+#[test]
+fn bad_input_is_one_line_exit_2_and_no_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = out_path(&dir, "never.npy");
+    let o = out.to_str().unwrap().to_string();
+    let (x, y) = (fixture("x.npy"), fixture("y.npy"));
+    let w = fixture("mlp.safetensors");
+    let common = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "curvature",
+            "--arch",
+            "3,4,2",
+            "--likelihood",
+            "categorical",
+            "--out",
+            &o,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            common(&["--inputs", &fixture("x_nan.npy"), "--kind", "exact"]),
+            "input (2, 1) is NaN",
+        ),
+        (
+            common(&[
+                "--inputs",
+                &x,
+                "--targets",
+                &fixture("y_bad.npy"),
+                "--kind",
+                "empirical",
+            ]),
+            "target row 3",
+        ),
+        (
+            common(&["--inputs", &x, "--kind", "empirical"]),
+            "needs --targets",
+        ),
+        (
+            common(&[
+                "--inputs",
+                &x,
+                "--weights",
+                &fixture("mlp_missing_bias.safetensors"),
+                "--kind",
+                "exact",
+            ]),
+            "tensor `2.bias` is missing",
+        ),
+        (
+            common(&[
+                "--inputs",
+                &x,
+                "--weights",
+                &fixture("mlp_wrong_shape.safetensors"),
+                "--kind",
+                "exact",
+            ]),
+            "has shape [3, 4], the 3-4-2",
+        ),
+        (
+            common(&["--inputs", &fixture("y.npy"), "--kind", "exact"]),
+            "inputs have 1 columns",
+        ),
+        (
+            common(&["--inputs", &x, "--kind", "mc", "--mc-samples", "0"]),
+            "--mc-samples 0",
+        ),
+        (
+            common(&["--inputs", &x, "--kind", "low-rank", "--rank", "27"]),
+            "rank",
+        ),
+        (common(&["--inputs", &x, "--kind", "nonsense"]), "nonsense"),
+        (
+            common(&["--inputs", &fixture("missing.npy"), "--kind", "exact"]),
+            "cannot open",
+        ),
+        (
+            common(&["--inputs", &w, "--kind", "exact"]),
+            "not a .npy file",
+        ),
+    ];
+    for (args, needle) in cases {
+        run_bad(&args.iter().map(String::as_str).collect::<Vec<_>>(), needle);
+        assert!(!out.exists(), "{args:?} left an output file");
+    }
+    // a too-wide network for the weights: extra tensors are named
+    run_bad(
+        &[
+            "curvature",
+            "--arch",
+            "3,4",
+            "--weights",
+            &w,
+            "--inputs",
+            &x,
+            "--likelihood",
+            "gaussian",
+            "--kind",
+            "exact",
+            "--json",
+        ],
+        "unexpected tensor `2.bias`",
+    );
+    let _ = y;
+}
