@@ -1,9 +1,13 @@
-//! The Rust example of docs/validate-a-closed-form.md, compiled and run.
+//! The Rust examples of docs/validate-a-closed-form.md and docs/approximations.md, compiled and
+//! run; a test checks the approximation example here is the one the page shows.
 
-use fisherlab::distributions::{DualNum, Family, FisherRng, LogDensity, Result, Support};
+use fisherlab::distributions::{DualNum, Family, FisherRng, LogDensity, Support};
+use fisherlab::fisher::Result;
+use fisherlab::fisher::curvature::{Approximation, Labels, Problem};
 use fisherlab::fisher::{
     McForm, MonteCarloOptions, QuadratureOptions, exact_expectation, monte_carlo,
 };
+use fisherlab::linalg::{BlockDiagonal, CurvatureOperator, Diagonal};
 use nalgebra::DMatrix;
 use rand::distr::Distribution;
 
@@ -43,7 +47,7 @@ impl LogDensity for Rayleigh {
         let s = t[0];
         -(s * s).ln() + x[0].ln() - (s * s * 2.0).recip() * (x[0] * x[0])
     }
-    fn with_params(&self, t: &[f64]) -> Result<Self> {
+    fn with_params(&self, t: &[f64]) -> fisherlab::distributions::Result<Self> {
         Ok(Rayleigh { sigma: t[0] })
     }
 }
@@ -71,4 +75,98 @@ fn validate_a_user_family() {
         let z = (mc.matrix[(0, 0)] - r.fisher()[(0, 0)]).abs() / mc.std_error.unwrap()[(0, 0)];
         assert!(z < 4.0, "{form:?}: {z} SE");
     }
+}
+
+// ---- docs/approximations.md: BEGIN (the page's first rust block, without its `use` lines)
+/// Per-layer isotropic: (tr F_ll / P_l) I for each layer l.
+struct LayerIsotropic {
+    labels: Labels,
+}
+
+impl Approximation for LayerIsotropic {
+    fn name(&self) -> &'static str {
+        "layer-isotropic"
+    }
+    fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
+        let net = problem.model().net();
+        let mut traces = vec![0.0; net.num_layers()];
+        let n = problem.len() as f64;
+        problem.for_each_chunk(self.labels, |chunk| {
+            for (l, t) in traces.iter_mut().enumerate() {
+                let a = &chunk.abar[l];
+                for g in &chunk.grads {
+                    let g = &g[l];
+                    for s in 0..a.nrows() {
+                        let a2: f64 = (0..a.ncols()).map(|j| a[(s, j)] * a[(s, j)]).sum();
+                        let g2: f64 = (0..g.ncols()).map(|i| g[(s, i)] * g[(s, i)]).sum();
+                        *t += chunk.weight * g2 * a2 / n;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        let blocks = traces
+            .iter()
+            .enumerate()
+            .map(|(l, t)| {
+                let (_, _, o, i) = net.layer_offsets(l);
+                let size = o * (i + 1);
+                let d = Diagonal::new(vec![t / size as f64; size])?;
+                Ok(Box::new(d) as Box<dyn CurvatureOperator>)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Box::new(BlockDiagonal::new(blocks)?))
+    }
+}
+// ---- docs/approximations.md: END
+
+#[test]
+fn the_approximation_example_is_the_one_on_the_page() {
+    let page = include_str!("../docs/approximations.md");
+    let block = page
+        .split("```rust\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap();
+    let this = include_str!("docs_examples.rs");
+    let ours = this
+        .split("// ---- docs/approximations.md: BEGIN")
+        .nth(1)
+        .and_then(|b| b.split_once('\n').map(|(_, rest)| rest))
+        .and_then(|b| b.split("// ---- docs/approximations.md: END").next())
+        .unwrap();
+    let norm = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.starts_with("use ") && !l.starts_with("//") && !l.trim().is_empty())
+            .map(|l| l.trim().to_string())
+            .collect()
+    };
+    assert_eq!(norm(block), norm(ours));
+}
+
+#[test]
+fn a_new_approximation_in_one_type_compared_with_the_exact_fisher() {
+    use fisherlab::autodiff::network::Mlp;
+    use fisherlab::distributions::heads::Head;
+    use fisherlab::fisher::curvature::DenseFisher;
+    use fisherlab::fisher::metrics::{CompareOptions, compare};
+    use fisherlab::fisher::model::Model;
+    let model = Model::new(Mlp::parse("3,5,2", "tanh").unwrap(), Head::Categorical).unwrap();
+    let theta: Vec<f64> = (0..model.num_params())
+        .map(|k| (k as f64 * 0.37).sin() * 0.5)
+        .collect();
+    let x = faer::Mat::from_fn(8, 3, |i, j| ((i * 3 + j) % 5) as f64 / 2.0 - 1.0);
+    let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
+    let exact = DenseFisher::new(Labels::Expected).build(&problem).unwrap();
+    let mine = LayerIsotropic {
+        labels: Labels::Expected,
+    }
+    .build(&problem)
+    .unwrap();
+    // same trace per layer, so the same total trace as the exact matrix
+    let (te, tm) = (exact.trace().unwrap(), mine.trace().unwrap());
+    assert!((te - tm).abs() < 1e-12 * te);
+    let report = compare(exact.as_ref(), mine.as_ref(), &CompareOptions::default()).unwrap();
+    assert!(report.rel_frobenius > 0.1 && report.rel_frobenius < 10.0);
+    assert_eq!(mine.dim(), model.num_params());
 }
