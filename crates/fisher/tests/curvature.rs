@@ -85,7 +85,10 @@ fn dense_fast_path_equals_the_generic_route_for_every_activation_and_head() {
             .unwrap()
             .with_chunk(3)
             .unwrap();
-        let got = dense(&DenseFisher::new(Labels::Expected), &problem);
+        let got = dense(
+            &DenseFisher::new(Labels::Expected).with_min_chunk(1),
+            &problem,
+        );
         let reference = exact_fisher(
             &model,
             &theta,
@@ -120,7 +123,7 @@ fn monte_carlo_and_empirical_variants_equal_the_per_sample_score_routes() {
             per_input: 3,
             seed: 42,
         };
-        let mc = dense(&DenseFisher::new(labels), &problem);
+        let mc = dense(&DenseFisher::new(labels).with_min_chunk(1), &problem);
         let (mc_ref, _) = monte_carlo_fisher(
             &model,
             &theta,
@@ -338,7 +341,10 @@ fn results_do_not_depend_on_the_chunk_size_or_thread_count() {
             .unwrap()
             .with_chunk(chunk)
             .unwrap();
-        dense(&DenseFisher::new(Labels::Expected), &problem)
+        dense(
+            &DenseFisher::new(Labels::Expected).with_min_chunk(1),
+            &problem,
+        )
     };
     let base = at(11);
     for chunk in [1, 4] {

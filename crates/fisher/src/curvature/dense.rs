@@ -18,12 +18,21 @@ use fisherlab_linalg::{CurvatureOperator, Dense};
 pub struct DenseFisher {
     /// Which Fisher.
     pub labels: Labels,
+    /// Smallest chunk of samples per GEMM (default 1024; the problem's chunk size if larger).
+    pub min_chunk: usize,
 }
 
 impl DenseFisher {
     /// The dense Fisher for these labels.
     pub fn new(labels: Labels) -> Self {
-        Self { labels }
+        Self {
+            labels,
+            min_chunk: 1024,
+        }
+    }
+    /// The same with another smallest chunk (≥ 1).
+    pub fn with_min_chunk(self, min_chunk: usize) -> Self {
+        Self { min_chunk, ..self }
     }
 }
 
@@ -44,6 +53,10 @@ impl Approximation for DenseFisher {
         // is the P × P result plus one chunk's pair buffers
         let mut f = Mat::<f64>::zeros(p, p);
         let scale = 1.0 / problem.len() as f64;
+        // the scatter into F costs one pass over each block per chunk, the GEMM `chunk` passes:
+        // chunks of at least `min_chunk` (1024) keep the scatter small (the pair buffers are then
+        // 1024 · (outₗoₘ + Iₗ Iₘ) numbers, far below the P × P result)
+        let problem = problem.with_chunk(problem.chunk_size().max(self.min_chunk))?;
         problem.for_each_chunk(self.labels, |chunk| {
             for l in 0..layers {
                 for m in l..layers {

@@ -39,18 +39,24 @@ impl DiagonalFisher {
             for (l, d) in acc.iter_mut().enumerate() {
                 let a = &chunk.abar[l];
                 let a2 = Mat::from_fn(a.nrows(), a.ncols(), |s, c| a[(s, c)] * a[(s, c)]);
+                // Σₖ wₖ g̃ₖ∘g̃ₖ first, then one GEMM against the squared inputs
+                let mut g2 = Mat::<f64>::zeros(a.nrows(), d.nrows());
                 for g in &chunk.grads {
                     let g = &g[l];
-                    let g2 = Mat::from_fn(g.nrows(), g.ncols(), |s, r| g[(s, r)] * g[(s, r)]);
-                    matmul(
-                        d.as_mut(),
-                        Accum::Add,
-                        g2.transpose(),
-                        a2.as_ref(),
-                        scale * chunk.weight,
-                        faer::get_global_parallelism(),
-                    );
+                    for r in 0..g.ncols() {
+                        for s in 0..g.nrows() {
+                            g2[(s, r)] += g[(s, r)] * g[(s, r)];
+                        }
+                    }
                 }
+                matmul(
+                    d.as_mut(),
+                    Accum::Add,
+                    g2.transpose(),
+                    a2.as_ref(),
+                    scale * chunk.weight,
+                    faer::get_global_parallelism(),
+                );
             }
             Ok(())
         })?;

@@ -75,17 +75,20 @@ impl Kfac {
                     scale,
                     par,
                 );
-                for g in &chunk.grads {
-                    let g = &g[l];
-                    matmul(
-                        f.g.as_mut(),
-                        Accum::Add,
-                        g.transpose(),
-                        g.as_ref(),
-                        scale * chunk.weight,
-                        par,
-                    );
+                // the seeds' vectors stacked: one GEMM Σₖ g̃ₖᵀ g̃ₖ instead of K small ones
+                let n = a.nrows();
+                let mut stacked = Mat::<f64>::zeros(n * chunk.grads.len(), f.g.nrows());
+                for (k, g) in chunk.grads.iter().enumerate() {
+                    stacked.as_mut().subrows_mut(k * n, n).copy_from(&g[l]);
                 }
+                matmul(
+                    f.g.as_mut(),
+                    Accum::Add,
+                    stacked.transpose(),
+                    stacked.as_ref(),
+                    scale * chunk.weight,
+                    par,
+                );
             }
             Ok(())
         })?;
