@@ -135,6 +135,7 @@ fn cg(c: &mut Criterion) {
     let opts = CgOptions {
         tol: 1e-8,
         max_iter: 100_000,
+        truncated: false,
     };
     let lambda = 1e-3;
     let plain = conjugate_gradient(&f, lambda, &b, None, None, &opts).unwrap();

@@ -4,7 +4,8 @@
 //! This facade re-exports the workspace crates:
 //! [`autodiff`] (forward-mode derivatives over `num-dual`), [`distributions`] (families with
 //! closed-form Fisher matrices and reparameterisations), [`fisher`] (analytic, exact-expectation
-//! and Monte-Carlo estimators) and [`linalg`] (curvature operators on faer).
+//! and Monte-Carlo estimators; the Fisher of models and its approximations), [`linalg`] (curvature
+//! operators on faer) and [`optim`] (natural-gradient optimizers and training).
 //!
 //! # Examples
 //!
@@ -22,3 +23,4 @@ pub use fisherlab_autodiff as autodiff;
 pub use fisherlab_distributions as distributions;
 pub use fisherlab_fisher as fisher;
 pub use fisherlab_linalg as linalg;
+pub use fisherlab_optim as optim;

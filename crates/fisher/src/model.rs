@@ -412,6 +412,34 @@ pub fn hessian_of_mean_nll(
     Ok(h)
 }
 
+/// The mean negative log-likelihood `(1/N) Σₙ −log p(yₙ | xₙ; θ)` by one batched forward pass.
+///
+/// # Errors
+/// As [`empirical_fisher`].
+pub fn mean_nll(
+    model: &Model,
+    theta: &[f64],
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+) -> Result<f64> {
+    model.check(theta, x)?;
+    check_all_targets(model, x, y)?;
+    let fwd = fisherlab_autodiff::batch::forward(&model.net, theta, x);
+    Ok(nll_of_outputs(model, &fwd.outputs, y))
+}
+
+fn nll_of_outputs(model: &Model, z: &Mat<f64>, y: MatRef<'_, f64>) -> f64 {
+    let n = z.nrows() as f64;
+    let (mut zi, mut yi) = (vec![0.0; z.ncols()], vec![0.0; y.ncols()]);
+    let mut loss = 0.0;
+    for s in 0..z.nrows() {
+        copy_row(z.as_ref(), s, &mut zi);
+        copy_row(y, s, &mut yi);
+        loss -= model.head.log_likelihood(&zi, &yi) / n;
+    }
+    loss
+}
+
 /// The mean negative log-likelihood `(1/N) Σₙ −log p(yₙ | xₙ; θ)` and its gradient, by one
 /// batched forward pass and one backward pass (seeds `−∇_z log p(yₙ | zₙ) / N`).
 ///
@@ -442,14 +470,7 @@ pub fn mean_nll_gradient(
     check_all_targets(model, x, y)?;
     let n = x.nrows() as f64;
     let fwd = fisherlab_autodiff::batch::forward(&model.net, theta, x);
-    let c = model.net.output_dim();
-    let mut loss = 0.0;
-    let (mut zi, mut yi) = (vec![0.0; c], vec![0.0; y.ncols()]);
-    for s in 0..x.nrows() {
-        copy_row(fwd.outputs.as_ref(), s, &mut zi);
-        copy_row(y, s, &mut yi);
-        loss -= model.head.log_likelihood(&zi, &yi) / n;
-    }
+    let loss = nll_of_outputs(model, &fwd.outputs, y);
     let mut seed = crate::curvature::score_seed(model.head, &fwd.outputs, |s, buf| {
         copy_row(y, s, buf);
     });

@@ -164,6 +164,9 @@ pub struct CgOptions {
     pub tol: f64,
     /// Largest number of iterations (default 10 000).
     pub max_iter: usize,
+    /// Return the iterate reached after `max_iter` iterations instead of an error (truncated
+    /// CG, as in Hessian-free optimisation; default false).
+    pub truncated: bool,
 }
 
 impl Default for CgOptions {
@@ -171,6 +174,7 @@ impl Default for CgOptions {
         Self {
             tol: 1e-10,
             max_iter: 10_000,
+            truncated: false,
         }
     }
 }
@@ -204,7 +208,8 @@ fn matvec(op: &dyn CurvatureOperator, lambda: f64, v: &[f64]) -> Result<Vec<f64>
 /// a diagonal, K-FAC or any other operator. `x0` warm-starts.
 ///
 /// # Errors
-/// Invalid damping or shapes; [`Error::NoConvergence`] after `max_iter` iterations; a
+/// Invalid damping or shapes; [`Error::NoConvergence`] after `max_iter` iterations (unless
+/// `truncated`); a
 /// non-positive curvature direction (`F + λI` not positive definite).
 ///
 /// # Examples
@@ -267,6 +272,9 @@ pub fn conjugate_gradient(
     let mut it = 0;
     while dot(&r, &r).sqrt() > opts.tol * bnorm {
         if it >= opts.max_iter {
+            if opts.truncated {
+                break;
+            }
             return Err(Error::NoConvergence {
                 method: "conjugate gradients",
                 iterations: it,

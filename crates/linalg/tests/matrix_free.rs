@@ -48,6 +48,7 @@ fn cg_matches_the_dense_solve_and_preconditioning_helps() {
     let opts = CgOptions {
         tol: 1e-10,
         max_iter: 5000,
+        truncated: false,
     };
     let plain = conjugate_gradient(&dense, 1e-3, &b, None, None, &opts).unwrap();
     let diag = Diagonal::new(dense.diagonal().unwrap()).unwrap();
@@ -77,11 +78,34 @@ fn cg_matches_the_dense_solve_and_preconditioning_helps() {
     let few = CgOptions {
         tol: 1e-12,
         max_iter: 3,
+        truncated: false,
     };
     assert!(matches!(
         conjugate_gradient(&dense, 1e-3, &b, None, None, &few),
         Err(Error::NoConvergence { .. })
     ));
+    // truncated CG returns the third iterate; CG decreases φ(x) = ½ xᵀ(F + λI)x − bᵀx
+    // monotonically, so φ(0) = 0 > φ(x₃) > φ(x*)
+    let cut = conjugate_gradient(
+        &dense,
+        1e-3,
+        &b,
+        None,
+        None,
+        &CgOptions {
+            truncated: true,
+            ..few
+        },
+    )
+    .unwrap();
+    assert_eq!(cut.iterations, 3);
+    let phi = |x: &[f64]| {
+        let fx = dense.matvec(x).unwrap();
+        (0..n)
+            .map(|i| 0.5 * x[i] * (fx[i] + 1e-3 * x[i]) - b[i] * x[i])
+            .sum::<f64>()
+    };
+    assert!(phi(&cut.x) < 0.0 && phi(&cut.x) > phi(&pre.x));
 }
 
 #[test]

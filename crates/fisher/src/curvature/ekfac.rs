@@ -1,5 +1,6 @@
-use super::kfac::{Kfac, symmetrize};
+use super::kfac::{Kfac, KfacFactors, symmetrize};
 use super::{Approximation, Labels, Problem, folded_to_public};
+use crate::model::Model;
 use crate::{Error, Result};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat};
@@ -41,55 +42,88 @@ fn eigenvectors(m: &Mat<f64>) -> Result<Mat<f64>> {
     Ok(evd.U().to_owned())
 }
 
+/// Per-layer eigenbases `(Q_G, Q_A)` of K-FAC factors.
+///
+/// # Errors
+/// An eigendecomposition that fails.
+pub fn ekfac_bases(factors: &[KfacFactors]) -> Result<Vec<(Mat<f64>, Mat<f64>)>> {
+    factors
+        .iter()
+        .map(|f| Ok((eigenvectors(&f.g)?, eigenvectors(&f.a)?)))
+        .collect()
+}
+
+/// Per-layer second moments in the bases, `s[(r, c)] = (1/N) Σₙ Σₖ wₖ ((Q_Gᵀ g̃)[r] (Q_Aᵀ ā)[c])²`
+/// (out × (in + 1) each).
+///
+/// # Errors
+/// As [`Problem::for_each_chunk`].
+pub fn ekfac_scalings(
+    problem: &Problem<'_>,
+    labels: Labels,
+    bases: &[(Mat<f64>, Mat<f64>)],
+) -> Result<Vec<Mat<f64>>> {
+    let mut s: Vec<Mat<f64>> = bases
+        .iter()
+        .map(|(qg, qa)| Mat::zeros(qg.nrows(), qa.nrows()))
+        .collect();
+    let scale = 1.0 / problem.len() as f64;
+    let par = faer::get_global_parallelism();
+    let square = |m: Mat<f64>| Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)] * m[(i, j)]);
+    problem.for_each_chunk(labels, |chunk| {
+        for (l, sl) in s.iter_mut().enumerate() {
+            let (qg, qa) = &bases[l];
+            let ahat = square(&chunk.abar[l] * qa);
+            for g in &chunk.grads {
+                let ghat = square(&g[l] * qg);
+                matmul(
+                    sl.as_mut(),
+                    Accum::Add,
+                    ghat.transpose(),
+                    ahat.as_ref(),
+                    scale * chunk.weight,
+                    par,
+                );
+            }
+        }
+        Ok(())
+    })?;
+    Ok(s)
+}
+
+/// The EKFAC operator of `model` from bases and scalings, in the public parameter order.
+///
+/// # Errors
+/// Bases that are not orthogonal, negative or non-finite scalings, mismatched sizes.
+pub fn ekfac_operator(
+    model: &Model,
+    bases: Vec<(Mat<f64>, Mat<f64>)>,
+    scalings: &[Mat<f64>],
+) -> Result<Box<dyn CurvatureOperator>> {
+    let blocks = bases
+        .into_iter()
+        .zip(scalings)
+        .map(|((qg, qa), sl)| {
+            let flat: Vec<f64> = (0..sl.nrows())
+                .flat_map(|r| (0..sl.ncols()).map(move |c| (r, c)))
+                .map(|(r, c)| sl[(r, c)])
+                .collect();
+            Ok(Box::new(EkfacOperator::new(qg, qa, flat)?) as Box<dyn CurvatureOperator>)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Box::new(Permuted::new(
+        Box::new(BlockDiagonal::new(blocks)?),
+        folded_to_public(model),
+    )?))
+}
+
 impl Approximation for Ekfac {
     fn name(&self) -> &'static str {
         "ekfac"
     }
     fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
-        let factors = Kfac::new(self.basis).factors(problem)?;
-        let bases = factors
-            .iter()
-            .map(|f| Ok((eigenvectors(&f.g)?, eigenvectors(&f.a)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let mut s: Vec<Mat<f64>> = factors
-            .iter()
-            .map(|f| Mat::zeros(f.g.nrows(), f.a.nrows()))
-            .collect();
-        let scale = 1.0 / problem.len() as f64;
-        let par = faer::get_global_parallelism();
-        let square = |m: Mat<f64>| Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)] * m[(i, j)]);
-        problem.for_each_chunk(self.refit, |chunk| {
-            for (l, sl) in s.iter_mut().enumerate() {
-                let (qg, qa) = &bases[l];
-                let ahat = square(&chunk.abar[l] * qa);
-                for g in &chunk.grads {
-                    let ghat = square(&g[l] * qg);
-                    matmul(
-                        sl.as_mut(),
-                        Accum::Add,
-                        ghat.transpose(),
-                        ahat.as_ref(),
-                        scale * chunk.weight,
-                        par,
-                    );
-                }
-            }
-            Ok(())
-        })?;
-        let blocks = bases
-            .into_iter()
-            .zip(s)
-            .map(|((qg, qa), sl)| {
-                let flat: Vec<f64> = (0..sl.nrows())
-                    .flat_map(|r| (0..sl.ncols()).map(move |c| (r, c)))
-                    .map(|(r, c)| sl[(r, c)].max(0.0))
-                    .collect();
-                Ok(Box::new(EkfacOperator::new(qg, qa, flat)?) as Box<dyn CurvatureOperator>)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Box::new(Permuted::new(
-            Box::new(BlockDiagonal::new(blocks)?),
-            folded_to_public(problem.model()),
-        )?))
+        let bases = ekfac_bases(&Kfac::new(self.basis).factors(problem)?)?;
+        let s = ekfac_scalings(problem, self.refit, &bases)?;
+        ekfac_operator(problem.model(), bases, &s)
     }
 }

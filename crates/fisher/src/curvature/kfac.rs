@@ -1,5 +1,6 @@
 use super::{Approximation, Labels, Problem, folded_to_public};
 use crate::Result;
+use crate::model::Model;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat};
 use fisherlab_linalg::{BlockDiagonal, CurvatureOperator, Kronecker, KroneckerDamping, Permuted};
@@ -106,20 +107,55 @@ impl Approximation for Kfac {
         "kfac"
     }
     fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
-        let blocks = self
-            .factors(problem)?
-            .into_iter()
-            .map(|f| {
-                // folded index (r, c) ↦ r·(in + 1) + c: the gradient factor on the left
-                let k =
-                    Kronecker::new(symmetrize(&f.g), symmetrize(&f.a))?.with_damping(self.damping);
-                Ok(Box::new(k) as Box<dyn CurvatureOperator>)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let inner = BlockDiagonal::new(blocks)?;
-        Ok(Box::new(Permuted::new(
-            Box::new(inner),
-            folded_to_public(problem.model()),
-        )?))
+        kfac_operator(problem.model(), &self.factors(problem)?, self.damping)
     }
+}
+
+/// The K-FAC operator of `model` from per-layer factors (e.g. running averages kept by an
+/// optimizer): a block-diagonal of `Gₗ ⊗ Aₗ` shown in the public parameter order.
+///
+/// # Errors
+/// Factors that are not symmetric and finite, or of the wrong sizes.
+pub fn kfac_operator(
+    model: &Model,
+    factors: &[KfacFactors],
+    damping: KroneckerDamping,
+) -> Result<Box<dyn CurvatureOperator>> {
+    let net = model.net();
+    if factors.len() != net.num_layers() {
+        return Err(crate::Error::InvalidInput {
+            what: format!(
+                "{} K-FAC factor pairs for a network of {} layers",
+                factors.len(),
+                net.num_layers()
+            ),
+        });
+    }
+    let blocks = factors
+        .iter()
+        .enumerate()
+        .map(|(l, f)| {
+            let (_, _, o, i) = net.layer_offsets(l);
+            if f.a.nrows() != i + 1 || f.g.nrows() != o {
+                return Err(crate::Error::InvalidInput {
+                    what: format!(
+                        "K-FAC factors of layer {l} are {}x{} and {}x{}, expected {}x{} and {o}x{o}",
+                        f.a.nrows(),
+                        f.a.ncols(),
+                        f.g.nrows(),
+                        f.g.ncols(),
+                        i + 1,
+                        i + 1
+                    ),
+                });
+            }
+            // folded index (r, c) ↦ r·(in + 1) + c: the gradient factor on the left
+            let k = Kronecker::new(symmetrize(&f.g), symmetrize(&f.a))?.with_damping(damping);
+            Ok(Box::new(k) as Box<dyn CurvatureOperator>)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Box::new(Permuted::new(
+        Box::new(BlockDiagonal::new(blocks)?),
+        folded_to_public(model),
+    )?))
 }

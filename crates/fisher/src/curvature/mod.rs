@@ -51,8 +51,8 @@ mod matrix_free;
 pub use block_diagonal::BlockDiagonalFisher;
 pub use dense::DenseFisher;
 pub use diagonal::DiagonalFisher;
-pub use ekfac::Ekfac;
-pub use kfac::Kfac;
+pub use ekfac::{Ekfac, ekfac_bases, ekfac_operator, ekfac_scalings};
+pub use kfac::{Kfac, KfacFactors, kfac_operator};
 pub use low_rank::{LowRank, LowRankMethod};
 pub use matrix_free::MatrixFreeFisher;
 

@@ -1,0 +1,118 @@
+use crate::damping::{fisher_quadratic, natural_step};
+use crate::kfac::FactorLabels;
+use crate::{Damping, Error, Optimizer, Result, StepInput, StepReport, positive, solve, unit};
+use faer::Mat;
+use fisherlab_fisher::curvature::{
+    Kfac, KfacFactors, Problem, ekfac_bases, ekfac_operator, ekfac_scalings,
+};
+
+/// EKFAC (George et al. 2018) as an optimizer: running K-FAC factors (decay ε) whose
+/// eigenbases are refreshed every `eigen_period` steps, and the diagonal in that basis refitted
+/// every step to the mini-batch's per-sample gradients (running average with the same decay,
+/// restarted when the basis changes). λ fixed or Levenberg–Marquardt.
+#[derive(Debug)]
+pub struct EkfacOptimizer {
+    lr: f64,
+    damping: Damping,
+    factor_labels: FactorLabels,
+    decay: f64,
+    eigen_period: usize,
+    factors: Option<Vec<KfacFactors>>,
+    bases: Option<Vec<(Mat<f64>, Mat<f64>)>>,
+    scalings: Option<Vec<Mat<f64>>>,
+}
+
+impl EkfacOptimizer {
+    /// Type-2 statistics, decay 0.95, eigenbasis every 10 steps, fixed damping.
+    pub fn new(lr: f64, lambda: f64) -> Self {
+        Self {
+            lr,
+            damping: Damping::fixed(lambda),
+            factor_labels: FactorLabels::Type2,
+            decay: 0.95,
+            eigen_period: 10,
+            factors: None,
+            bases: None,
+            scalings: None,
+        }
+    }
+    /// Which labels the factors and the refit use.
+    pub fn with_factor_labels(mut self, labels: FactorLabels) -> Self {
+        self.factor_labels = labels;
+        self
+    }
+    /// Steps between eigenbasis refreshes (≥ 1).
+    pub fn with_eigen_period(mut self, period: usize) -> Self {
+        self.eigen_period = period;
+        self
+    }
+    /// Another damping rule.
+    pub fn with_damping(mut self, damping: Damping) -> Self {
+        self.damping = damping;
+        self
+    }
+}
+
+fn blend(avg: &mut Mat<f64>, batch: &Mat<f64>, e: f64) {
+    *avg = &*avg * faer::Scale(e) + batch * faer::Scale(1.0 - e);
+}
+
+impl Optimizer for EkfacOptimizer {
+    fn name(&self) -> &'static str {
+        "ekfac"
+    }
+    fn step(&mut self, input: &StepInput<'_>, theta: &mut [f64]) -> Result<StepReport> {
+        positive("lr", self.lr)?;
+        unit("decay", self.decay)?;
+        self.damping.check()?;
+        if self.eigen_period == 0 {
+            return Err(Error::InvalidOption {
+                name: "eigen-period",
+                value: "0".into(),
+                rule: "must be >= 1",
+            });
+        }
+        let problem = Problem::new(input.model, theta, input.x)?;
+        let problem = if self.factor_labels == FactorLabels::Empirical {
+            problem.with_targets(input.y)?
+        } else {
+            problem
+        };
+        let labels = self.factor_labels.labels(input);
+        let e = self.decay;
+        let batch = Kfac::new(labels).factors(&problem)?;
+        match &mut self.factors {
+            Some(avg) => {
+                for (a, b) in avg.iter_mut().zip(&batch) {
+                    blend(&mut a.a, &b.a, e);
+                    blend(&mut a.g, &b.g, e);
+                }
+            }
+            None => self.factors = Some(batch),
+        }
+        if self.bases.is_none() || input.step.is_multiple_of(self.eigen_period) {
+            self.bases = Some(ekfac_bases(self.factors.as_deref().unwrap_or_default())?);
+            self.scalings = None;
+        }
+        let bases = self.bases.clone().unwrap_or_default();
+        let batch_s = ekfac_scalings(&problem, labels, &bases)?;
+        match &mut self.scalings {
+            Some(avg) => {
+                for (a, b) in avg.iter_mut().zip(&batch_s) {
+                    blend(a, b, e);
+                }
+            }
+            None => self.scalings = Some(batch_s),
+        }
+        let op = ekfac_operator(
+            input.model,
+            bases,
+            self.scalings.as_deref().unwrap_or_default(),
+        )?;
+        let d = solve(op.as_ref(), self.damping.lambda, input.gradient)?;
+        let before = theta.to_vec();
+        natural_step(input, theta, &d, self.lr, &mut self.damping, |delta| {
+            fisher_quadratic(input, &before, delta)
+        })
+    }
+}
