@@ -14,8 +14,8 @@
 
 use crate::network::{Activation, Mlp};
 use crate::reverse::Taps;
-use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef};
+pub use fisherlab_linalg::{clear_upper_simd_state, gemm};
 use num_dual::Dual64;
 
 /// What the forward pass over a batch records.
@@ -38,38 +38,10 @@ fn layer_params<'a>(net: &Mlp, theta: &'a [f64], l: usize) -> (MatRef<'a, f64>, 
     )
 }
 
-fn par() -> faer::Par {
-    faer::get_global_parallelism()
-}
-
-/// Clear the upper halves of the vector registers of the calling thread (`vzeroupper`) where the
-/// CPU has AVX.
-///
-/// faer's AVX-512 GEMM kernels can return with the upper register state dirty; on Intel CPUs
-/// every later legacy-SSE instruction on that thread (glibc's `tanh`, `exp`, `log`, which the
-/// activations and likelihood heads call per element) then pays a transition penalty — measured
-/// here at 20× on the activation loop of a forward pass. Call it after GEMMs and before
-/// element-wise loops over transcendental functions; it costs a few cycles.
-pub fn clear_upper_simd_state() {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx")]
-        fn vzeroupper() {
-            // SAFETY: none needed beyond the enabled `avx` feature, which the caller checked
-            std::arch::x86_64::_mm256_zeroupper();
-        }
-        if std::arch::is_x86_feature_detected!("avx") {
-            // SAFETY: the CPU supports AVX (checked just above)
-            unsafe { vzeroupper() }
-        }
-    }
-}
-
 /// `a Wᵀ + 1 bᵀ`.
 fn affine(a: MatRef<'_, f64>, w: MatRef<'_, f64>, b: &[f64]) -> Mat<f64> {
     let mut s = Mat::from_fn(a.nrows(), w.nrows(), |_, r| b[r]);
-    matmul(s.as_mut(), Accum::Add, a, w.transpose(), 1.0, par());
-    clear_upper_simd_state();
+    gemm(s.as_mut(), Accum::Add, a, w.transpose(), 1.0);
     s
 }
 
@@ -155,8 +127,7 @@ pub fn backward(net: &Mlp, theta: &[f64], fwd: &Forward, seed: MatRef<'_, f64>) 
         if l > 0 {
             let (w, _) = layer_params(net, theta, l);
             let mut prev = Mat::zeros(g.nrows(), w.ncols());
-            matmul(prev.as_mut(), Accum::Replace, g.as_ref(), w, 1.0, par());
-            clear_upper_simd_state();
+            gemm(prev.as_mut(), Accum::Replace, g.as_ref(), w, 1.0);
             let slope = &fwd.slopes[l - 1];
             for j in 0..prev.ncols() {
                 for i in 0..prev.nrows() {
@@ -202,8 +173,7 @@ pub fn backward_many(
         if l > 0 {
             let (w, _) = layer_params(net, theta, l);
             let mut prev = Mat::zeros(k * n, w.ncols());
-            matmul(prev.as_mut(), Accum::Replace, g.as_ref(), w, 1.0, par());
-            clear_upper_simd_state();
+            gemm(prev.as_mut(), Accum::Replace, g.as_ref(), w, 1.0);
             let slope = &fwd.slopes[l - 1];
             for col in 0..prev.ncols() {
                 let sc = slope.col(col);
@@ -267,14 +237,7 @@ pub fn jvp(net: &Mlp, theta: &[f64], fwd: &Forward, v: &[f64]) -> Mat<f64> {
         let (vw, vb) = layer_params(net, v, l);
         let mut sdot = affine(fwd.inputs[l].as_ref(), vw, vb);
         if let Some(ad) = &adot {
-            matmul(
-                sdot.as_mut(),
-                Accum::Add,
-                ad.as_ref(),
-                w.transpose(),
-                1.0,
-                par(),
-            );
+            gemm(sdot.as_mut(), Accum::Add, ad.as_ref(), w.transpose(), 1.0);
         }
         if l + 1 < layers {
             let slope = &fwd.slopes[l];
@@ -302,14 +265,7 @@ pub fn param_gradient(net: &Mlp, inputs: &[Mat<f64>], grads: &[Mat<f64>]) -> Vec
         let g = &grads[l];
         let a = &inputs[l];
         let mut gw = Mat::zeros(o, i);
-        matmul(
-            gw.as_mut(),
-            Accum::Replace,
-            g.transpose(),
-            a.as_ref(),
-            1.0,
-            par(),
-        );
+        gemm(gw.as_mut(), Accum::Replace, g.transpose(), a.as_ref(), 1.0);
         for r in 0..o {
             for c in 0..i {
                 out[w + r * i + c] = gw[(r, c)];

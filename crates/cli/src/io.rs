@@ -198,6 +198,33 @@ pub fn load_weights(path: &Path, net: &Mlp) -> Result<Vec<f64>, CliError> {
     Ok(theta)
 }
 
+/// Write the parameters of `net` as float64 safetensors with PyTorch `nn.Sequential` names,
+/// atomically.
+pub fn save_weights(path: &Path, net: &Mlp, theta: &[f64]) -> Result<(), CliError> {
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for l in 0..net.num_layers() {
+        let (w, b, o, i) = net.layer_offsets(l);
+        let bytes = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        tensors.push((
+            format!("{}.weight", 2 * l),
+            vec![o, i],
+            bytes(&theta[w..w + o * i]),
+        ));
+        tensors.push((format!("{}.bias", 2 * l), vec![o], bytes(&theta[b..b + o])));
+    }
+    let views = tensors
+        .iter()
+        .map(|(name, shape, data)| {
+            safetensors::tensor::TensorView::new(Dtype::F64, shape.clone(), data)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| CliError::Failed(format!("weights {}: {e}", path.display())))
+        })
+        .collect::<Result<Vec<_>, CliError>>()?;
+    let bytes = safetensors::serialize(views, None)
+        .map_err(|e| CliError::Failed(format!("weights {}: {e}", path.display())))?;
+    write_atomic(path, |w| w.write_all(&bytes))
+}
+
 /// PyTorch's default initialisation of `nn.Linear` (weights and biases uniform on
 /// `±1/√in`), seeded: parameters for runs without a weights file.
 pub fn default_init(net: &Mlp, seed: u64) -> Vec<f64> {

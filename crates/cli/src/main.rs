@@ -4,9 +4,11 @@
 //! 2 bad input (one line on stderr naming the bad value and the rule it breaks).
 
 mod curvature;
+mod data;
 mod fim;
 mod format;
 mod io;
+mod train;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -28,6 +30,10 @@ enum Command {
     /// Hessian, or a structured approximation.
     #[command(after_help = curvature::EXAMPLES)]
     Curvature(Box<curvature::CurvatureArgs>),
+    /// Train a network with one or several optimizers on the same data and initialisation, and
+    /// compare them.
+    #[command(after_help = train::EXAMPLES)]
+    Train(Box<train::TrainArgs>),
     /// List the families, their coordinates, fixed parameters and parameterizations.
     Families {
         /// Print JSON instead of a table.
@@ -93,6 +99,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Fim(args) => fim::run(&args),
         Command::Curvature(args) => curvature::run(&args),
+        Command::Train(args) => train::run(&args),
         Command::Families { json } => fim::families(json),
     };
     match result {

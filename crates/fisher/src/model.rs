@@ -8,6 +8,7 @@
 use crate::{Error, Result};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef};
+use fisherlab_autodiff::batch::Forward;
 use fisherlab_autodiff::network::{Activation, AtInput, Mlp};
 use fisherlab_autodiff::reverse::{backward_taps, gradient_rows};
 use fisherlab_autodiff::{ScalarFn, jacobian};
@@ -468,8 +469,35 @@ pub fn mean_nll_gradient(
 ) -> Result<(f64, Vec<f64>)> {
     model.check(theta, x)?;
     check_all_targets(model, x, y)?;
-    let n = x.nrows() as f64;
     let fwd = fisherlab_autodiff::batch::forward(&model.net, theta, x);
+    Ok(nll_gradient_of_pass(model, theta, &fwd, y))
+}
+
+/// [`mean_nll_gradient`] from a recorded forward pass of the same θ and inputs (so that a caller
+/// who also needs the pass, e.g. for curvature, runs it once), returned with the pass.
+///
+/// # Errors
+/// As [`mean_nll_gradient`].
+pub fn mean_nll_gradient_and_pass(
+    model: &Model,
+    theta: &[f64],
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+) -> Result<(f64, Vec<f64>, Forward)> {
+    model.check(theta, x)?;
+    check_all_targets(model, x, y)?;
+    let fwd = fisherlab_autodiff::batch::forward(&model.net, theta, x);
+    let (loss, g) = nll_gradient_of_pass(model, theta, &fwd, y);
+    Ok((loss, g, fwd))
+}
+
+fn nll_gradient_of_pass(
+    model: &Model,
+    theta: &[f64],
+    fwd: &Forward,
+    y: MatRef<'_, f64>,
+) -> (f64, Vec<f64>) {
+    let n = fwd.outputs.nrows() as f64;
     let loss = nll_of_outputs(model, &fwd.outputs, y);
     let mut seed = crate::curvature::score_seed(model.head, &fwd.outputs, |s, buf| {
         copy_row(y, s, buf);
@@ -479,9 +507,9 @@ pub fn mean_nll_gradient(
             seed[(i, j)] *= -1.0 / n;
         }
     }
-    let grads = fisherlab_autodiff::batch::backward(&model.net, theta, &fwd, seed.as_ref());
+    let grads = fisherlab_autodiff::batch::backward(&model.net, theta, fwd, seed.as_ref());
     let g = fisherlab_autodiff::batch::param_gradient(&model.net, &fwd.inputs, &grads);
-    Ok((loss, g))
+    (loss, g)
 }
 
 /// Copy row `n` of `m` into `buf`.

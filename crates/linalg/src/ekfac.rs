@@ -1,4 +1,4 @@
-use crate::{CurvatureOperator, Error, Result, check_finite, check_lambda, check_rows};
+use crate::{CurvatureOperator, Error, Result, check_finite, check_lambda, check_rows, product};
 use faer::{Mat, MatRef};
 
 /// An eigenvalue-corrected Kronecker-factored operator (George et al. 2018):
@@ -113,7 +113,7 @@ impl Ekfac {
     pub fn project(&self, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
         check_rows("vectors to project", self.dim(), x)?;
         Ok(kron_columns(x, self.qa.nrows(), self.qg.nrows(), |xm| {
-            self.qa.transpose() * xm * &self.qg
+            product(product(self.qa.transpose(), xm).as_ref(), self.qg.as_ref())
         }))
     }
 
@@ -133,13 +133,16 @@ impl Ekfac {
     fn in_basis(&self, x: MatRef<'_, f64>, f: impl Fn(usize, f64) -> f64) -> Mat<f64> {
         let (m, n) = (self.qa.nrows(), self.qg.nrows());
         kron_columns(x, m, n, |xm| {
-            let mut t = self.qa.transpose() * xm * &self.qg;
+            let mut t = product(product(self.qa.transpose(), xm).as_ref(), self.qg.as_ref());
             for i in 0..m {
                 for j in 0..n {
                     t[(i, j)] = f(i * n + j, t[(i, j)]);
                 }
             }
-            &self.qa * t * self.qg.transpose()
+            product(
+                product(self.qa.as_ref(), t.as_ref()).as_ref(),
+                self.qg.transpose(),
+            )
         })
     }
 

@@ -1,6 +1,7 @@
 use crate::ekfac::{Ekfac, kron_columns};
 use crate::{
-    CurvatureOperator, Error, Result, check_lambda, check_rows, eigh, psd_eigenvalues, symmetric,
+    CurvatureOperator, Error, Result, check_lambda, check_rows, eigh, product, psd_eigenvalues,
+    symmetric,
 };
 use faer::{Mat, MatRef};
 use std::sync::OnceLock;
@@ -194,7 +195,7 @@ impl CurvatureOperator for Kronecker {
         check_rows("right-hand side", self.dim(), x)?;
         let c = self.scale;
         Ok(kron_columns(x, self.a.nrows(), self.g.nrows(), |xm| {
-            let mut y = &self.a * xm * self.g.transpose();
+            let mut y = product(product(self.a.as_ref(), xm).as_ref(), self.g.transpose());
             y *= faer::Scale(c);
             y
         }))

@@ -163,6 +163,58 @@ pub enum Error {
     },
 }
 
+/// Clear the upper halves of the vector registers of the calling thread (`vzeroupper`) where the
+/// CPU has AVX.
+///
+/// faer's AVX-512 GEMM kernels can return with the upper register state dirty; on Intel CPUs
+/// every later legacy-SSE instruction on that thread (glibc's `tanh`, `exp`, `log`, which the
+/// activations and likelihood heads call per element) then pays a transition penalty — measured
+/// here at 20× on the activation loop of a forward pass. Call it after GEMMs and before
+/// element-wise loops over transcendental functions; it costs a few cycles.
+pub fn clear_upper_simd_state() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx")]
+        fn vzeroupper() {
+            // SAFETY: none needed beyond the enabled `avx` feature, which the caller checked
+            std::arch::x86_64::_mm256_zeroupper();
+        }
+        if std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU supports AVX (checked just above)
+            unsafe { vzeroupper() }
+        }
+    }
+}
+
+/// `dst = alpha·lhs·rhs` (or `+=` with [`faer::Accum::Add`]) with faer, sequential below about 4
+/// million multiply-adds — where splitting over threads costs more in synchronisation than it
+/// saves — and on the global parallelism above; the upper SIMD state is cleared afterwards (see
+/// [`clear_upper_simd_state`]). faer splits a product over output blocks only, so the result does
+/// not depend on the thread count either way.
+pub fn gemm(
+    dst: faer::MatMut<'_, f64>,
+    accum: faer::Accum,
+    lhs: MatRef<'_, f64>,
+    rhs: MatRef<'_, f64>,
+    alpha: f64,
+) {
+    let work = dst.nrows() * dst.ncols() * lhs.ncols();
+    let par = if work < 1 << 22 {
+        faer::Par::Seq
+    } else {
+        faer::get_global_parallelism()
+    };
+    faer::linalg::matmul::matmul(dst, accum, lhs, rhs, alpha, par);
+    clear_upper_simd_state();
+}
+
+/// `lhs · rhs` through [`gemm`].
+pub fn product(lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) -> Mat<f64> {
+    let mut out = Mat::zeros(lhs.nrows(), rhs.ncols());
+    gemm(out.as_mut(), faer::Accum::Replace, lhs, rhs, 1.0);
+    out
+}
+
 /// Result alias of the linear-algebra crate.
 pub type Result<T> = std::result::Result<T, Error>;
 

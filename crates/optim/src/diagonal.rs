@@ -1,6 +1,6 @@
 use crate::damping::{fisher_quadratic, natural_step};
 use crate::{Damping, Optimizer, Result, StepInput, StepReport, positive, unit};
-use fisherlab_fisher::curvature::{DiagonalFisher, Labels, Problem};
+use fisherlab_fisher::curvature::{DiagonalFisher, Labels};
 
 /// Diagonal natural gradient: `θ ← θ − lr g / (d + λ)` with `d` a running average (decay β) of
 /// the mini-batch's diagonal Fisher, exact (`Labels::Expected`) or Monte Carlo with one label per
@@ -50,7 +50,7 @@ impl Optimizer for DiagonalNgd {
         positive("lr", self.lr)?;
         unit("decay", self.decay)?;
         self.damping.check()?;
-        let problem = Problem::new(input.model, theta, input.x)?;
+        let problem = crate::batch_problem(input, theta)?;
         let labels = if self.sampled {
             Labels::Sampled {
                 per_input: 1,

@@ -3,7 +3,7 @@ use crate::kfac::FactorLabels;
 use crate::{Damping, Error, Optimizer, Result, StepInput, StepReport, positive, solve, unit};
 use faer::Mat;
 use fisherlab_fisher::curvature::{
-    Kfac, KfacFactors, Problem, ekfac_bases, ekfac_operator, ekfac_scalings,
+    KfacFactors, accumulate_scalings, ekfac_bases, ekfac_operator, ekfac_scalings, zero_scalings,
 };
 
 /// EKFAC (George et al. 2018) as an optimizer: running K-FAC factors (decay ε) whose
@@ -72,7 +72,7 @@ impl Optimizer for EkfacOptimizer {
                 rule: "must be >= 1",
             });
         }
-        let problem = Problem::new(input.model, theta, input.x)?;
+        let problem = crate::batch_problem(input, theta)?;
         let problem = if self.factor_labels == FactorLabels::Empirical {
             problem.with_targets(input.y)?
         } else {
@@ -80,7 +80,19 @@ impl Optimizer for EkfacOptimizer {
         };
         let labels = self.factor_labels.labels(input);
         let e = self.decay;
-        let batch = Kfac::new(labels).factors(&problem)?;
+        let scale = 1.0 / problem.len() as f64;
+        let refresh = self.bases.is_none() || input.step.is_multiple_of(self.eigen_period);
+        // one pass gives the factors and, in the current basis, the scalings; a step that
+        // refreshes the basis needs the new factors first, so it takes a second pass
+        let mut batch = KfacFactors::zeros(input.model);
+        let mut batch_s = self.bases.as_deref().map(zero_scalings);
+        problem.for_each_chunk(labels, |chunk| {
+            KfacFactors::accumulate(&mut batch, chunk, scale);
+            if let (Some(s), Some(b), false) = (&mut batch_s, &self.bases, refresh) {
+                accumulate_scalings(s, chunk, b, scale);
+            }
+            Ok(())
+        })?;
         match &mut self.factors {
             Some(avg) => {
                 for (a, b) in avg.iter_mut().zip(&batch) {
@@ -90,12 +102,14 @@ impl Optimizer for EkfacOptimizer {
             }
             None => self.factors = Some(batch),
         }
-        if self.bases.is_none() || input.step.is_multiple_of(self.eigen_period) {
-            self.bases = Some(ekfac_bases(self.factors.as_deref().unwrap_or_default())?);
+        if refresh {
+            let bases = ekfac_bases(self.factors.as_deref().unwrap_or_default())?;
+            batch_s = Some(ekfac_scalings(&problem, labels, &bases)?);
+            self.bases = Some(bases);
             self.scalings = None;
         }
         let bases = self.bases.clone().unwrap_or_default();
-        let batch_s = ekfac_scalings(&problem, labels, &bases)?;
+        let batch_s = batch_s.unwrap_or_default();
         match &mut self.scalings {
             Some(avg) => {
                 for (a, b) in avg.iter_mut().zip(&batch_s) {

@@ -1,6 +1,6 @@
 use crate::damping::natural_step;
 use crate::{Damping, Optimizer, Result, StepInput, StepReport, dot, positive, solve};
-use fisherlab_fisher::curvature::{Approximation, DenseFisher, Labels, Problem};
+use fisherlab_fisher::curvature::{Approximation, DenseFisher, Labels};
 
 /// Exact natural gradient: `θ ← θ − lr (F + λI)⁻¹ g` with F the dense exact Fisher of the
 /// mini-batch (Kronecker fast path) and a Cholesky solve; λ fixed or Levenberg–Marquardt.
@@ -36,7 +36,7 @@ impl Optimizer for ExactNgd {
     fn step(&mut self, input: &StepInput<'_>, theta: &mut [f64]) -> Result<StepReport> {
         positive("lr", self.lr)?;
         self.damping.check()?;
-        let problem = Problem::new(input.model, theta, input.x)?;
+        let problem = crate::batch_problem(input, theta)?;
         let f = DenseFisher::new(Labels::Expected).build(&problem)?;
         let d = solve(f.as_ref(), self.damping.lambda, input.gradient)?;
         natural_step(input, theta, &d, self.lr, &mut self.damping, |delta| {

@@ -183,7 +183,7 @@ impl Optimizer for KfacOptimizer {
     }
     fn step(&mut self, input: &StepInput<'_>, theta: &mut [f64]) -> Result<StepReport> {
         self.check()?;
-        let problem = Problem::new(input.model, theta, input.x)?;
+        let problem = crate::batch_problem(input, theta)?;
         let problem = if self.factor_labels == FactorLabels::Empirical {
             problem.with_targets(input.y)?
         } else {
@@ -233,7 +233,7 @@ pub(crate) fn auto_step(
     previous: Option<&[f64]>,
 ) -> Result<StepReport> {
     let lambda = damping.lambda;
-    let problem = Problem::new(input.model, theta, input.x)?;
+    let problem = crate::batch_problem(input, theta)?;
     let f = MatrixFreeFisher.build(&problem)?;
     let big: Vec<f64> = d.iter().map(|v| -v).collect();
     let fb = f.matvec(&big)?;

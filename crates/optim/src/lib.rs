@@ -56,6 +56,8 @@ pub use smw::SmwNgd;
 pub use train::{StepRecord, TrainFailure, TrainOptions, TrainRun, train};
 
 use faer::MatRef;
+use fisherlab_autodiff::batch::Forward;
+use fisherlab_fisher::curvature::Problem;
 use fisherlab_fisher::model::Model;
 use fisherlab_linalg::CurvatureOperator;
 use thiserror::Error;
@@ -111,6 +113,9 @@ pub struct StepInput<'a> {
     /// Seed of this run (optimizers that sample labels derive their streams from it and the
     /// step, so runs are reproducible).
     pub seed: u64,
+    /// The forward pass of the mini-batch at θ that gave the loss and gradient, if recorded:
+    /// curvature routes reuse it instead of running their own.
+    pub forward: Option<&'a Forward>,
 }
 
 /// What an optimizer reports about one step.
@@ -169,6 +174,16 @@ pub(crate) fn unit(name: &'static str, value: f64) -> Result<()> {
             rule: "must be in [0, 1)",
         })
     }
+}
+
+/// The mini-batch as a curvature problem at θ (the parameters before the step), reusing the
+/// recorded forward pass when there is one.
+pub(crate) fn batch_problem<'a>(input: &StepInput<'a>, theta: &'a [f64]) -> Result<Problem<'a>> {
+    let problem = Problem::new(input.model, theta, input.x)?;
+    Ok(match input.forward {
+        Some(f) => problem.with_forward(f)?,
+        None => problem,
+    })
 }
 
 /// `(C + λI)⁻¹ g` for an operator.

@@ -70,7 +70,7 @@ impl Optimizer for SmwNgd {
         positive("lr", self.lr)?;
         self.damping.check()?;
         let lambda = self.damping.lambda;
-        let problem = Problem::new(input.model, theta, input.x)?;
+        let problem = crate::batch_problem(input, theta)?;
         let u = jacobian_rows(&problem)?;
         let p = theta.len();
         let g = Mat::from_fn(p, 1, |i, _| input.gradient[i]);

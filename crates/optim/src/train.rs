@@ -1,6 +1,6 @@
 use crate::{Error, Optimizer, StepInput, StepReport, norm};
 use faer::{Mat, MatRef};
-use fisherlab_fisher::model::{Model, mean_nll, mean_nll_gradient};
+use fisherlab_fisher::model::{Model, mean_nll, mean_nll_gradient_and_pass};
 use rand::seq::SliceRandom;
 use std::time::Instant;
 
@@ -123,10 +123,11 @@ pub fn train(
         let xb = Mat::from_fn(b, x.ncols(), |i, j| x[(rows[i], j)]);
         let yb = Mat::from_fn(b, y.ncols(), |i, j| y[(rows[i], j)]);
         let start = Instant::now();
-        let (loss, gradient) = match mean_nll_gradient(model, &theta, xb.as_ref(), yb.as_ref()) {
-            Ok(v) => v,
-            Err(e) => return Err(fail(e.into(), theta, records)),
-        };
+        let (loss, gradient, forward) =
+            match mean_nll_gradient_and_pass(model, &theta, xb.as_ref(), yb.as_ref()) {
+                Ok(v) => v,
+                Err(e) => return Err(fail(e.into(), theta, records)),
+            };
         if !loss.is_finite() {
             return Err(fail(
                 Error::NonFinite { what: "loss", step },
@@ -152,6 +153,7 @@ pub fn train(
             gradient: &gradient,
             step,
             seed: opts.seed,
+            forward: Some(&forward),
         };
         let good = theta.clone();
         let report = match optimizer.step(&input, &mut theta) {

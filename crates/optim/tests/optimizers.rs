@@ -216,6 +216,7 @@ fn one_step(
             gradient: &gradient,
             step: 0,
             seed: 0,
+            forward: None,
         },
         &mut t,
     )

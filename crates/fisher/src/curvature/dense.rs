@@ -1,7 +1,7 @@
 use super::{Approximation, ChunkTaps, Labels, Problem};
 use crate::Result;
-use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut};
+use fisherlab_autodiff::batch::gemm;
 use fisherlab_linalg::{CurvatureOperator, Dense};
 
 /// The dense Fisher by the Kronecker fast path for dense layers: exact with
@@ -119,13 +119,12 @@ pub(super) fn accumulate_block(
     let a = Mat::from_fn(n, il * im, |s, col| al[(s, col % il)] * am[(s, col / il)]);
     // Mᵀ[(q, j), (i, p)] = Σₙ āₙₗ[j] āₙₘ[q] Hₙ[i, p]
     let mut mt = Mat::<f64>::zeros(il * im, ol * om);
-    matmul(
+    gemm(
         mt.as_mut(),
         Accum::Replace,
         a.transpose(),
         h.as_ref(),
         scale,
-        faer::get_global_parallelism(),
     );
     // scatter: row (i, j) of layer l, column (p, q) of layer m; weights row-major, then biases
     let (inl, inm) = (il - 1, im - 1);

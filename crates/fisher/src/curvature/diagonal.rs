@@ -1,7 +1,7 @@
 use super::{Approximation, Labels, Problem};
 use crate::Result;
-use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat};
+use fisherlab_autodiff::batch::gemm;
 use fisherlab_linalg::{CurvatureOperator, Diagonal};
 
 /// The diagonal of the Fisher, exact ([`Labels::Expected`]), Monte Carlo ([`Labels::Sampled`])
@@ -49,13 +49,12 @@ impl DiagonalFisher {
                         }
                     }
                 }
-                matmul(
+                gemm(
                     d.as_mut(),
                     Accum::Add,
                     g2.transpose(),
                     a2.as_ref(),
                     scale * chunk.weight,
-                    faer::get_global_parallelism(),
                 );
             }
             Ok(())

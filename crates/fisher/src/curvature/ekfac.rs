@@ -1,9 +1,10 @@
 use super::kfac::{Kfac, KfacFactors, symmetrize};
-use super::{Approximation, Labels, Problem, folded_to_public};
+use super::{Approximation, ChunkTaps, Labels, Problem, folded_to_public};
 use crate::model::Model;
 use crate::{Error, Result};
-use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat};
+use fisherlab_autodiff::batch::gemm;
+use fisherlab_linalg::product;
 use fisherlab_linalg::{BlockDiagonal, CurvatureOperator, Ekfac as EkfacOperator, Permuted};
 
 /// EKFAC (George et al. 2018): K-FAC's eigenbasis `Q_G ⊗ Q_A` per layer, with the diagonal in
@@ -63,32 +64,52 @@ pub fn ekfac_scalings(
     labels: Labels,
     bases: &[(Mat<f64>, Mat<f64>)],
 ) -> Result<Vec<Mat<f64>>> {
-    let mut s: Vec<Mat<f64>> = bases
-        .iter()
-        .map(|(qg, qa)| Mat::zeros(qg.nrows(), qa.nrows()))
-        .collect();
+    let mut s = zero_scalings(bases);
     let scale = 1.0 / problem.len() as f64;
-    let par = faer::get_global_parallelism();
-    let square = |m: Mat<f64>| Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)] * m[(i, j)]);
     problem.for_each_chunk(labels, |chunk| {
-        for (l, sl) in s.iter_mut().enumerate() {
-            let (qg, qa) = &bases[l];
-            let ahat = square(&chunk.abar[l] * qa);
-            for g in &chunk.grads {
-                let ghat = square(&g[l] * qg);
-                matmul(
-                    sl.as_mut(),
-                    Accum::Add,
-                    ghat.transpose(),
-                    ahat.as_ref(),
-                    scale * chunk.weight,
-                    par,
-                );
-            }
-        }
+        accumulate_scalings(&mut s, chunk, bases, scale);
         Ok(())
     })?;
     Ok(s)
+}
+
+/// Zero scalings (out × (in + 1) per layer) for these bases.
+pub fn zero_scalings(bases: &[(Mat<f64>, Mat<f64>)]) -> Vec<Mat<f64>> {
+    bases
+        .iter()
+        .map(|(qg, qa)| Mat::zeros(qg.nrows(), qa.nrows()))
+        .collect()
+}
+
+/// Add one chunk's `scale · Σ Σₖ wₖ ((Q_Gᵀ g̃ₖ)[r] (Q_Aᵀ ā)[c])²` to the scalings of every layer.
+pub fn accumulate_scalings(
+    s: &mut [Mat<f64>],
+    chunk: &ChunkTaps,
+    bases: &[(Mat<f64>, Mat<f64>)],
+    scale: f64,
+) {
+    let square = |m: Mat<f64>| Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)] * m[(i, j)]);
+    for (l, sl) in s.iter_mut().enumerate() {
+        let (qg, qa) = &bases[l];
+        let ahat = square(product(chunk.abar[l].as_ref(), qa.as_ref()));
+        // Σₖ wₖ (g̃ₖ Q_G)∘(g̃ₖ Q_G) first, then one GEMM against the squared projected inputs
+        let mut g2 = Mat::<f64>::zeros(ahat.nrows(), qg.ncols());
+        for g in &chunk.grads {
+            let ghat = product(g[l].as_ref(), qg.as_ref());
+            for r in 0..g2.ncols() {
+                for n in 0..g2.nrows() {
+                    g2[(n, r)] += ghat[(n, r)] * ghat[(n, r)];
+                }
+            }
+        }
+        gemm(
+            sl.as_mut(),
+            Accum::Add,
+            g2.transpose(),
+            ahat.as_ref(),
+            scale * chunk.weight,
+        );
+    }
 }
 
 /// The EKFAC operator of `model` from bases and scalings, in the public parameter order.

@@ -1,8 +1,8 @@
-use super::{Approximation, Labels, Problem, folded_to_public};
+use super::{Approximation, ChunkTaps, Labels, Problem, folded_to_public};
 use crate::Result;
 use crate::model::Model;
-use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat};
+use fisherlab_autodiff::batch::gemm;
 use fisherlab_linalg::{BlockDiagonal, CurvatureOperator, Kronecker, KroneckerDamping, Permuted};
 
 /// K-FAC (Martens & Grosse 2015): each layer's block approximated by `Gₗ ⊗ Aₗ` with
@@ -53,8 +53,21 @@ impl Kfac {
     /// # Errors
     /// As [`Problem::for_each_chunk`].
     pub fn factors(&self, problem: &Problem<'_>) -> Result<Vec<KfacFactors>> {
-        let net = problem.model().net();
-        let mut out: Vec<KfacFactors> = (0..net.num_layers())
+        let mut out = KfacFactors::zeros(problem.model());
+        let scale = 1.0 / problem.len() as f64;
+        problem.for_each_chunk(self.labels, |chunk| {
+            KfacFactors::accumulate(&mut out, chunk, scale);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+impl KfacFactors {
+    /// Zero factors for every layer of `model`.
+    pub fn zeros(model: &Model) -> Vec<KfacFactors> {
+        let net = model.net();
+        (0..net.num_layers())
             .map(|l| {
                 let (_, _, o, i) = net.layer_offsets(l);
                 KfacFactors {
@@ -62,38 +75,28 @@ impl Kfac {
                     g: Mat::zeros(o, o),
                 }
             })
-            .collect();
-        let scale = 1.0 / problem.len() as f64;
-        let par = faer::get_global_parallelism();
-        problem.for_each_chunk(self.labels, |chunk| {
-            for (l, f) in out.iter_mut().enumerate() {
-                let a = &chunk.abar[l];
-                matmul(
-                    f.a.as_mut(),
-                    Accum::Add,
-                    a.transpose(),
-                    a.as_ref(),
-                    scale,
-                    par,
-                );
-                // the seeds' vectors stacked: one GEMM Σₖ g̃ₖᵀ g̃ₖ instead of K small ones
-                let n = a.nrows();
-                let mut stacked = Mat::<f64>::zeros(n * chunk.grads.len(), f.g.nrows());
-                for (k, g) in chunk.grads.iter().enumerate() {
-                    stacked.as_mut().subrows_mut(k * n, n).copy_from(&g[l]);
-                }
-                matmul(
-                    f.g.as_mut(),
-                    Accum::Add,
-                    stacked.transpose(),
-                    stacked.as_ref(),
-                    scale * chunk.weight,
-                    par,
-                );
+            .collect()
+    }
+    /// Add one chunk's `scale · Σ ā āᵀ` and `scale · Σₖ wₖ Σ g̃ₖ g̃ₖᵀ` to every layer's factors
+    /// (`scale = 1/N` for means over N inputs).
+    pub fn accumulate(factors: &mut [KfacFactors], chunk: &ChunkTaps, scale: f64) {
+        for (l, f) in factors.iter_mut().enumerate() {
+            let a = &chunk.abar[l];
+            gemm(f.a.as_mut(), Accum::Add, a.transpose(), a.as_ref(), scale);
+            // the seeds' vectors stacked: one GEMM Σₖ g̃ₖᵀ g̃ₖ instead of K small ones
+            let n = a.nrows();
+            let mut stacked = Mat::<f64>::zeros(n * chunk.grads.len(), f.g.nrows());
+            for (k, g) in chunk.grads.iter().enumerate() {
+                stacked.as_mut().subrows_mut(k * n, n).copy_from(&g[l]);
             }
-            Ok(())
-        })?;
-        Ok(out)
+            gemm(
+                f.g.as_mut(),
+                Accum::Add,
+                stacked.transpose(),
+                stacked.as_ref(),
+                scale * chunk.weight,
+            );
+        }
     }
 }
 

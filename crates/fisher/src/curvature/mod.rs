@@ -51,7 +51,9 @@ mod matrix_free;
 pub use block_diagonal::BlockDiagonalFisher;
 pub use dense::DenseFisher;
 pub use diagonal::DiagonalFisher;
-pub use ekfac::{Ekfac, ekfac_bases, ekfac_operator, ekfac_scalings};
+pub use ekfac::{
+    Ekfac, accumulate_scalings, ekfac_bases, ekfac_operator, ekfac_scalings, zero_scalings,
+};
 pub use kfac::{Kfac, KfacFactors, kfac_operator};
 pub use low_rank::{LowRank, LowRankMethod};
 pub use matrix_free::MatrixFreeFisher;
@@ -116,6 +118,7 @@ pub struct Problem<'a> {
     x: MatRef<'a, f64>,
     targets: Option<MatRef<'a, f64>>,
     chunk: usize,
+    forward: Option<&'a batch::Forward>,
 }
 
 /// One chunk of samples as [`Problem::for_each_chunk`] hands it over.
@@ -142,6 +145,7 @@ impl<'a> Problem<'a> {
             x,
             targets: None,
             chunk: 256,
+            forward: None,
         })
     }
     /// The same problem with observed targets.
@@ -167,6 +171,36 @@ impl<'a> Problem<'a> {
             });
         }
         self.chunk = chunk;
+        Ok(self)
+    }
+    /// The same problem reusing a recorded forward pass of the network at θ over all the inputs
+    /// (e.g. the one that gave the loss gradient): streamed routes then run one chunk of all N
+    /// inputs and skip their own forward pass.
+    ///
+    /// # Errors
+    /// A pass whose shapes do not match the inputs and network.
+    pub fn with_forward(mut self, forward: &'a batch::Forward) -> Result<Self> {
+        let net = self.model.net();
+        let ok = forward.outputs.nrows() == self.len()
+            && forward.outputs.ncols() == net.output_dim()
+            && forward.inputs.len() == net.num_layers()
+            && forward
+                .inputs
+                .first()
+                .is_some_and(|a| a.ncols() == net.input_dim());
+        if !ok {
+            return Err(Error::InvalidInput {
+                what: format!(
+                    "recorded forward pass has {}x{} outputs, the problem {}x{}",
+                    forward.outputs.nrows(),
+                    forward.outputs.ncols(),
+                    self.len(),
+                    net.output_dim()
+                ),
+            });
+        }
+        self.forward = Some(forward);
+        self.chunk = self.len();
         Ok(self)
     }
     /// The model.
@@ -231,7 +265,14 @@ impl<'a> Problem<'a> {
         for start in (0..n).step_by(self.chunk) {
             let len = self.chunk.min(n - start);
             let x = self.x.subrows(start, len);
-            let fwd = batch::forward(net, self.theta, x);
+            let owned;
+            let fwd = match self.forward {
+                Some(f) if len == n => f,
+                _ => {
+                    owned = batch::forward(net, self.theta, x);
+                    &owned
+                }
+            };
             let (seeds, weight) = match labels {
                 Labels::Expected => (factor_seeds(head, &fwd.outputs), 1.0),
                 Labels::Observed => {
@@ -261,7 +302,7 @@ impl<'a> Problem<'a> {
                     (seeds, 1.0 / per_input as f64)
                 }
             };
-            let grads = batch::backward_many(net, self.theta, &fwd, &seeds);
+            let grads = batch::backward_many(net, self.theta, fwd, &seeds);
             let abar = fwd
                 .inputs
                 .iter()

@@ -1,0 +1,496 @@
+//! `fisherlab train`: one or several optimizers on the same data and initialisation, with a
+//! per-step JSONL log, saved weights and a comparison table.
+
+use crate::{CliError, data, format, io};
+use clap::{Args, ValueEnum};
+use fisherlab_autodiff::network::Mlp;
+use fisherlab_distributions::heads::Head;
+use fisherlab_fisher::model::Model;
+use fisherlab_linalg::KroneckerDamping;
+use fisherlab_optim::{
+    Adam, Damping, DiagonalNgd, EkfacOptimizer, ExactNgd, FactorLabels, HessianFree, KfacOptimizer,
+    Optimizer, Sgd, SmwNgd, StepRecord, TrainOptions, train,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const EXAMPLES: &str = "Examples:
+  fisherlab train --dataset digits --arch 64,64,64,10 --likelihood categorical --optimizer sgd,adam,kfac --steps 200 --batch 256
+  fisherlab train --inputs X.npy --targets y.npy --arch 8,32,1 --likelihood bernoulli --optimizer ngd --damping 1e-3 --save w.safetensors
+  fisherlab train --dataset digits --arch 64,64,64,10 --likelihood categorical --optimizer kfac --kl-clip 1e-3 --log run.jsonl --json";
+
+/// An optimizer name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerArg {
+    /// SGD (with --momentum, --nesterov, --weight-decay).
+    Sgd,
+    /// Adam (AdamW with --weight-decay).
+    Adam,
+    /// Exact natural gradient (dense Fisher of the mini-batch).
+    Ngd,
+    /// Diagonal natural gradient (running diagonal Fisher).
+    Diag,
+    /// K-FAC.
+    Kfac,
+    /// EKFAC.
+    Ekfac,
+    /// Exact natural gradient on the mini-batch by Sherman–Morrison–Woodbury.
+    Smw,
+    /// Hessian-free (truncated CG on Fisher-vector products).
+    Hf,
+}
+
+impl OptimizerArg {
+    fn name(self) -> &'static str {
+        match self {
+            OptimizerArg::Sgd => "sgd",
+            OptimizerArg::Adam => "adam",
+            OptimizerArg::Ngd => "ngd",
+            OptimizerArg::Diag => "diag",
+            OptimizerArg::Kfac => "kfac",
+            OptimizerArg::Ekfac => "ekfac",
+            OptimizerArg::Smw => "smw",
+            OptimizerArg::Hf => "hf",
+        }
+    }
+    /// Default learning rate.
+    fn lr(self) -> f64 {
+        match self {
+            OptimizerArg::Sgd => 0.1,
+            OptimizerArg::Adam => 1e-3,
+            OptimizerArg::Diag
+            | OptimizerArg::Kfac
+            | OptimizerArg::Ekfac
+            | OptimizerArg::Ngd
+            | OptimizerArg::Smw
+            | OptimizerArg::Hf => 1.0,
+        }
+    }
+}
+
+/// Labels of the K-FAC / EKFAC statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KfacTypeArg {
+    /// Exact expectation over labels.
+    Type2,
+    /// One label per input sampled from the model.
+    Mc,
+    /// Observed targets.
+    Empirical,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// An embedded dataset: digits (UCI optical digits, 1797 × 64, 10 classes).
+    #[arg(long, conflicts_with_all = ["inputs", "targets"])]
+    dataset: Option<String>,
+    /// Inputs, N × d .npy (with --targets).
+    #[arg(long, value_name = "FILE", requires = "targets")]
+    inputs: Option<PathBuf>,
+    /// Targets, .npy (labels int64, counts, or N × C floats for gaussian).
+    #[arg(long, value_name = "FILE", requires = "inputs")]
+    targets: Option<PathBuf>,
+    /// Layer widths, input first.
+    #[arg(long)]
+    arch: String,
+    /// Hidden activation.
+    #[arg(long, default_value = "tanh")]
+    activation: String,
+    /// Likelihood head: gaussian, bernoulli, categorical, poisson.
+    #[arg(long)]
+    likelihood: String,
+    /// Standard deviation of the gaussian head.
+    #[arg(long)]
+    sigma: Option<f64>,
+    /// Optimizers (comma-separated or repeated): sgd, adam, ngd, diag, kfac, ekfac, smw, hf.
+    #[arg(long, value_enum, value_delimiter = ',', required = true)]
+    optimizer: Vec<OptimizerArg>,
+    /// Learning rate (default per optimizer: sgd 0.1, adam 1e-3, the natural-gradient ones 1).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Damping λ of the natural-gradient optimizers (initial λ with --adaptive-damping).
+    #[arg(long, default_value_t = 1.0)]
+    damping: f64,
+    /// Levenberg–Marquardt adaptive damping (always on for hf).
+    #[arg(long)]
+    adaptive_damping: bool,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    momentum: f64,
+    /// SGD Nesterov momentum.
+    #[arg(long)]
+    nesterov: bool,
+    /// Weight decay (L2 for SGD, decoupled for Adam, which becomes AdamW).
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Statistics of K-FAC and EKFAC (and diag: mc samples one label per input, type2 is exact).
+    #[arg(long, value_enum, default_value_t = KfacTypeArg::Mc)]
+    kfac_type: KfacTypeArg,
+    /// Decay of the running curvature averages.
+    #[arg(long, default_value_t = 0.95)]
+    decay: f64,
+    /// K-FAC: steps between factor updates.
+    #[arg(long, default_value_t = 1)]
+    factor_period: usize,
+    /// K-FAC: steps between inverse (eigendecomposition) updates; EKFAC: between eigenbasis refreshes.
+    #[arg(long, default_value_t = 10)]
+    inverse_period: usize,
+    /// K-FAC: factored (π) damping instead of exact damping.
+    #[arg(long)]
+    factored_damping: bool,
+    /// K-FAC: KL-clipping bound κ.
+    #[arg(long)]
+    kl_clip: Option<f64>,
+    /// K-FAC: automatic learning rate and momentum from the quadratic model.
+    #[arg(long)]
+    auto_lr: bool,
+    /// Hessian-free: CG iterations per step.
+    #[arg(long, default_value_t = 50)]
+    max_cg: usize,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 100)]
+    steps: usize,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Seed of the mini-batch order and of sampled labels.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Initial weights (safetensors, nn.Sequential names); default: PyTorch's init seeded by --init-seed.
+    #[arg(long, value_name = "FILE")]
+    weights: Option<PathBuf>,
+    /// Seed of the default initialisation.
+    #[arg(long, default_value_t = 0)]
+    init_seed: u64,
+    /// Evaluate the loss on all the data every this many steps (and after the last).
+    #[arg(long, default_value_t = 10)]
+    eval_every: usize,
+    /// Full-data loss whose first crossing the table reports (steps and seconds).
+    #[arg(long)]
+    target_loss: Option<f64>,
+    /// Write every step as one JSON line here.
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Write the final weights here (FILE.NAME.safetensors per optimizer when there are several).
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Print the comparison as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn build(args: &TrainArgs, which: OptimizerArg) -> Box<dyn Optimizer> {
+    let lr = args.lr.unwrap_or(which.lr());
+    let damping = if args.adaptive_damping || which == OptimizerArg::Hf {
+        Damping::adaptive(args.damping)
+    } else {
+        Damping::fixed(args.damping)
+    };
+    let labels = match args.kfac_type {
+        KfacTypeArg::Type2 => FactorLabels::Type2,
+        KfacTypeArg::Mc => FactorLabels::MonteCarlo,
+        KfacTypeArg::Empirical => FactorLabels::Empirical,
+    };
+    match which {
+        OptimizerArg::Sgd => Box::new(
+            Sgd::new(lr)
+                .with_momentum(args.momentum, args.nesterov)
+                .with_weight_decay(args.weight_decay),
+        ),
+        OptimizerArg::Adam if args.weight_decay > 0.0 => {
+            Box::new(Adam::adamw(lr, args.weight_decay))
+        }
+        OptimizerArg::Adam => Box::new(Adam::new(lr)),
+        OptimizerArg::Ngd => Box::new(ExactNgd::new(lr, args.damping).with_damping(damping)),
+        OptimizerArg::Diag => {
+            let d = DiagonalNgd::new(lr, args.damping)
+                .with_decay(args.decay)
+                .with_damping(damping);
+            Box::new(if labels == FactorLabels::MonteCarlo {
+                d.sampled()
+            } else {
+                d
+            })
+        }
+        OptimizerArg::Kfac => {
+            let mut k = KfacOptimizer::new(lr, args.damping)
+                .with_damping(damping)
+                .with_factor_labels(labels)
+                .with_decay(args.decay)
+                .with_periods(args.factor_period, args.inverse_period)
+                .with_kronecker_damping(if args.factored_damping {
+                    KroneckerDamping::Factored
+                } else {
+                    KroneckerDamping::Exact
+                });
+            if let Some(kappa) = args.kl_clip {
+                k = k.with_kl_clip(kappa);
+            }
+            if args.auto_lr {
+                k = k.with_auto_lr_momentum();
+            }
+            Box::new(k)
+        }
+        OptimizerArg::Ekfac => Box::new(
+            EkfacOptimizer::new(lr, args.damping)
+                .with_damping(damping)
+                .with_factor_labels(labels)
+                .with_eigen_period(args.inverse_period),
+        ),
+        OptimizerArg::Smw => Box::new(SmwNgd::new(lr, args.damping).with_damping(damping)),
+        OptimizerArg::Hf => Box::new(
+            HessianFree::new(lr, args.damping)
+                .with_damping(damping)
+                .with_max_cg(args.max_cg),
+        ),
+    }
+}
+
+struct Outcome {
+    name: &'static str,
+    records: Vec<StepRecord>,
+    theta: Vec<f64>,
+    error: Option<String>,
+}
+
+fn save_path(base: &Path, name: &str, several: bool) -> PathBuf {
+    if !several {
+        return base.to_path_buf();
+    }
+    let stem = base
+        .file_stem()
+        .map_or("weights".into(), |s| s.to_string_lossy().to_string());
+    let ext = base
+        .extension()
+        .map_or("safetensors".into(), |s| s.to_string_lossy().to_string());
+    base.with_file_name(format!("{stem}.{name}.{ext}"))
+}
+
+/// Run the command.
+pub fn run(args: &TrainArgs) -> Result<String, CliError> {
+    if args.steps == 0 || args.batch == 0 || args.eval_every == 0 {
+        return Err(CliError::Input(
+            "--steps, --batch and --eval-every must be >= 1".into(),
+        ));
+    }
+    let net =
+        Mlp::parse(&args.arch, &args.activation).map_err(|e| CliError::Input(e.to_string()))?;
+    let head = Head::from_name(&args.likelihood, args.sigma)?;
+    let model = Model::new(net.clone(), head)?;
+    let (x, y) = match (&args.dataset, &args.inputs, &args.targets) {
+        (Some(name), _, _) => data::load(name)?,
+        (None, Some(xp), Some(yp)) => (
+            io::read_matrix(xp, "inputs")?,
+            io::read_matrix(yp, "targets")?,
+        ),
+        _ => {
+            return Err(CliError::Input(
+                "no data: give --dataset NAME, or --inputs X.npy with --targets y.npy".into(),
+            ));
+        }
+    };
+    let theta0 = match &args.weights {
+        Some(p) => io::load_weights(p, &net)?,
+        None => io::default_init(&net, args.init_seed),
+    };
+    // validate data and targets once, as an input error
+    fisherlab_fisher::curvature::Problem::new(&model, &theta0, x.as_ref())?
+        .with_targets(y.as_ref())?;
+    let opts = TrainOptions {
+        steps: args.steps,
+        batch: args.batch,
+        seed: args.seed,
+        eval_every: Some(args.eval_every),
+    };
+    let mut outcomes = Vec::new();
+    for &which in &args.optimizer {
+        let mut opt = build(args, which);
+        let bar = ProgressBar::new(args.steps as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>6} [{bar:30}] {pos}/{len} {msg}")
+                .map_err(|e| CliError::Failed(e.to_string()))?
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(which.name());
+        let result = train(
+            &model,
+            &theta0,
+            x.as_ref(),
+            y.as_ref(),
+            opt.as_mut(),
+            &opts,
+            |r| {
+                bar.inc(1);
+                bar.set_message(format!("loss {:.4}", r.loss));
+            },
+        );
+        bar.finish_and_clear();
+        outcomes.push(match result {
+            Ok(run) => Outcome {
+                name: which.name(),
+                records: run.records,
+                theta: run.theta,
+                error: None,
+            },
+            Err(f) => Outcome {
+                name: which.name(),
+                error: Some(f.to_string()),
+                records: f.records,
+                theta: f.theta,
+            },
+        });
+    }
+    if let Some(path) = &args.log {
+        write_log(path, &outcomes)?;
+    }
+    if let Some(base) = &args.save {
+        for o in &outcomes {
+            let path = save_path(base, o.name, outcomes.len() > 1);
+            io::save_weights(&path, &net, &o.theta)?;
+        }
+    }
+    let rows = summary(&outcomes, args.target_loss);
+    let text = if args.json {
+        serde_json::to_string_pretty(&Value::Array(rows.clone()))
+            .map_err(|e| CliError::Failed(e.to_string()))?
+            + "\n"
+    } else {
+        table(&rows)
+    };
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| o.error.as_ref().map(|e| format!("{}: {e}", o.name)))
+        .collect();
+    if failures.is_empty() {
+        Ok(text)
+    } else {
+        print!("{text}");
+        Err(CliError::Failed(failures.join("; ")))
+    }
+}
+
+fn write_log(path: &Path, outcomes: &[Outcome]) -> Result<(), CliError> {
+    io::write_atomic(path, |w| {
+        for o in outcomes {
+            for r in &o.records {
+                let line = json!({
+                    "optimizer": o.name,
+                    "step": r.step,
+                    "loss": r.loss,
+                    "grad_norm": r.grad_norm,
+                    "seconds": r.seconds,
+                    "eval_loss": r.eval_loss,
+                    "damping": r.report.damping,
+                    "rho": r.report.rho,
+                    "learning_rate": r.report.learning_rate,
+                    "cg_iterations": r.report.cg_iterations,
+                });
+                writeln!(w, "{line}")?;
+            }
+        }
+        Ok(())
+    })
+}
+
+fn summary(outcomes: &[Outcome], target: Option<f64>) -> Vec<Value> {
+    let per_step = |o: &Outcome| {
+        let total: f64 = o.records.iter().map(|r| r.seconds).sum();
+        (total, total / o.records.len().max(1) as f64)
+    };
+    let sgd = outcomes
+        .iter()
+        .find(|o| o.name == "sgd" && !o.records.is_empty())
+        .map(|o| per_step(o).1);
+    outcomes
+        .iter()
+        .map(|o| {
+            let (total, step_s) = per_step(o);
+            let final_eval = o.records.iter().rev().find_map(|r| r.eval_loss);
+            let mut to_target = (Value::Null, Value::Null);
+            if let Some(t) = target {
+                let mut elapsed = 0.0;
+                for r in &o.records {
+                    elapsed += r.seconds;
+                    if r.eval_loss.is_some_and(|l| l <= t) {
+                        to_target = (Value::from(r.step + 1), Value::from(elapsed));
+                        break;
+                    }
+                }
+            }
+            json!({
+                "optimizer": o.name,
+                "steps": o.records.len(),
+                "final_batch_loss": o.records.last().map(|r| r.loss),
+                "final_loss": final_eval,
+                "steps_to_target": to_target.0,
+                "seconds_to_target": to_target.1,
+                "seconds": total,
+                "seconds_per_step": step_s,
+                "time_per_step_vs_sgd": sgd.map(|s| step_s / s),
+                "error": o.error,
+            })
+        })
+        .collect()
+}
+
+fn table(rows: &[Value]) -> String {
+    let cell = |v: &Value| match v {
+        Value::Null => "—".to_string(),
+        Value::Number(n) => n.as_f64().map_or(n.to_string(), format::number),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let cols = [
+        ("optimizer", "optimizer"),
+        ("steps", "steps"),
+        ("final loss", "final_loss"),
+        ("steps to target", "steps_to_target"),
+        ("s to target", "seconds_to_target"),
+        ("s/step", "seconds_per_step"),
+        ("× sgd", "time_per_step_vs_sgd"),
+    ];
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut v: Vec<String> = cols.iter().map(|(_, k)| cell(&r[*k])).collect();
+            if !r["error"].is_null() {
+                v[0].push_str(" (failed)");
+            }
+            v
+        })
+        .collect();
+    let widths: Vec<usize> = (0..cols.len())
+        .map(|j| {
+            body.iter()
+                .map(|r| r[j].chars().count())
+                .chain(std::iter::once(cols[j].0.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                let pad = widths[j] - c.chars().count();
+                if j == 0 {
+                    format!("{c}{}", " ".repeat(pad))
+                } else {
+                    format!("{}{c}", " ".repeat(pad))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+            + "\n"
+    };
+    let mut out = line(cols.iter().map(|(h, _)| h.to_string()).collect());
+    for r in body {
+        out.push_str(&line(r));
+    }
+    out
+}
