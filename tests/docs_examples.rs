@@ -1,5 +1,5 @@
-//! The Rust examples of docs/validate-a-closed-form.md and docs/approximations.md, compiled and
-//! run; a test checks the approximation example here is the one the page shows.
+//! The Rust examples of docs/validate-a-closed-form.md, docs/approximations.md and
+//! docs/optimizers.md, compiled and run; tests check the examples here are the ones the pages show.
 
 use fisherlab::distributions::{DualNum, Family, FisherRng, LogDensity, Support};
 use fisherlab::fisher::Result;
@@ -120,9 +120,9 @@ impl Approximation for LayerIsotropic {
 }
 // ---- docs/approximations.md: END
 
-#[test]
-fn the_approximation_example_is_the_one_on_the_page() {
-    let page = include_str!("../docs/approximations.md");
+/// The first rust block of `page` equals the code between this file's markers for `name`
+/// (ignoring `use` lines, comments and indentation).
+fn same_as_page(page: &str, name: &str) {
     let block = page
         .split("```rust\n")
         .nth(1)
@@ -130,10 +130,10 @@ fn the_approximation_example_is_the_one_on_the_page() {
         .unwrap();
     let this = include_str!("docs_examples.rs");
     let ours = this
-        .split("// ---- docs/approximations.md: BEGIN")
+        .split(&format!("// ---- docs/{name}: BEGIN"))
         .nth(1)
         .and_then(|b| b.split_once('\n').map(|(_, rest)| rest))
-        .and_then(|b| b.split("// ---- docs/approximations.md: END").next())
+        .and_then(|b| b.split(&format!("// ---- docs/{name}: END")).next())
         .unwrap();
     let norm = |s: &str| -> Vec<String> {
         s.lines()
@@ -141,7 +141,16 @@ fn the_approximation_example_is_the_one_on_the_page() {
             .map(|l| l.trim().to_string())
             .collect()
     };
-    assert_eq!(norm(block), norm(ours));
+    assert_eq!(norm(block), norm(ours), "docs/{name}");
+}
+
+#[test]
+fn the_examples_are_the_ones_on_the_pages() {
+    same_as_page(
+        include_str!("../docs/approximations.md"),
+        "approximations.md",
+    );
+    same_as_page(include_str!("../docs/optimizers.md"), "optimizers.md");
 }
 
 #[test]
@@ -169,4 +178,73 @@ fn a_new_approximation_in_one_type_compared_with_the_exact_fisher() {
     let report = compare(exact.as_ref(), mine.as_ref(), &CompareOptions::default()).unwrap();
     assert!(report.rel_frobenius > 0.1 && report.rel_frobenius < 10.0);
     assert_eq!(mine.dim(), model.num_params());
+}
+
+mod block_ngd {
+    use fisherlab::fisher::curvature::{Approximation, BlockDiagonalFisher, Labels, Problem};
+    use fisherlab::optim::{Optimizer, Result, StepInput, StepReport};
+
+    // ---- docs/optimizers.md: BEGIN (the page's first rust block, without its `use` lines)
+    pub struct BlockNgd {
+        pub lr: f64,
+        pub lambda: f64,
+    }
+
+    impl Optimizer for BlockNgd {
+        fn name(&self) -> &'static str {
+            "block-ngd"
+        }
+        fn step(&mut self, input: &StepInput<'_>, theta: &mut [f64]) -> Result<StepReport> {
+            let problem = Problem::new(input.model, theta, input.x)?;
+            let f = BlockDiagonalFisher::new(Labels::Expected).build(&problem)?;
+            let g = faer::MatRef::from_column_major_slice(input.gradient, theta.len(), 1);
+            let d = f.solve_damped(self.lambda, g)?;
+            for (t, di) in theta.iter_mut().zip(d.col_as_slice(0)) {
+                *t -= self.lr * di;
+            }
+            Ok(StepReport {
+                damping: Some(self.lambda),
+                learning_rate: self.lr,
+                ..Default::default()
+            })
+        }
+    }
+    // ---- docs/optimizers.md: END
+}
+
+#[test]
+fn a_new_optimizer_in_one_small_type_trains() {
+    use fisherlab::autodiff::network::Mlp;
+    use fisherlab::distributions::heads::Head;
+    use fisherlab::fisher::model::Model;
+    use fisherlab::optim::{TrainOptions, train};
+    let model = Model::new(Mlp::parse("3,6,3", "tanh").unwrap(), Head::Categorical).unwrap();
+    let x = faer::Mat::from_fn(30, 3, |i, j| ((i * 7 + j * 5) % 11) as f64 / 5.0 - 1.0);
+    let y = faer::Mat::from_fn(30, 1, |i, _| ((i * 7) % 11 % 3) as f64);
+    let theta0: Vec<f64> = (0..model.num_params())
+        .map(|k| (k as f64 * 0.7).sin() * 0.3)
+        .collect();
+    let opts = TrainOptions {
+        steps: 30,
+        batch: 30,
+        seed: 0,
+        eval_every: Some(30),
+    };
+    let mut opt = block_ngd::BlockNgd {
+        lr: 0.5,
+        lambda: 1e-2,
+    };
+    let run = train(
+        &model,
+        &theta0,
+        x.as_ref(),
+        y.as_ref(),
+        &mut opt,
+        &opts,
+        |_| {},
+    )
+    .unwrap();
+    let first = run.records[0].loss;
+    let last = run.records.last().unwrap().eval_loss.unwrap();
+    assert!(last < 0.8 * first, "{first} -> {last}");
 }

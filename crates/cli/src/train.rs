@@ -270,11 +270,7 @@ fn save_path(base: &Path, name: &str, several: bool) -> PathBuf {
 
 /// Run the command.
 pub fn run(args: &TrainArgs) -> Result<String, CliError> {
-    if args.steps == 0 || args.batch == 0 || args.eval_every == 0 {
-        return Err(CliError::Input(
-            "--steps, --batch and --eval-every must be >= 1".into(),
-        ));
-    }
+    check_options(args)?;
     let net =
         Mlp::parse(&args.arch, &args.activation).map_err(|e| CliError::Input(e.to_string()))?;
     let head = Head::from_name(&args.likelihood, args.sigma)?;
@@ -369,6 +365,53 @@ pub fn run(args: &TrainArgs) -> Result<String, CliError> {
         print!("{text}");
         Err(CliError::Failed(failures.join("; ")))
     }
+}
+
+/// Every numeric option against its rule, before any work: one line naming the first bad one.
+fn check_options(args: &TrainArgs) -> Result<(), CliError> {
+    let bad = |flag: &str, value: String, rule: &str| {
+        Err(CliError::Input(format!(
+            "--{flag} {value} is invalid: {rule}"
+        )))
+    };
+    for (flag, v) in [
+        ("steps", args.steps),
+        ("batch", args.batch),
+        ("eval-every", args.eval_every),
+        ("factor-period", args.factor_period),
+        ("inverse-period", args.inverse_period),
+        ("max-cg", args.max_cg),
+    ] {
+        if v == 0 {
+            return bad(flag, v.to_string(), "must be >= 1");
+        }
+    }
+    let positive = [
+        ("lr", args.lr),
+        ("damping", Some(args.damping)),
+        ("kl-clip", args.kl_clip),
+        ("sigma", args.sigma),
+    ];
+    for (flag, v) in positive {
+        if let Some(v) = v
+            && !(v.is_finite() && v > 0.0)
+        {
+            return bad(flag, v.to_string(), "must be finite and > 0");
+        }
+    }
+    for (flag, v) in [("momentum", args.momentum), ("decay", args.decay)] {
+        if !(0.0..1.0).contains(&v) {
+            return bad(flag, v.to_string(), "must be in [0, 1)");
+        }
+    }
+    if !(args.weight_decay.is_finite() && args.weight_decay >= 0.0) {
+        return bad(
+            "weight-decay",
+            args.weight_decay.to_string(),
+            "must be finite and >= 0",
+        );
+    }
+    Ok(())
 }
 
 fn write_log(path: &Path, outcomes: &[Outcome]) -> Result<(), CliError> {

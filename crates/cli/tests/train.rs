@@ -1,0 +1,249 @@
+//! `fisherlab train` end to end: the comparison table and JSON, the JSONL log, saved weights that
+//! `curvature` reads back, reproducibility, and failures.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::Path;
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn fisherlab() -> Command {
+    Command::cargo_bin("fisherlab").unwrap()
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = fisherlab().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn several_optimizers_on_digits_with_log_and_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("run.jsonl");
+    let save = dir.path().join("w.safetensors");
+    let args = [
+        "train",
+        "--dataset",
+        "digits",
+        "--arch",
+        "64,16,10",
+        "--likelihood",
+        "categorical",
+        "--optimizer",
+        "sgd,kfac,ekfac,diag,hf",
+        "--steps",
+        "12",
+        "--batch",
+        "64",
+        "--eval-every",
+        "4",
+        "--target-loss",
+        "5",
+        "--log",
+        log.to_str().unwrap(),
+        "--save",
+        save.to_str().unwrap(),
+        "--json",
+    ];
+    let s = run_ok(&args);
+    let rows: Vec<Value> = serde_json::from_str(&s).unwrap();
+    assert_eq!(rows.len(), 5);
+    for r in &rows {
+        assert_eq!(r["steps"], 12, "{r}");
+        assert!(r["error"].is_null());
+        // the initial loss of a 10-class softmax is near ln 10 < 5: the target is met at once
+        assert_eq!(r["steps_to_target"], 4, "{r}");
+        assert!(r["final_loss"].as_f64().unwrap().is_finite());
+    }
+    assert!((rows[0]["time_per_step_vs_sgd"].as_f64().unwrap() - 1.0).abs() < 1e-12);
+    // one JSON line per step and optimizer, evaluations every 4 steps
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 60);
+    assert_eq!(
+        lines.iter().filter(|l| !l["eval_loss"].is_null()).count(),
+        15
+    );
+    assert_eq!(lines[12]["optimizer"], "kfac");
+    // the saved weights load back into `curvature` with the same architecture
+    let kfac_weights = dir.path().join("w.kfac.safetensors");
+    assert!(kfac_weights.exists());
+    let out = run_ok(&[
+        "curvature",
+        "--arch",
+        "3,4,2",
+        "--weights",
+        &fixture("mlp.safetensors"),
+        "--inputs",
+        &fixture("x.npy"),
+        "--likelihood",
+        "categorical",
+        "--kind",
+        "diag",
+        "--json",
+    ]);
+    assert!(out.contains("\"parameters\": 26"));
+    // same seed, same run: the weights are identical
+    let again = dir.path().join("again.safetensors");
+    let mut args2: Vec<&str> = args.to_vec();
+    let i = args2.iter().position(|a| *a == "--save").unwrap();
+    args2[i + 1] = again.to_str().unwrap();
+    args2[8] = "kfac";
+    run_ok(&args2);
+    assert_eq!(
+        std::fs::read(&kfac_weights).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
+    // the table form names every optimizer
+    let table = run_ok(&args[..args.len() - 1]);
+    for name in ["sgd", "kfac", "ekfac", "diag", "hf"] {
+        assert!(table.contains(name), "{table}");
+    }
+}
+
+#[test]
+fn divergence_is_a_failure_with_the_last_good_weights_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("w.safetensors");
+    let out = fisherlab()
+        .args([
+            "train",
+            "--inputs",
+            &fixture("x.npy"),
+            "--targets",
+            &fixture("x.npy"),
+            "--arch",
+            "3,3",
+            "--activation",
+            "identity",
+            "--likelihood",
+            "gaussian",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "1e200",
+            "--momentum",
+            "0",
+            "--steps",
+            "50",
+            "--batch",
+            "5",
+            "--save",
+            save.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("not finite"), "{err}");
+    // the saved weights are the last finite ones
+    let bytes = std::fs::read(&save).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for (_, t) in st.tensors() {
+        assert!(
+            t.data()
+                .chunks_exact(8)
+                .all(|c| f64::from_le_bytes(c.try_into().unwrap()).is_finite())
+        );
+    }
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    for (args, needle) in [
+        (
+            vec![
+                "train",
+                "--dataset",
+                "mnist",
+                "--arch",
+                "64,10",
+                "--likelihood",
+                "categorical",
+                "--optimizer",
+                "sgd",
+            ],
+            "unknown dataset `mnist`",
+        ),
+        (
+            vec![
+                "train",
+                "--dataset",
+                "digits",
+                "--arch",
+                "63,10",
+                "--likelihood",
+                "categorical",
+                "--optimizer",
+                "sgd",
+            ],
+            "inputs have 64 columns",
+        ),
+        (
+            vec![
+                "train",
+                "--dataset",
+                "digits",
+                "--arch",
+                "64,10",
+                "--likelihood",
+                "categorical",
+                "--optimizer",
+                "rmsprop",
+            ],
+            "rmsprop",
+        ),
+        (
+            vec![
+                "train",
+                "--dataset",
+                "digits",
+                "--arch",
+                "64,1",
+                "--likelihood",
+                "bernoulli",
+                "--optimizer",
+                "sgd",
+            ],
+            "target row",
+        ),
+        (
+            vec![
+                "train",
+                "--dataset",
+                "digits",
+                "--arch",
+                "64,10",
+                "--likelihood",
+                "categorical",
+                "--optimizer",
+                "kfac",
+                "--damping=-1",
+                "--steps",
+                "1",
+            ],
+            "--damping -1 is invalid",
+        ),
+    ] {
+        let out = fisherlab().args(&args).output().unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: `{err}` lacks `{needle}`");
+    }
+}
