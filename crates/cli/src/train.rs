@@ -113,7 +113,7 @@ pub struct TrainArgs {
     /// Damping λ of the natural-gradient optimizers (initial λ with --adaptive-damping).
     #[arg(long, default_value_t = 1.0)]
     damping: f64,
-    /// Levenberg–Marquardt adaptive damping (always on for hf).
+    /// Levenberg–Marquardt adaptive damping every 5 steps (hf: always, every step).
     #[arg(long)]
     adaptive_damping: bool,
     /// SGD momentum.
@@ -183,7 +183,9 @@ pub struct TrainArgs {
 
 fn build(args: &TrainArgs, which: OptimizerArg) -> Box<dyn Optimizer> {
     let lr = args.lr.unwrap_or(which.lr());
-    let damping = if args.adaptive_damping || which == OptimizerArg::Hf {
+    let damping = if which == OptimizerArg::Hf {
+        Damping::every_step(args.damping)
+    } else if args.adaptive_damping {
         Damping::adaptive(args.damping)
     } else {
         Damping::fixed(args.damping)

@@ -10,7 +10,8 @@ pub enum DampingRule {
     /// Levenberg–Marquardt (Martens 2010; Martens & Grosse 2015 §6.5): every `period` steps the
     /// reduction ratio `ρ = (L(θ + δ) − L(θ)) / (M(δ) − M(0))` of the quadratic model
     /// `M(δ) = L + gᵀδ + ½ δᵀ(F + λI)δ` (exact Fisher of the mini-batch) is computed;
-    /// `ρ > 3/4` multiplies λ by `decay`, `ρ < 1/4` divides it by `decay`.
+    /// `ρ > 3/4` multiplies λ by `decay`, `ρ < 1/4` divides it by `decay`, and a step with
+    /// `ρ ≤ 0` (the loss went up) is rejected.
     LevenbergMarquardt {
         /// ω in (0, 1) (Martens & Grosse use `(19/20)^period`).
         decay: f64,
@@ -40,6 +41,19 @@ impl Damping {
             rule: DampingRule::Fixed,
             min: 0.0,
             max: f64::INFINITY,
+        }
+    }
+    /// Levenberg–Marquardt adjusted every step by `ω = 2/3` (Martens 2010, Hessian-free), kept
+    /// at or above `λ/100`: on mini-batches much smaller than P an undamped Gauss–Newton step
+    /// fits the mini-batch exactly and the next one undoes it, so λ must not vanish.
+    pub fn every_step(lambda: f64) -> Self {
+        Self {
+            rule: DampingRule::LevenbergMarquardt {
+                decay: 2.0 / 3.0,
+                period: 1,
+            },
+            min: lambda / 100.0,
+            ..Self::adaptive(lambda)
         }
     }
     /// Levenberg–Marquardt from λ, adjusted every 5 steps by `ω = (19/20)⁵`.
@@ -131,6 +145,16 @@ pub(crate) fn natural_step(
         let r = reduction_ratio(input, theta, &delta, lambda, q)?;
         damping.update(r);
         rho = Some(r);
+        // a step that increased the loss (or whose model is meaningless) is rejected: θ stays,
+        // λ has grown, and the next step tries again (Martens 2010)
+        if r.is_nan() || r <= 0.0 {
+            return Ok(crate::StepReport {
+                damping: Some(lambda),
+                rho,
+                learning_rate: 0.0,
+                cg_iterations: None,
+            });
+        }
     }
     crate::apply_step(theta, d, lr, input.step)?;
     Ok(crate::StepReport {

@@ -5,7 +5,8 @@ use fisherlab_linalg::{CgOptions, conjugate_gradient};
 
 /// Hessian-free optimisation (Martens 2010) with the Fisher (= Gauss–Newton) matrix: truncated
 /// conjugate gradients on `(F + λI) d = g` with Fisher-vector products of the mini-batch, warm-
-/// started from the previous direction times `warm_start`, λ Levenberg–Marquardt by default.
+/// started from the previous direction times `warm_start`, λ Levenberg–Marquardt every step by
+/// default ([`Damping::every_step`]), bad steps rejected.
 #[derive(Debug, Clone)]
 pub struct HessianFree {
     lr: f64,
@@ -22,7 +23,7 @@ impl HessianFree {
     pub fn new(lr: f64, lambda: f64) -> Self {
         Self {
             lr,
-            damping: Damping::adaptive(lambda),
+            damping: Damping::every_step(lambda),
             max_cg: 50,
             tol: 1e-4,
             warm_start: 0.95,
