@@ -68,7 +68,7 @@ impl KindArg {
 pub enum KfacTypeArg {
     /// Exact expectation over labels (C backward passes per input).
     Type2,
-    /// Labels sampled from the model (--mc-samples per input, --seed).
+    /// Labels sampled from the model, seeded by --seed (--mc-samples per input for curvature, one for train).
     Mc,
     /// Observed --targets.
     Empirical,

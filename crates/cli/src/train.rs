@@ -1,6 +1,7 @@
 //! `fisherlab train`: one or several optimizers on the same data and initialisation, with a
 //! per-step JSONL log, saved weights and a comparison table.
 
+use crate::curvature::KfacTypeArg;
 use crate::{CliError, data, format, io};
 use clap::{Args, ValueEnum};
 use fisherlab_autodiff::network::Mlp;
@@ -68,17 +69,6 @@ impl OptimizerArg {
             | OptimizerArg::Hf => 1.0,
         }
     }
-}
-
-/// Labels of the K-FAC / EKFAC statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum KfacTypeArg {
-    /// Exact expectation over labels.
-    Type2,
-    /// One label per input sampled from the model.
-    Mc,
-    /// Observed targets.
-    Empirical,
 }
 
 #[derive(Args, Debug)]

@@ -1,35 +1,9 @@
 //! The command line, end to end: output shapes, JSON schema, and one-line errors with exit 2.
 
-use assert_cmd::Command;
+mod common;
+use common::{run_bad, run_ok};
+
 use serde_json::Value;
-
-fn fisherlab() -> Command {
-    Command::cargo_bin("fisherlab").unwrap()
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let out = fisherlab().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Bad input: exit code 2, nothing on stdout, exactly one line on stderr containing `needle`.
-fn run_bad(args: &[&str], needle: &str) {
-    let out = fisherlab().args(args).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{args:?}");
-    assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "{args:?}: not one line: {err}"
-    );
-    assert!(err.contains(needle), "{args:?}: `{err}` lacks `{needle}`");
-}
 
 #[test]
 fn json_object_has_the_documented_schema() {

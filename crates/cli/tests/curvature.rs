@@ -3,41 +3,12 @@
 //! from its definition, every kind against the library, and one-line errors with exit 2 and no
 //! output file.
 
-use assert_cmd::Command;
+mod common;
+use common::{fixture, run_bad, run_ok};
+
 use faer::Mat;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn fisherlab() -> Command {
-    Command::cargo_bin("fisherlab").unwrap()
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let out = fisherlab().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn run_bad(args: &[&str], needle: &str) {
-    let out = fisherlab().args(args).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{args:?}");
-    assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-    assert!(err.contains(needle), "{args:?}: `{err}` lacks `{needle}`");
-}
 
 /// Read a float64 2-D .npy with npyz (C order).
 fn read_npy(path: &Path) -> Mat<f64> {

@@ -1,31 +1,10 @@
 //! `fisherlab train` end to end: the comparison table and JSON, the JSONL log, saved weights that
 //! `curvature` reads back, reproducibility, and failures.
 
-use assert_cmd::Command;
+mod common;
+use common::{fisherlab, fixture, run_bad, run_ok};
+
 use serde_json::Value;
-use std::path::Path;
-
-fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn fisherlab() -> Command {
-    Command::cargo_bin("fisherlab").unwrap()
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let out = fisherlab().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[test]
 fn several_optimizers_on_digits_with_log_and_weights() {
@@ -240,10 +219,6 @@ fn bad_input_is_one_line_and_exit_2() {
             "--damping -1 is invalid",
         ),
     ] {
-        let out = fisherlab().args(&args).output().unwrap();
-        let err = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-        assert!(err.contains(needle), "{args:?}: `{err}` lacks `{needle}`");
+        run_bad(&args, needle);
     }
 }

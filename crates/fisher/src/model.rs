@@ -519,8 +519,8 @@ fn copy_row(m: MatRef<'_, f64>, n: usize, buf: &mut [f64]) {
     }
 }
 
-/// Validate parameters, inputs and targets, then call `f(xₙ, yₙ)` for every example in order
-/// (each target checked against the head's range before its example is visited).
+/// Validate parameters, inputs and targets (every row against the head's range), then call
+/// `f(xₙ, yₙ)` for every example in order.
 fn for_each_example(
     model: &Model,
     theta: &[f64],
@@ -529,19 +529,12 @@ fn for_each_example(
     mut f: impl FnMut(&[f64], &[f64]),
 ) -> Result<()> {
     model.check(theta, x)?;
-    check_targets(model, x, y)?;
-    let c = model.net.output_dim();
+    check_all_targets(model, x, y)?;
     let mut xi = vec![0.0; x.ncols()];
     let mut yi = vec![0.0; y.ncols()];
     for n in 0..x.nrows() {
         copy_row(x, n, &mut xi);
         copy_row(y, n, &mut yi);
-        model
-            .head
-            .check_target(&yi, c)
-            .map_err(|e| Error::InvalidInput {
-                what: format!("target row {n}: {e}"),
-            })?;
         f(&xi, &yi);
     }
     Ok(())

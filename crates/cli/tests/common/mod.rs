@@ -1,0 +1,46 @@
+//! Helpers shared by the command-line tests.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use assert_cmd::Command;
+use std::path::Path;
+
+/// A fixture file by name (see `fixtures/make_fixtures.py`).
+pub fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// The `fisherlab` binary.
+pub fn fisherlab() -> Command {
+    Command::cargo_bin("fisherlab").unwrap()
+}
+
+/// Run and expect success; stdout.
+pub fn run_ok<S: AsRef<str>>(args: &[S]) -> String {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    let out = fisherlab().args(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Bad input: exit code 2, nothing on stdout, exactly one line on stderr containing `needle`.
+pub fn run_bad<S: AsRef<str>>(args: &[S], needle: &str) {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    let out = fisherlab().args(&args).output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{args:?}: not one line: {err}"
+    );
+    assert!(err.contains(needle), "{args:?}: `{err}` lacks `{needle}`");
+}
