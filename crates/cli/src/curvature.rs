@@ -2,7 +2,7 @@
 //! or approximated, written as a dense `.npy` matrix in the public parameter order and/or
 //! summarised as JSON.
 
-use crate::{CliError, io};
+use crate::{CliError, data, io};
 use clap::{Args, ValueEnum};
 use faer::Mat;
 use fisherlab_autodiff::network::Mlp;
@@ -89,9 +89,12 @@ pub struct CurvatureArgs {
     /// Seed of the default initialisation when no --weights are given.
     #[arg(long, default_value_t = 0)]
     init_seed: u64,
+    /// An embedded dataset instead of --inputs/--targets (see `fisherlab datasets`).
+    #[arg(long, conflicts_with_all = ["inputs", "targets"])]
+    dataset: Option<String>,
     /// Inputs, N × d float64 .npy.
-    #[arg(long, value_name = "FILE")]
-    inputs: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "dataset")]
+    inputs: Option<PathBuf>,
     /// Targets, .npy: int64 labels (N) for categorical/bernoulli, counts for poisson, N × C
     /// float64 for gaussian. Needed by empirical, hessian and --kfac-type empirical.
     #[arg(long, value_name = "FILE")]
@@ -190,12 +193,24 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
         Some(path) => io::load_weights(path, &net)?,
         None => io::default_init(&net, args.init_seed),
     };
-    let x = io::read_matrix(&args.inputs, "inputs")?;
-    let y = args
-        .targets
-        .as_ref()
-        .map(|p| io::read_matrix(p, "targets"))
-        .transpose()?;
+    let (x, y) = match (&args.dataset, &args.inputs) {
+        (Some(name), _) => {
+            let (x, y) = data::load(name)?;
+            (x, Some(y))
+        }
+        (None, Some(path)) => (
+            io::read_matrix(path, "inputs")?,
+            args.targets
+                .as_ref()
+                .map(|p| io::read_matrix(p, "targets"))
+                .transpose()?,
+        ),
+        (None, None) => {
+            return Err(CliError::Input(
+                "no data: give --dataset NAME or --inputs X.npy".into(),
+            ));
+        }
+    };
     let mut problem = Problem::new(&model, &theta, x.as_ref())?;
     if let Some(y) = &y {
         problem = problem.with_targets(y.as_ref())?;

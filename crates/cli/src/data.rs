@@ -1,39 +1,129 @@
-//! Datasets shipped inside the binary.
+//! Datasets shipped inside the binary (sources and licences in `crates/cli/data/README.md`).
 
 use crate::CliError;
 use faer::Mat;
+use serde_json::{Value, json};
 
 const DIGITS: &str = include_str!("../data/digits.csv");
+const DIABETES: &str = include_str!("../data/diabetes.csv");
 
-/// Names accepted by [`load`].
-pub const DATASETS: [&str; 1] = ["digits"];
+/// An embedded dataset.
+#[derive(Debug, Clone, Copy)]
+pub struct Dataset {
+    /// Name, as given to `--dataset`.
+    pub name: &'static str,
+    /// Rows.
+    pub n: usize,
+    /// Input columns.
+    pub d: usize,
+    /// Target columns.
+    pub targets: usize,
+    /// Likelihood head that fits the targets.
+    pub likelihood: &'static str,
+    /// An architecture for `--arch`.
+    pub arch: &'static str,
+    /// One line about it.
+    pub about: &'static str,
+}
 
-/// A dataset by name: inputs (N × d) and targets (N × 1), with the architecture that fits it.
+/// Every embedded dataset.
+pub const DATASETS: [Dataset; 2] = [
+    Dataset {
+        name: "digits",
+        n: 1797,
+        d: 64,
+        targets: 1,
+        likelihood: "categorical",
+        arch: "64,64,64,10",
+        about: "UCI optical handwritten digits: 8×8 images, pixels scaled to [0, 1], 10 classes",
+    },
+    Dataset {
+        name: "diabetes",
+        n: 442,
+        d: 10,
+        targets: 1,
+        likelihood: "gaussian",
+        arch: "10,32,1",
+        about: "Efron et al. (2004) diabetes progression: 10 baseline variables and the response, all standardised (regression)",
+    },
+];
+
+/// A dataset by name: inputs (N × d) and targets (N × 1).
 pub fn load(name: &str) -> Result<(Mat<f64>, Mat<f64>), CliError> {
     match name {
         "digits" => Ok(digits()),
+        "diabetes" => Ok(diabetes()),
         _ => Err(CliError::Input(format!(
             "unknown dataset `{name}` (known: {})",
-            DATASETS.join(", ")
+            DATASETS.map(|d| d.name).join(", ")
         ))),
     }
 }
 
-/// UCI optical digits (1 797 images of 8 × 8 pixels, 10 classes), pixels scaled to [0, 1].
-fn digits() -> (Mat<f64>, Mat<f64>) {
-    let rows: Vec<Vec<f64>> = DIGITS
-        .lines()
+fn rows(text: &str) -> Vec<Vec<f64>> {
+    text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             l.split(',')
                 .map(|v| v.trim().parse().unwrap_or(f64::NAN))
                 .collect()
         })
-        .collect();
+        .collect()
+}
+
+/// UCI optical digits (1 797 images of 8 × 8 pixels, 10 classes), pixels scaled to [0, 1].
+fn digits() -> (Mat<f64>, Mat<f64>) {
+    let rows = rows(DIGITS);
     let n = rows.len();
     let x = Mat::from_fn(n, 64, |i, j| rows[i][j] / 16.0);
     let y = Mat::from_fn(n, 1, |i, _| rows[i][64]);
     (x, y)
+}
+
+/// Diabetes (442 patients, 10 variables, a continuous response), every column standardised to
+/// mean 0 and standard deviation 1 (the response too, so a unit-variance Gaussian head fits).
+fn diabetes() -> (Mat<f64>, Mat<f64>) {
+    let rows = rows(DIABETES);
+    let n = rows.len();
+    let standard = |j: usize| {
+        let mean = rows.iter().map(|r| r[j]).sum::<f64>() / n as f64;
+        let var = rows.iter().map(|r| (r[j] - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        (mean, var.sqrt())
+    };
+    let stats: Vec<(f64, f64)> = (0..11).map(standard).collect();
+    let z = |i: usize, j: usize| (rows[i][j] - stats[j].0) / stats[j].1;
+    (Mat::from_fn(n, 10, z), Mat::from_fn(n, 1, |i, _| z(i, 10)))
+}
+
+/// `fisherlab datasets`: a table, or JSON.
+pub fn list(json: bool) -> Result<String, CliError> {
+    if json {
+        let v: Vec<Value> = DATASETS
+            .iter()
+            .map(|d| {
+                json!({
+                    "name": d.name,
+                    "rows": d.n,
+                    "inputs": d.d,
+                    "targets": d.targets,
+                    "likelihood": d.likelihood,
+                    "arch": d.arch,
+                    "about": d.about,
+                })
+            })
+            .collect();
+        return serde_json::to_string_pretty(&v)
+            .map(|s| s + "\n")
+            .map_err(|e| CliError::Failed(e.to_string()));
+    }
+    let mut out = String::new();
+    for d in DATASETS {
+        out.push_str(&format!(
+            "{:<9} {:>5} × {:<3} --likelihood {:<12} --arch {:<12} {}\n",
+            d.name, d.n, d.d, d.likelihood, d.arch, d.about
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -56,5 +146,27 @@ mod tests {
             }
         }
         assert!(load("mnist").is_err());
+    }
+
+    #[test]
+    fn diabetes_is_standardised_and_has_the_published_response() {
+        let (x, y) = load("diabetes").unwrap();
+        assert_eq!((x.nrows(), x.ncols(), y.nrows()), (442, 10, 442));
+        let cols = (0..10).map(|j| x.col(j).iter().copied().collect::<Vec<f64>>());
+        for c in cols.chain(std::iter::once(y.col(0).iter().copied().collect())) {
+            let mean = c.iter().sum::<f64>() / 442.0;
+            let var = c.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 441.0;
+            assert!(mean.abs() < 1e-12 && (var - 1.0).abs() < 1e-12);
+        }
+        // the raw response of the first patient is 151 (Efron et al. 2004); the published mean
+        // and standard deviation of the response are 152.13 and 77.09
+        let raw = rows(DIABETES);
+        assert_eq!(raw[0][10].to_bits(), 151.0f64.to_bits());
+        let mean = raw.iter().map(|r| r[10]).sum::<f64>() / 442.0;
+        assert!((mean - 152.133).abs() < 1e-3, "{mean}");
+        for d in DATASETS {
+            let (x, y) = load(d.name).unwrap();
+            assert_eq!((x.nrows(), x.ncols(), y.ncols()), (d.n, d.d, d.targets));
+        }
     }
 }

@@ -34,6 +34,12 @@ enum Command {
     /// compare them.
     #[command(after_help = train::EXAMPLES)]
     Train(Box<train::TrainArgs>),
+    /// List the embedded datasets with their shapes and a likelihood and architecture that fit.
+    Datasets {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the families, their coordinates, fixed parameters and parameterizations.
     Families {
         /// Print JSON instead of a table.
@@ -101,6 +107,7 @@ fn main() -> ExitCode {
         Command::Curvature(args) => curvature::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Families { json } => fim::families(json),
+        Command::Datasets { json } => data::list(json),
     };
     match result {
         Ok(text) => {

@@ -73,7 +73,7 @@ impl OptimizerArg {
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// An embedded dataset: digits (UCI optical digits, 1797 × 64, 10 classes).
+    /// An embedded dataset: digits (classification), diabetes (regression); see `fisherlab datasets`.
     #[arg(long, conflicts_with_all = ["inputs", "targets"])]
     dataset: Option<String>,
     /// Inputs, N × d .npy (with --targets).

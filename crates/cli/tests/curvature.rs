@@ -269,3 +269,51 @@ fn bad_input_is_one_line_exit_2_and_no_output_file() {
     );
     let _ = y;
 }
+
+#[test]
+fn embedded_datasets_are_listed_and_usable() {
+    let v: serde_json::Value = serde_json::from_str(&run_ok(&["datasets", "--json"])).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["digits", "diabetes"]);
+    assert_eq!(v[1]["rows"], 442);
+    assert!(run_ok(&["datasets"]).contains("diabetes"));
+    // the regression set with its suggested head: a linear-Gaussian Fisher (1/N) X̄ᵀX̄ whose
+    // trace is the mean of ‖x̄ₙ‖² = 10 standardised columns · (N−1)/N + 1 for the bias
+    let s = run_ok(&[
+        "curvature",
+        "--dataset",
+        "diabetes",
+        "--arch",
+        "10,1",
+        "--activation",
+        "identity",
+        "--likelihood",
+        "gaussian",
+        "--kind",
+        "exact",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    let want = 10.0 * 441.0 / 442.0 + 1.0;
+    assert!((v["trace"].as_f64().unwrap() - want).abs() < 1e-10, "{s}");
+    run_bad(
+        &[
+            "curvature",
+            "--dataset",
+            "iris",
+            "--arch",
+            "4,3",
+            "--likelihood",
+            "categorical",
+            "--kind",
+            "exact",
+            "--json",
+        ],
+        "unknown dataset `iris`",
+    );
+}
