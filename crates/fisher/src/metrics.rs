@@ -116,7 +116,7 @@ pub fn compare(
     let a = approx.to_dense()?;
     let diff = &a - &e;
     let rel_frobenius = diff.norm_l2() / e.norm_l2();
-    let sym = Mat::from_fn(p, p, |i, j| 0.5 * (diff[(i, j)] + diff[(j, i)]));
+    let sym = crate::curvature::symmetrize(&diff);
     let eig = |m: &Mat<f64>| {
         m.self_adjoint_eigenvalues(Side::Lower)
             .map_err(|err| Error::Unsupported {

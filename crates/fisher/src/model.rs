@@ -513,7 +513,7 @@ fn nll_gradient_of_pass(
 }
 
 /// Copy row `n` of `m` into `buf`.
-fn copy_row(m: MatRef<'_, f64>, n: usize, buf: &mut [f64]) {
+pub(crate) fn copy_row(m: MatRef<'_, f64>, n: usize, buf: &mut [f64]) {
     for (j, v) in buf.iter_mut().enumerate() {
         *v = m[(n, j)];
     }

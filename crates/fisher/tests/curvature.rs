@@ -10,6 +10,9 @@
 //! - the matrix-free products against the dense matrix;
 //! - low rank against faer's eigendecomposition of the dense matrix.
 
+mod common;
+use common::{assert_same_bits_for_any_thread_count, data, max_rel, theta_for};
+
 use faer::Mat;
 use fisherlab_autodiff::network::{ACTIVATIONS, Mlp};
 use fisherlab_distributions::heads::Head;
@@ -22,22 +25,6 @@ use fisherlab_fisher::model::{
     monte_carlo_fisher,
 };
 use fisherlab_linalg::CurvatureOperator;
-
-fn data(n: usize, d: usize) -> Mat<f64> {
-    Mat::from_fn(n, d, |i, j| {
-        (((i * 5 + j * 3) % 7) as f64 - 3.0) / 2.5 + 0.1 * j as f64
-    })
-}
-
-fn theta_for(net: &Mlp, seed: usize) -> Vec<f64> {
-    (0..net.num_params())
-        .map(|k| (((k * 13 + seed * 7) % 17) as f64 - 8.0) / 12.0)
-        .collect()
-}
-
-fn max_rel(a: &Mat<f64>, b: &Mat<f64>) -> f64 {
-    (a - b).norm_max() / b.norm_max()
-}
 
 fn dense(a: &dyn Approximation, p: &Problem<'_>) -> Mat<f64> {
     a.build(p).unwrap().to_dense().unwrap()
@@ -285,6 +272,14 @@ fn matrix_free_products_equal_the_dense_matrix() {
         let got = op.apply(v.as_ref()).unwrap();
         let want = &f * &v;
         assert!(max_rel(&got, &want) < 1e-12, "{}", model.net());
+        // built on a recorded forward pass of the same θ, the products are the same
+        let fwd = fisherlab_autodiff::batch::forward(model.net(), &theta, x.as_ref());
+        let recorded = Problem::new(&model, &theta, x.as_ref())
+            .unwrap()
+            .with_forward(&fwd)
+            .unwrap();
+        let again = MatrixFreeFisher.build(&recorded).unwrap();
+        assert!(max_rel(&again.apply(v.as_ref()).unwrap(), &want) < 1e-12);
     }
 }
 
@@ -351,24 +346,7 @@ fn results_do_not_depend_on_the_chunk_size_or_thread_count() {
         assert!(max_rel(&at(chunk), &base) < 1e-14);
     }
     // bit-identical for any thread count at a fixed chunk size
-    let prev = faer::get_global_parallelism();
-    let mut results = Vec::new();
-    for threads in [1, 2, 3] {
-        faer::set_global_parallelism(if threads == 1 {
-            faer::Par::Seq
-        } else {
-            faer::Par::rayon(threads)
-        });
-        results.push(at(4));
-    }
-    faer::set_global_parallelism(prev);
-    for r in &results[1..] {
-        assert!(r.col_iter().zip(results[0].col_iter()).all(|(a, b)| {
-            a.iter()
-                .zip(b.iter())
-                .all(|(u, v)| u.to_bits() == v.to_bits())
-        }));
-    }
+    assert_same_bits_for_any_thread_count(|| at(4));
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //! models with canonical heads). The expected values are computed here from the formulas, not by
 //! the code under test.
 
+mod common;
+use common::{assert_same_bits_for_any_thread_count, data, max_rel, theta_for};
+
 use faer::{Mat, MatRef};
 use fisherlab_autodiff::network::{ACTIVATIONS, Mlp};
 use fisherlab_autodiff::{gradient, hessian};
@@ -10,28 +13,11 @@ use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::model::{ExactFisherOptions, JacobianRoute, Model, exact_fisher};
 use fisherlab_linalg::CurvatureOperator;
 
-/// A fixed tiny dataset: N inputs in d dimensions.
-fn data(n: usize, d: usize) -> Mat<f64> {
-    Mat::from_fn(n, d, |i, j| {
-        (((i * 5 + j * 3) % 7) as f64 - 3.0) / 2.5 + 0.1 * j as f64
-    })
-}
-
-fn theta_for(net: &Mlp, seed: usize) -> Vec<f64> {
-    (0..net.num_params())
-        .map(|k| (((k * 13 + seed * 7) % 17) as f64 - 8.0) / 12.0)
-        .collect()
-}
-
 fn fisher_of(model: &Model, theta: &[f64], x: MatRef<'_, f64>) -> Mat<f64> {
     exact_fisher(model, theta, x, &ExactFisherOptions::default())
         .unwrap()
         .to_dense()
         .unwrap()
-}
-
-fn max_rel(a: &Mat<f64>, b: &Mat<f64>) -> f64 {
-    (a - b).norm_max() / b.norm_max()
 }
 
 /// x̄ = [x, 1] and the linear predictor of a single-output GLM.
@@ -367,10 +353,8 @@ fn exact_fisher_is_identical_for_any_thread_count() {
     let net = Mlp::parse("8,24,16,5", "tanh").unwrap();
     let theta = theta_for(&net, 9);
     let model = Model::new(net, Head::Categorical).unwrap();
-    // faer's parallelism is process-wide: compare a sequential run with runs on 2 and 3 threads
-    let run = |par: faer::Par| {
-        faer::set_global_parallelism(par);
-        let f = exact_fisher(
+    assert_same_bits_for_any_thread_count(|| {
+        exact_fisher(
             &model,
             &theta,
             x.as_ref(),
@@ -381,23 +365,8 @@ fn exact_fisher_is_identical_for_any_thread_count() {
         )
         .unwrap()
         .to_dense()
-        .unwrap();
-        faer::set_global_parallelism(faer::Par::rayon(0));
-        f
-    };
-    let a = run(faer::Par::Seq);
-    for threads in [2, 3] {
-        let b = run(faer::Par::rayon(threads));
-        for j in 0..a.ncols() {
-            for i in 0..a.nrows() {
-                assert_eq!(
-                    a[(i, j)].to_bits(),
-                    b[(i, j)].to_bits(),
-                    "{threads} threads ({i},{j})"
-                );
-            }
-        }
-    }
+        .unwrap()
+    });
 }
 
 #[test]

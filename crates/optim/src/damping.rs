@@ -1,5 +1,5 @@
 use crate::{Result, StepInput, dot, positive};
-use fisherlab_fisher::curvature::{Approximation, MatrixFreeFisher, Problem};
+use fisherlab_fisher::curvature::{Approximation, MatrixFreeFisher};
 use fisherlab_fisher::model::mean_nll;
 
 /// How λ changes from step to step.
@@ -104,10 +104,10 @@ impl Damping {
     }
 }
 
-/// `δᵀ F δ` with F the exact Fisher of the mini-batch at θ, by one Fisher-vector product.
+/// `δᵀ F δ` with F the exact Fisher of the mini-batch at θ (the parameters the step starts from,
+/// so the recorded forward pass applies), by one Fisher-vector product.
 pub(crate) fn fisher_quadratic(input: &StepInput<'_>, theta: &[f64], delta: &[f64]) -> Result<f64> {
-    let problem = Problem::new(input.model, theta, input.x)?;
-    let f = MatrixFreeFisher.build(&problem)?;
+    let f = MatrixFreeFisher.build(&crate::batch_problem(input, theta)?)?;
     Ok(dot(delta, &f.matvec(delta)?))
 }
 

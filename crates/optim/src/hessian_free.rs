@@ -1,6 +1,6 @@
 use crate::damping::natural_step;
 use crate::{Damping, Error, Optimizer, Result, StepInput, StepReport, dot, positive, unit};
-use fisherlab_fisher::curvature::{Approximation, MatrixFreeFisher, Problem};
+use fisherlab_fisher::curvature::{Approximation, MatrixFreeFisher};
 use fisherlab_linalg::{CgOptions, conjugate_gradient};
 
 /// Hessian-free optimisation (Martens 2010) with the Fisher (= Gauss–Newton) matrix: truncated
@@ -58,7 +58,7 @@ impl Optimizer for HessianFree {
                 rule: "must be >= 1",
             });
         }
-        let problem = Problem::new(input.model, theta, input.x)?;
+        let problem = crate::batch_problem(input, theta)?;
         let f = MatrixFreeFisher.build(&problem)?;
         let x0: Option<Vec<f64>> = self
             .previous

@@ -1,7 +1,6 @@
-use super::{Approximation, Labels, Problem};
+use super::{Approximation, Labels, Problem, add_second_moments};
 use crate::Result;
-use faer::{Accum, Mat};
-use fisherlab_autodiff::batch::gemm;
+use faer::Mat;
 use fisherlab_linalg::{CurvatureOperator, Diagonal};
 
 /// The diagonal of the Fisher, exact ([`Labels::Expected`]), Monte Carlo ([`Labels::Sampled`])
@@ -37,25 +36,7 @@ impl DiagonalFisher {
         let scale = 1.0 / problem.len() as f64;
         problem.for_each_chunk(self.labels, |chunk| {
             for (l, d) in acc.iter_mut().enumerate() {
-                let a = &chunk.abar[l];
-                let a2 = Mat::from_fn(a.nrows(), a.ncols(), |s, c| a[(s, c)] * a[(s, c)]);
-                // Σₖ wₖ g̃ₖ∘g̃ₖ first, then one GEMM against the squared inputs
-                let mut g2 = Mat::<f64>::zeros(a.nrows(), d.nrows());
-                for g in &chunk.grads {
-                    let g = &g[l];
-                    for r in 0..g.ncols() {
-                        for s in 0..g.nrows() {
-                            g2[(s, r)] += g[(s, r)] * g[(s, r)];
-                        }
-                    }
-                }
-                gemm(
-                    d.as_mut(),
-                    Accum::Add,
-                    g2.transpose(),
-                    a2.as_ref(),
-                    scale * chunk.weight,
-                );
+                add_second_moments(d.as_mut(), chunk, l, None, scale);
             }
             Ok(())
         })?;

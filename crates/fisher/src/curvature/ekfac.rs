@@ -1,10 +1,8 @@
 use super::kfac::{Kfac, KfacFactors, symmetrize};
-use super::{Approximation, ChunkTaps, Labels, Problem, folded_to_public};
+use super::{Approximation, ChunkTaps, Labels, Problem, add_second_moments, folded_to_public};
 use crate::model::Model;
 use crate::{Error, Result};
-use faer::{Accum, Mat};
-use fisherlab_autodiff::batch::gemm;
-use fisherlab_linalg::product;
+use faer::Mat;
 use fisherlab_linalg::{BlockDiagonal, CurvatureOperator, Ekfac as EkfacOperator, Permuted};
 
 /// EKFAC (George et al. 2018): K-FAC's eigenbasis `Q_G ⊗ Q_A` per layer, with the diagonal in
@@ -88,27 +86,9 @@ pub fn accumulate_scalings(
     bases: &[(Mat<f64>, Mat<f64>)],
     scale: f64,
 ) {
-    let square = |m: Mat<f64>| Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)] * m[(i, j)]);
     for (l, sl) in s.iter_mut().enumerate() {
         let (qg, qa) = &bases[l];
-        let ahat = square(product(chunk.abar[l].as_ref(), qa.as_ref()));
-        // Σₖ wₖ (g̃ₖ Q_G)∘(g̃ₖ Q_G) first, then one GEMM against the squared projected inputs
-        let mut g2 = Mat::<f64>::zeros(ahat.nrows(), qg.ncols());
-        for g in &chunk.grads {
-            let ghat = product(g[l].as_ref(), qg.as_ref());
-            for r in 0..g2.ncols() {
-                for n in 0..g2.nrows() {
-                    g2[(n, r)] += ghat[(n, r)] * ghat[(n, r)];
-                }
-            }
-        }
-        gemm(
-            sl.as_mut(),
-            Accum::Add,
-            g2.transpose(),
-            ahat.as_ref(),
-            scale * chunk.weight,
-        );
+        add_second_moments(sl.as_mut(), chunk, l, Some((qg, qa)), scale);
     }
 }
 

@@ -101,7 +101,7 @@ impl KfacFactors {
 }
 
 /// Exact symmetrisation (the GEMM's two triangles may differ in the last bit).
-pub(super) fn symmetrize(m: &Mat<f64>) -> Mat<f64> {
+pub(crate) fn symmetrize(m: &Mat<f64>) -> Mat<f64> {
     Mat::from_fn(m.nrows(), m.ncols(), |i, j| 0.5 * (m[(i, j)] + m[(j, i)]))
 }
 

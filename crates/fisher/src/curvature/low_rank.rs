@@ -60,8 +60,7 @@ impl LowRank {
 
 /// Eigenpairs of a symmetric matrix, the `k` largest first.
 fn top_eigenpairs(m: &Mat<f64>, k: usize) -> Result<(Vec<f64>, Mat<f64>)> {
-    let sym = Mat::from_fn(m.nrows(), m.ncols(), |i, j| 0.5 * (m[(i, j)] + m[(j, i)]));
-    let evd = sym
+    let evd = super::symmetrize(m)
         .self_adjoint_eigen(faer::Side::Lower)
         .map_err(|e| Error::Unsupported {
             family: "low-rank",

@@ -10,7 +10,7 @@ use std::sync::Arc;
 /// The exact Fisher as Fisher-vector products, never forming it:
 /// `F v = (1/N) Σₙ Jₙᵀ F_z(zₙ) (Jₙ v)` with `Jₙ v` by forward-mode passes over the batch and
 /// `Jₙᵀ u` by one backward pass. The forward pass and the output Fishers `F_z(zₙ)` are recorded
-/// once when the operator is built; each product then costs one directional-derivative pass,
+/// once when the operator is built (or taken from the problem's recorded pass); each product then costs one directional-derivative pass,
 /// one backward pass and one gradient assembly (about the cost of one mean-loss gradient).
 /// Memory is the recorded pass, `N · (Σ widths + C²)` numbers.
 ///
@@ -70,7 +70,10 @@ impl Approximation for MatrixFreeFisher {
         let mut chunks = Vec::new();
         for start in (0..n).step_by(chunk) {
             let len = chunk.min(n - start);
-            let fwd = batch::forward(&net, &theta, x.subrows(start, len));
+            let fwd = match problem.forward() {
+                Some(f) if len == n => f.clone(),
+                _ => batch::forward(&net, &theta, x.subrows(start, len)),
+            };
             let c = fwd.outputs.ncols();
             let fz = (0..len)
                 .map(|s| {

@@ -54,11 +54,12 @@ pub use diagonal::DiagonalFisher;
 pub use ekfac::{
     Ekfac, accumulate_scalings, ekfac_bases, ekfac_operator, ekfac_scalings, zero_scalings,
 };
+pub(crate) use kfac::symmetrize;
 pub use kfac::{Kfac, KfacFactors, kfac_operator};
 pub use low_rank::{LowRank, LowRankMethod};
 pub use matrix_free::MatrixFreeFisher;
 
-use crate::model::Model;
+use crate::model::{Model, copy_row};
 use crate::{Error, Result};
 use faer::{Mat, MatRef};
 use fisherlab_autodiff::batch;
@@ -219,6 +220,10 @@ impl<'a> Problem<'a> {
     pub fn targets(&self) -> Option<MatRef<'a, f64>> {
         self.targets
     }
+    /// The recorded forward pass given by [`with_forward`](Self::with_forward), if any.
+    pub fn forward(&self) -> Option<&'a batch::Forward> {
+        self.forward
+    }
     /// Samples per chunk.
     pub fn chunk_size(&self) -> usize {
         self.chunk
@@ -322,16 +327,45 @@ impl<'a> Problem<'a> {
     }
 }
 
+/// Add `scale · w · (Σₖ ĝₖ∘ĝₖ)ᵀ (â∘â)` to `acc` (outₗ × (inₗ + 1)) for layer `l` of a chunk,
+/// with `ĝₖ = g̃ₖ Q_G` and `â = ā Q_A` in the basis `(Q_G, Q_A)`, or the vectors themselves
+/// without one: the per-entry second moments of the per-sample gradients `g̃ₖ ⊗ ā` in that
+/// basis (the Fisher's diagonal, or EKFAC's scalings). The seeds are summed before the one GEMM.
+pub(crate) fn add_second_moments(
+    acc: faer::MatMut<'_, f64>,
+    chunk: &ChunkTaps,
+    l: usize,
+    basis: Option<(&Mat<f64>, &Mat<f64>)>,
+    scale: f64,
+) {
+    let in_basis = |m: &Mat<f64>, q: Option<&Mat<f64>>| match q {
+        Some(q) => fisherlab_linalg::product(m.as_ref(), q.as_ref()),
+        None => m.clone(),
+    };
+    let a = in_basis(&chunk.abar[l], basis.map(|b| b.1));
+    let a2 = Mat::from_fn(a.nrows(), a.ncols(), |s, c| a[(s, c)] * a[(s, c)]);
+    let mut g2 = Mat::<f64>::zeros(a.nrows(), acc.nrows());
+    for g in &chunk.grads {
+        let g = in_basis(&g[l], basis.map(|b| b.0));
+        for r in 0..g.ncols() {
+            for s in 0..g.nrows() {
+                g2[(s, r)] += g[(s, r)] * g[(s, r)];
+            }
+        }
+    }
+    batch::gemm(
+        acc,
+        faer::Accum::Add,
+        g2.transpose(),
+        a2.as_ref(),
+        scale * chunk.weight,
+    );
+}
+
 /// The random stream of input `n`'s sampled labels (shared with
 /// [`crate::model::monte_carlo_fisher`], so both see the same labels).
 pub(crate) fn sample_rng(seed: u64, n: usize) -> FisherRng {
     rng_from_seed(seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-}
-
-fn copy_row(m: MatRef<'_, f64>, i: usize, buf: &mut [f64]) {
-    for (j, b) in buf.iter_mut().enumerate() {
-        *b = m[(i, j)];
-    }
 }
 
 /// Seeds `Lₙ[:, k]` for k = 1..K (each n × C).
