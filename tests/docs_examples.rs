@@ -3,7 +3,7 @@
 
 use fisherlab::distributions::{DualNum, Family, FisherRng, LogDensity, Support};
 use fisherlab::fisher::Result;
-use fisherlab::fisher::curvature::{Approximation, Labels, Problem};
+use fisherlab::fisher::curvature::{Approximation, Labels, LayerIsotropic, Problem};
 use fisherlab::fisher::{
     McForm, MonteCarloOptions, QuadratureOptions, exact_expectation, monte_carlo,
 };
@@ -77,59 +77,15 @@ fn validate_a_user_family() {
     }
 }
 
-// ---- docs/approximations.md: BEGIN (the page's first rust block, without its `use` lines)
-/// Per-layer isotropic: (tr F_ll / P_l) I for each layer l.
-struct LayerIsotropic {
-    labels: Labels,
-}
-
-impl Approximation for LayerIsotropic {
-    fn name(&self) -> &'static str {
-        "layer-isotropic"
-    }
-    fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
-        let net = problem.model().net();
-        let mut traces = vec![0.0; net.num_layers()];
-        let n = problem.len() as f64;
-        problem.for_each_chunk(self.labels, |chunk| {
-            for (l, t) in traces.iter_mut().enumerate() {
-                let a = &chunk.abar[l];
-                for g in &chunk.grads {
-                    let g = &g[l];
-                    for s in 0..a.nrows() {
-                        let a2: f64 = (0..a.ncols()).map(|j| a[(s, j)] * a[(s, j)]).sum();
-                        let g2: f64 = (0..g.ncols()).map(|i| g[(s, i)] * g[(s, i)]).sum();
-                        *t += chunk.weight * g2 * a2 / n;
-                    }
-                }
-            }
-            Ok(())
-        })?;
-        let blocks = traces
-            .iter()
-            .enumerate()
-            .map(|(l, t)| {
-                let (_, _, o, i) = net.layer_offsets(l);
-                let size = o * (i + 1);
-                let d = Diagonal::new(vec![t / size as f64; size])?;
-                Ok(Box::new(d) as Box<dyn CurvatureOperator>)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Box::new(BlockDiagonal::new(blocks)?))
-    }
-}
-// ---- docs/approximations.md: END
-
 /// The first rust block of `page` equals the code between this file's markers for `name`
 /// (ignoring `use` lines, comments and indentation).
-fn same_as_page(page: &str, name: &str) {
+fn same_as_page(page: &str, name: &str, source: &str) {
     let block = page
         .split("```rust\n")
         .nth(1)
         .and_then(|b| b.split("```").next())
         .unwrap();
-    let this = include_str!("docs_examples.rs");
-    let ours = this
+    let ours = source
         .split(&format!("// ---- docs/{name}: BEGIN"))
         .nth(1)
         .and_then(|b| b.split_once('\n').map(|(_, rest)| rest))
@@ -137,7 +93,10 @@ fn same_as_page(page: &str, name: &str) {
         .unwrap();
     let norm = |s: &str| -> Vec<String> {
         s.lines()
-            .filter(|l| !l.starts_with("use ") && !l.starts_with("//") && !l.trim().is_empty())
+            .filter(|l| {
+                let t = l.trim();
+                !t.starts_with("use ") && !t.starts_with("//") && !t.is_empty()
+            })
             .map(|l| l.trim().to_string())
             .collect()
     };
@@ -149,8 +108,13 @@ fn the_examples_are_the_ones_on_the_pages() {
     same_as_page(
         include_str!("../docs/approximations.md"),
         "approximations.md",
+        include_str!("../crates/fisher/src/curvature/layer_isotropic.rs"),
     );
-    same_as_page(include_str!("../docs/optimizers.md"), "optimizers.md");
+    same_as_page(
+        include_str!("../docs/optimizers.md"),
+        "optimizers.md",
+        include_str!("docs_examples.rs"),
+    );
 }
 
 #[test]
@@ -178,6 +142,12 @@ fn a_new_approximation_in_one_type_compared_with_the_exact_fisher() {
     let report = compare(exact.as_ref(), mine.as_ref(), &CompareOptions::default()).unwrap();
     assert!(report.rel_frobenius > 0.1 && report.rel_frobenius < 10.0);
     assert_eq!(mine.dim(), model.num_params());
+    // and it is one of the approximations `fisherlab compare` reports
+    let names: Vec<_> = fisherlab::fisher::curvature::catalogue(&Default::default())
+        .iter()
+        .map(|e| e.name)
+        .collect();
+    assert!(names.contains(&"layer-isotropic"));
 }
 
 mod block_ngd {

@@ -77,6 +77,10 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// Compare `approx` with `exact` (see [`Comparison`] for the metrics).
 ///
+/// To compare several approximations with one exact operator, build a [`Reference`] once: its
+/// dense matrix, spectrum, natural-gradient direction and log-determinant are then computed a
+/// single time.
+///
 /// # Errors
 /// Operators of different dimensions; a gradient of the wrong length or not finite; invalid
 /// damping; whatever the operators' own operations return.
@@ -96,89 +100,186 @@ pub fn compare(
     approx: &dyn CurvatureOperator,
     opts: &CompareOptions,
 ) -> Result<Comparison> {
-    let p = exact.dim();
-    if approx.dim() != p {
-        return Err(Error::InvalidInput {
-            what: format!(
-                "cannot compare operators of dimensions {} and {p}",
-                approx.dim()
-            ),
-        });
-    }
-    if !(opts.lambda.is_finite() && opts.lambda >= 0.0) {
-        return Err(Error::InvalidOption {
-            name: "lambda",
-            value: opts.lambda.to_string(),
-            rule: "must be finite and >= 0",
-        });
-    }
-    let e = exact.to_dense()?;
-    let a = approx.to_dense()?;
-    let diff = &a - &e;
-    let rel_frobenius = diff.norm_l2() / e.norm_l2();
-    let sym = crate::curvature::symmetrize(&diff);
-    let eig = |m: &Mat<f64>| {
-        m.self_adjoint_eigenvalues(Side::Lower)
-            .map_err(|err| Error::Unsupported {
-                family: "metrics",
-                what: format!("symmetric eigenvalues failed: {err:?}"),
-            })
-    };
-    let spectral = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    let spectrum_exact = exact.eigenvalues()?;
-    let spectrum_approx = approx.eigenvalues()?;
-    let rel_spectral = spectral(&eig(&sym)?) / spectral(&spectrum_exact);
+    Reference::new(exact, opts)?.compare(approx)
+}
 
-    let (mut ngd_cosine, mut ngd_rel_error, mut quad_ratio_gradient) = (None, None, None);
-    if let Some(g) = &opts.gradient {
-        if g.len() != p {
-            return Err(Error::InvalidInput {
-                what: format!("gradient has length {}, the operators {p}", g.len()),
+fn symmetric_eigenvalues(m: &Mat<f64>) -> Result<Vec<f64>> {
+    crate::curvature::symmetrize(m)
+        .self_adjoint_eigenvalues(Side::Lower)
+        .map_err(|err| Error::Unsupported {
+            family: "metrics",
+            what: format!("symmetric eigenvalues failed: {err:?}"),
+        })
+}
+
+fn largest_magnitude(v: &[f64]) -> f64 {
+    v.iter().fold(0.0f64, |m, x| m.max(x.abs()))
+}
+
+/// The exact operator with everything the metrics need from it computed once: the dense
+/// matrix, its norms and spectrum, the damped natural-gradient direction and quadratic form at
+/// the gradient, the random directions with their quadratic forms, and the damped
+/// log-determinant.
+///
+/// # Examples
+/// ```
+/// use fisherlab_fisher::metrics::{CompareOptions, Reference};
+/// use fisherlab_linalg::Diagonal;
+/// let exact = Diagonal::new(vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+/// let reference = Reference::new(&exact, &CompareOptions::default()).unwrap();
+/// for scale in [0.5, 1.0, 2.0] {
+///     let approx = Diagonal::new(vec![scale * 2.5; 4]).unwrap();
+///     let c = reference.compare(&approx).unwrap();
+///     // vᵀ(cI)v / vᵀFv lies between c/4 and c/1 for every direction
+///     let r = c.quad_ratio_random;
+///     assert!(r.min >= scale * 2.5 / 4.0 - 1e-12 && r.max <= scale * 2.5 + 1e-12);
+/// }
+/// ```
+pub struct Reference<'a> {
+    exact: &'a dyn CurvatureOperator,
+    opts: CompareOptions,
+    dense: Mat<f64>,
+    norm: f64,
+    spectrum: Vec<f64>,
+    spectral_norm: f64,
+    /// `(g, (F + λI)⁻¹ g, gᵀ F g)` when a gradient is given.
+    gradient: Option<(Vec<f64>, Vec<f64>, f64)>,
+    /// Random directions with `vᵀ F v > 0`, and those forms.
+    directions: Vec<(Vec<f64>, f64)>,
+    logdet: f64,
+}
+
+impl std::fmt::Debug for Reference<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reference")
+            .field("dim", &self.exact.dim())
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Reference<'a> {
+    /// Precompute the exact side of every metric.
+    ///
+    /// # Errors
+    /// Invalid damping; a gradient of the wrong length or not finite; whatever the operator's
+    /// own operations return.
+    pub fn new(exact: &'a dyn CurvatureOperator, opts: &CompareOptions) -> Result<Self> {
+        let p = exact.dim();
+        if !(opts.lambda.is_finite() && opts.lambda >= 0.0) {
+            return Err(Error::InvalidOption {
+                name: "lambda",
+                value: opts.lambda.to_string(),
+                rule: "must be finite and >= 0",
             });
         }
-        if let Some(k) = g.iter().position(|v| !v.is_finite()) {
-            return Err(Error::InvalidInput {
-                what: format!("gradient entry {k} is {}", g[k]),
-            });
+        let gradient = match &opts.gradient {
+            None => None,
+            Some(g) => {
+                if g.len() != p {
+                    return Err(Error::InvalidInput {
+                        what: format!("gradient has length {}, the operators {p}", g.len()),
+                    });
+                }
+                if let Some(k) = g.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::InvalidInput {
+                        what: format!("gradient entry {k} is {}", g[k]),
+                    });
+                }
+                let gm = Mat::from_fn(p, 1, |i, _| g[i]);
+                let d = exact.solve_damped(opts.lambda, gm.as_ref())?;
+                let gfg = dot(g, &exact.matvec(g)?);
+                Some((g.clone(), d.col_as_slice(0).to_vec(), gfg))
+            }
+        };
+        let mut rng = fisherlab_distributions::rng_from_seed(opts.seed);
+        let mut directions = Vec::with_capacity(opts.random_directions);
+        for _ in 0..opts.random_directions {
+            let v: Vec<f64> = (0..p).map(|_| StandardNormal.sample(&mut rng)).collect();
+            let den = dot(&v, &exact.matvec(&v)?);
+            if den > 0.0 {
+                directions.push((v, den));
+            }
         }
-        let gm = Mat::from_fn(p, 1, |i, _| g[i]);
-        let de = exact.solve_damped(opts.lambda, gm.as_ref())?;
-        let da = approx.solve_damped(opts.lambda, gm.as_ref())?;
-        let (de, da) = (de.col_as_slice(0), da.col_as_slice(0));
-        ngd_cosine = Some(dot(de, da) / (dot(de, de).sqrt() * dot(da, da).sqrt()));
-        let err: f64 = de.iter().zip(da).map(|(x, y)| (x - y) * (x - y)).sum();
-        ngd_rel_error = Some((err / dot(de, de)).sqrt());
-        quad_ratio_gradient = Some(dot(g, &approx.matvec(g)?) / dot(g, &exact.matvec(g)?));
+        let dense = exact.to_dense()?;
+        let spectrum = exact.eigenvalues()?;
+        Ok(Self {
+            exact,
+            opts: opts.clone(),
+            norm: dense.norm_l2(),
+            spectral_norm: largest_magnitude(&spectrum),
+            dense,
+            spectrum,
+            gradient,
+            directions,
+            logdet: exact.logdet_damped(opts.lambda)?,
+        })
     }
 
-    let mut rng = fisherlab_distributions::rng_from_seed(opts.seed);
-    let mut ratios = Vec::with_capacity(opts.random_directions);
-    for _ in 0..opts.random_directions {
-        let v: Vec<f64> = (0..p).map(|_| StandardNormal.sample(&mut rng)).collect();
-        let den = dot(&v, &exact.matvec(&v)?);
-        if den > 0.0 {
-            ratios.push(dot(&v, &approx.matvec(&v)?) / den);
-        }
+    /// Eigenvalues of the exact operator, ascending.
+    pub fn spectrum(&self) -> &[f64] {
+        &self.spectrum
     }
-    let quad_ratio_random = RatioSummary {
-        mean: ratios.iter().sum::<f64>() / ratios.len().max(1) as f64,
-        min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
-        max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        count: ratios.len(),
-    };
-    let logdet_difference =
-        approx.logdet_damped(opts.lambda)? - exact.logdet_damped(opts.lambda)?;
-    Ok(Comparison {
-        rel_frobenius,
-        rel_spectral,
-        ngd_cosine,
-        ngd_rel_error,
-        quad_ratio_gradient,
-        quad_ratio_random,
-        logdet_difference,
-        spectrum_exact,
-        spectrum_approx,
-    })
+
+    /// The options the reference was built with.
+    pub fn options(&self) -> &CompareOptions {
+        &self.opts
+    }
+
+    /// Every metric of `approx` against the exact operator.
+    ///
+    /// # Errors
+    /// An operator of another dimension; whatever its own operations return.
+    pub fn compare(&self, approx: &dyn CurvatureOperator) -> Result<Comparison> {
+        let p = self.exact.dim();
+        if approx.dim() != p {
+            return Err(Error::InvalidInput {
+                what: format!(
+                    "cannot compare operators of dimensions {} and {p}",
+                    approx.dim()
+                ),
+            });
+        }
+        let mut diff = approx.to_dense()?;
+        diff -= &self.dense;
+        let rel_frobenius = diff.norm_l2() / self.norm;
+        let rel_spectral = largest_magnitude(&symmetric_eigenvalues(&diff)?) / self.spectral_norm;
+        drop(diff);
+        let spectrum_approx = approx.eigenvalues()?;
+
+        let (mut ngd_cosine, mut ngd_rel_error, mut quad_ratio_gradient) = (None, None, None);
+        if let Some((g, de, gfg)) = &self.gradient {
+            let gm = Mat::from_fn(p, 1, |i, _| g[i]);
+            let da = approx.solve_damped(self.opts.lambda, gm.as_ref())?;
+            let da = da.col_as_slice(0);
+            ngd_cosine = Some(dot(de, da) / (dot(de, de).sqrt() * dot(da, da).sqrt()));
+            let err: f64 = de.iter().zip(da).map(|(x, y)| (x - y) * (x - y)).sum();
+            ngd_rel_error = Some((err / dot(de, de)).sqrt());
+            quad_ratio_gradient = Some(dot(g, &approx.matvec(g)?) / gfg);
+        }
+        let mut ratios = Vec::with_capacity(self.directions.len());
+        for (v, den) in &self.directions {
+            ratios.push(dot(v, &approx.matvec(v)?) / den);
+        }
+        let quad_ratio_random = RatioSummary {
+            mean: ratios.iter().sum::<f64>() / ratios.len().max(1) as f64,
+            min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+            max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            count: ratios.len(),
+        };
+        let logdet_difference = approx.logdet_damped(self.opts.lambda)? - self.logdet;
+        Ok(Comparison {
+            rel_frobenius,
+            rel_spectral,
+            ngd_cosine,
+            ngd_rel_error,
+            quad_ratio_gradient,
+            quad_ratio_random,
+            logdet_difference,
+            spectrum_exact: self.spectrum.clone(),
+            spectrum_approx,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ mod dense;
 mod diagonal;
 mod ekfac;
 mod kfac;
+mod layer_isotropic;
 mod low_rank;
 mod matrix_free;
 
@@ -56,6 +57,7 @@ pub use ekfac::{
 };
 pub(crate) use kfac::symmetrize;
 pub use kfac::{Kfac, KfacFactors, kfac_operator};
+pub use layer_isotropic::LayerIsotropic;
 pub use low_rank::{LowRank, LowRankMethod};
 pub use matrix_free::MatrixFreeFisher;
 
@@ -79,6 +81,126 @@ pub trait Approximation {
     /// Options that break their rules; a route that needs targets given none; numerical
     /// failures of the linear algebra.
     fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>>;
+}
+
+/// One named entry of the [`catalogue`].
+pub struct CatalogueEntry {
+    /// Unique name (`kfac`, `kfac-mc`, …), as `fisherlab compare --approximations` takes it.
+    pub name: &'static str,
+    /// One line: what it keeps of the Fisher.
+    pub about: &'static str,
+    /// The approximation.
+    pub approximation: Box<dyn Approximation>,
+}
+
+impl std::fmt::Debug for CatalogueEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogueEntry")
+            .field("name", &self.name)
+            .field("about", &self.about)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings shared by the [`catalogue`]'s entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatalogueOptions {
+    /// Rank of the low-rank entries.
+    pub rank: usize,
+    /// Seed of the Monte-Carlo labels and of the randomized low-rank test matrix.
+    pub seed: u64,
+}
+
+impl Default for CatalogueOptions {
+    fn default() -> Self {
+        Self { rank: 20, seed: 0 }
+    }
+}
+
+/// Every approximation of the exact Fisher this crate offers, each under a unique name, in the
+/// order `fisherlab compare` reports them. A new approximation joins the comparison by one line
+/// here (see `docs/approximations.md`).
+///
+/// # Examples
+/// ```
+/// use fisherlab_fisher::curvature::{catalogue, CatalogueOptions};
+/// let names: Vec<_> = catalogue(&CatalogueOptions::default()).iter().map(|e| e.name).collect();
+/// assert!(names.contains(&"kfac") && names.contains(&"ekfac") && names.contains(&"diag"));
+/// ```
+pub fn catalogue(opts: &CatalogueOptions) -> Vec<CatalogueEntry> {
+    let mc = Labels::Sampled {
+        per_input: 1,
+        seed: opts.seed,
+    };
+    let entry = |name, about, approximation: Box<dyn Approximation>| CatalogueEntry {
+        name,
+        about,
+        approximation,
+    };
+    vec![
+        entry(
+            "mc",
+            "dense Monte-Carlo Fisher, one label per input drawn from the model",
+            Box::new(DenseFisher::new(mc)),
+        ),
+        entry(
+            "empirical",
+            "dense empirical Fisher at the observed labels (not an unbiased estimate)",
+            Box::new(DenseFisher::new(Labels::Observed)),
+        ),
+        entry(
+            "diag",
+            "exact diagonal",
+            Box::new(DiagonalFisher::new(Labels::Expected)),
+        ),
+        entry(
+            "diag-mc",
+            "Monte-Carlo diagonal, one label per input",
+            Box::new(DiagonalFisher::new(mc)),
+        ),
+        entry(
+            "block-diag",
+            "exact per-layer diagonal blocks",
+            Box::new(BlockDiagonalFisher::new(Labels::Expected)),
+        ),
+        entry(
+            "kfac",
+            "K-FAC G ⊗ A per layer, type-2 (exact expectation over labels)",
+            Box::new(Kfac::new(Labels::Expected)),
+        ),
+        entry(
+            "kfac-mc",
+            "K-FAC with one sampled label per input",
+            Box::new(Kfac::new(mc)),
+        ),
+        entry(
+            "kfac-empirical",
+            "K-FAC at the observed labels",
+            Box::new(Kfac::new(Labels::Observed)),
+        ),
+        entry(
+            "ekfac",
+            "EKFAC: K-FAC eigenbasis, exact refitted diagonal",
+            Box::new(Ekfac::new(Labels::Expected)),
+        ),
+        entry(
+            "low-rank",
+            "top-k eigenpairs of the exact Fisher plus the remaining diagonal",
+            Box::new(LowRank::top_k(opts.rank)),
+        ),
+        entry(
+            "low-rank-randomized",
+            "randomized top-k from Fisher-vector products, plus the diagonal",
+            Box::new(LowRank::randomized(opts.rank, opts.seed)),
+        ),
+        entry(
+            "layer-isotropic",
+            "per-layer multiple of the identity with the exact trace (the how-to example)",
+            Box::new(LayerIsotropic {
+                labels: Labels::Expected,
+            }),
+        ),
+    ]
 }
 
 /// Where the output-side vectors come from — which Fisher is being computed or approximated.
