@@ -2,12 +2,10 @@
 //! docs/optimizers.md, compiled and run; tests check the examples here are the ones the pages show.
 
 use fisherlab::distributions::{DualNum, Family, FisherRng, LogDensity, Support};
-use fisherlab::fisher::Result;
 use fisherlab::fisher::curvature::{Approximation, Labels, LayerIsotropic, Problem};
 use fisherlab::fisher::{
     McForm, MonteCarloOptions, QuadratureOptions, exact_expectation, monte_carlo,
 };
-use fisherlab::linalg::{BlockDiagonal, CurvatureOperator, Diagonal};
 use nalgebra::DMatrix;
 use rand::distr::Distribution;
 

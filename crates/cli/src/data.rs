@@ -22,6 +22,8 @@ pub struct Dataset {
     pub likelihood: &'static str,
     /// An architecture for `--arch`.
     pub arch: &'static str,
+    /// A smaller architecture for `compare`, whose dense exact Fisher and spectra take seconds.
+    pub compare_arch: &'static str,
     /// One line about it.
     pub about: &'static str,
 }
@@ -35,6 +37,7 @@ pub const DATASETS: [Dataset; 2] = [
         targets: 1,
         likelihood: "categorical",
         arch: "64,64,64,10",
+        compare_arch: "64,32,10",
         about: "UCI optical handwritten digits: 8×8 images, pixels scaled to [0, 1], 10 classes",
     },
     Dataset {
@@ -44,19 +47,33 @@ pub const DATASETS: [Dataset; 2] = [
         targets: 1,
         likelihood: "gaussian",
         arch: "10,32,1",
+        compare_arch: "10,32,1",
         about: "Efron et al. (2004) diabetes progression: 10 baseline variables and the response, all standardised (regression)",
     },
 ];
+
+/// The metadata of a dataset by name.
+pub fn dataset(name: &str) -> Result<Dataset, CliError> {
+    DATASETS
+        .iter()
+        .find(|d| d.name == name)
+        .copied()
+        .ok_or_else(|| unknown(name))
+}
+
+fn unknown(name: &str) -> CliError {
+    CliError::Input(format!(
+        "unknown dataset `{name}` (known: {})",
+        DATASETS.map(|d| d.name).join(", ")
+    ))
+}
 
 /// A dataset by name: inputs (N × d) and targets (N × 1).
 pub fn load(name: &str) -> Result<(Mat<f64>, Mat<f64>), CliError> {
     match name {
         "digits" => Ok(digits()),
         "diabetes" => Ok(diabetes()),
-        _ => Err(CliError::Input(format!(
-            "unknown dataset `{name}` (known: {})",
-            DATASETS.map(|d| d.name).join(", ")
-        ))),
+        _ => Err(unknown(name)),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Aligned, labelled matrices for people.
 
 use nalgebra::DMatrix;
+use serde_json::Value;
 
 /// One number, fixed-point in the readable range, scientific outside it.
 pub fn number(v: f64) -> String {
@@ -47,6 +48,65 @@ pub fn matrix(names: &[String], m: &DMatrix<f64>) -> String {
     out
 }
 
+/// A JSON value as a table cell: numbers by [`short`], null as `—`.
+pub fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "—".to_string(),
+        Value::Number(n) => n.as_f64().map_or(n.to_string(), short),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One number to 4 significant digits, scientific outside [1e-3, 1e5).
+pub fn short(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 || v.fract() == 0.0 && a < 1e9 {
+        format!("{v}")
+    } else if (1e-3..1e5).contains(&a) {
+        let digits = (3 - a.log10().floor() as i32).max(0) as usize;
+        format!("{v:.digits$}")
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+/// An aligned table: the first column left-aligned, the others right-aligned, two spaces apart.
+pub fn table(headers: &[&str], body: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|j| {
+            body.iter()
+                .map(|r| r[j].chars().count())
+                .chain(std::iter::once(headers[j].chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                let pad = " ".repeat(widths[j] - c.chars().count());
+                if j == 0 {
+                    format!("{c}{pad}")
+                } else {
+                    format!("{pad}{c}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+            + "\n"
+    };
+    let mut out = line(&headers.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    for r in body {
+        out.push_str(&line(r));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +128,27 @@ mod tests {
             s,
             "         mu  sigma\nmu        1   -0.5\nsigma  -0.5  12.25\n"
         );
+    }
+
+    #[test]
+    fn short_numbers_keep_four_significant_digits() {
+        assert_eq!(short(0.019304), "0.01930");
+        assert_eq!(short(123.456), "123.5");
+        assert_eq!(short(80.0), "80");
+        assert_eq!(short(1.27e-5), "1.270e-5");
+        assert_eq!(short(-216.84), "-216.8");
+        assert_eq!(cell(&Value::Null), "—");
+    }
+
+    #[test]
+    fn tables_align_the_first_column_left_and_the_rest_right() {
+        let t = table(
+            &["name", "x"],
+            &[
+                vec!["a".into(), "1.5".into()],
+                vec!["long".into(), "10".into()],
+            ],
+        );
+        assert_eq!(t, "name    x\na     1.5\nlong   10\n");
     }
 }

@@ -104,10 +104,7 @@ pub fn write_atomic(
     f: impl FnOnce(&mut BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
 ) -> Result<(), CliError> {
     let shown = path.display();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(path);
     let fail = |e: std::io::Error| CliError::Failed(format!("cannot write {shown}: {e}"));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
         input(format!(
@@ -122,6 +119,88 @@ pub fn write_atomic(
     }
     tmp.as_file().sync_all().map_err(fail)?;
     tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Before any work: `dest` can become an output folder — its parent exists, and `dest` is
+/// either absent, an empty folder, or an earlier output (it holds `marker`). Anything else is
+/// refused rather than replaced.
+pub fn check_output_folder(dest: &Path, marker: &str) -> Result<(), CliError> {
+    let shown = dest.display();
+    let parent = parent_dir(dest);
+    if !parent.is_dir() {
+        return Err(input(format!(
+            "--out {shown}: the folder {} does not exist",
+            parent.display()
+        )));
+    }
+    if dest.exists() {
+        if !dest.is_dir() {
+            return Err(input(format!(
+                "--out {shown} is a file, not a folder: choose another path"
+            )));
+        }
+        let empty = std::fs::read_dir(dest)
+            .map_err(|e| input(format!("--out {shown}: cannot read the folder: {e}")))?
+            .next()
+            .is_none();
+        if !empty && !dest.join(marker).is_file() {
+            return Err(input(format!(
+                "--out {shown} exists and holds no {marker}, so it is not an earlier output: \
+                 choose another folder"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Fill a temporary folder next to `dest` through `f`, then move it into place as a whole,
+/// replacing an earlier output (checked by [`check_output_folder`]). On any error nothing at
+/// `dest` changes and the temporary folder is removed.
+pub fn write_folder(
+    dest: &Path,
+    marker: &str,
+    f: impl FnOnce(&Path) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    check_output_folder(dest, marker)?;
+    let shown = dest.display();
+    let parent = parent_dir(dest);
+    let fail = |e: std::io::Error| CliError::Failed(format!("cannot write {shown}: {e}"));
+    let tmp = tempfile::Builder::new()
+        .prefix(".fisherlab-tmp-")
+        .tempdir_in(parent)
+        .map_err(|e| {
+            input(format!(
+                "--out {shown}: cannot create a folder in {}: {e}",
+                parent.display()
+            ))
+        })?;
+    f(tmp.path())?;
+    if dest.exists() {
+        let old = tempfile::Builder::new()
+            .prefix(".fisherlab-old-")
+            .tempdir_in(parent)
+            .map_err(fail)?;
+        let aside = old.path().join("previous");
+        std::fs::rename(dest, &aside).map_err(fail)?;
+        if let Err(e) = std::fs::rename(tmp.path(), dest) {
+            // put the earlier output back; `old` and `tmp` are removed on drop
+            let _ = std::fs::rename(&aside, dest);
+            return Err(fail(e));
+        }
+        drop(old);
+    } else {
+        std::fs::rename(tmp.path(), dest).map_err(fail)?;
+    }
+    // the temporary folder now lives at `dest`: do not let its guard remove it
+    let _ = tmp.keep();
     Ok(())
 }
 

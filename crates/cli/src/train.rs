@@ -4,6 +4,7 @@
 use crate::curvature::KfacTypeArg;
 use crate::{CliError, data, format, io};
 use clap::{Args, ValueEnum};
+use faer::MatRef;
 use fisherlab_autodiff::network::Mlp;
 use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::model::Model;
@@ -44,7 +45,8 @@ pub enum OptimizerArg {
 }
 
 impl OptimizerArg {
-    fn name(self) -> &'static str {
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
         match self {
             OptimizerArg::Sgd => "sgd",
             OptimizerArg::Adam => "adam",
@@ -71,32 +73,9 @@ impl OptimizerArg {
     }
 }
 
-#[derive(Args, Debug)]
-pub struct TrainArgs {
-    /// An embedded dataset: digits (classification), diabetes (regression); see `fisherlab datasets`.
-    #[arg(long, conflicts_with_all = ["inputs", "targets"])]
-    dataset: Option<String>,
-    /// Inputs, N × d .npy (with --targets).
-    #[arg(long, value_name = "FILE", requires = "targets")]
-    inputs: Option<PathBuf>,
-    /// Targets, .npy (labels int64, counts, or N × C floats for gaussian).
-    #[arg(long, value_name = "FILE", requires = "inputs")]
-    targets: Option<PathBuf>,
-    /// Layer widths, input first.
-    #[arg(long)]
-    arch: String,
-    /// Hidden activation.
-    #[arg(long, default_value = "tanh")]
-    activation: String,
-    /// Likelihood head: gaussian, bernoulli, categorical, poisson.
-    #[arg(long)]
-    likelihood: String,
-    /// Standard deviation of the gaussian head.
-    #[arg(long)]
-    sigma: Option<f64>,
-    /// Optimizers (comma-separated or repeated): sgd, adam, ngd, diag, kfac, ekfac, smw, hf.
-    #[arg(long, value_enum, value_delimiter = ',', required = true)]
-    optimizer: Vec<OptimizerArg>,
+/// Hyper-parameters of the optimizers, shared by `train` and `compare`.
+#[derive(Args, Debug, Clone)]
+pub struct OptimizerOptions {
     /// Learning rate (default per optimizer: sgd 0.1, adam 1e-3, the natural-gradient ones 1).
     #[arg(long)]
     lr: Option<f64>,
@@ -139,6 +118,36 @@ pub struct TrainArgs {
     /// Hessian-free: CG iterations per step.
     #[arg(long, default_value_t = 50)]
     max_cg: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// An embedded dataset: digits (classification), diabetes (regression); see `fisherlab datasets`.
+    #[arg(long, conflicts_with_all = ["inputs", "targets"])]
+    dataset: Option<String>,
+    /// Inputs, N × d .npy (with --targets).
+    #[arg(long, value_name = "FILE", requires = "targets")]
+    inputs: Option<PathBuf>,
+    /// Targets, .npy (labels int64, counts, or N × C floats for gaussian).
+    #[arg(long, value_name = "FILE", requires = "inputs")]
+    targets: Option<PathBuf>,
+    /// Layer widths, input first.
+    #[arg(long)]
+    arch: String,
+    /// Hidden activation.
+    #[arg(long, default_value = "tanh")]
+    activation: String,
+    /// Likelihood head: gaussian, bernoulli, categorical, poisson.
+    #[arg(long)]
+    likelihood: String,
+    /// Standard deviation of the gaussian head.
+    #[arg(long)]
+    sigma: Option<f64>,
+    /// Optimizers (comma-separated or repeated): sgd, adam, ngd, diag, kfac, ekfac, smw, hf.
+    #[arg(long, value_enum, value_delimiter = ',', required = true)]
+    optimizer: Vec<OptimizerArg>,
+    #[command(flatten)]
+    hyper: OptimizerOptions,
     /// Optimizer steps.
     #[arg(long, default_value_t = 100)]
     steps: usize,
@@ -169,9 +178,13 @@ pub struct TrainArgs {
     /// Print the comparison as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
 }
 
-fn build(args: &TrainArgs, which: OptimizerArg) -> Box<dyn Optimizer> {
+/// The optimizer `which` with these hyper-parameters.
+pub fn build(args: &OptimizerOptions, which: OptimizerArg) -> Box<dyn Optimizer> {
     let lr = args.lr.unwrap_or(which.lr());
     let damping = if which == OptimizerArg::Hf {
         Damping::every_step(args.damping)
@@ -240,11 +253,12 @@ fn build(args: &TrainArgs, which: OptimizerArg) -> Box<dyn Optimizer> {
     }
 }
 
-struct Outcome {
-    name: &'static str,
-    records: Vec<StepRecord>,
-    theta: Vec<f64>,
-    error: Option<String>,
+/// One optimizer's run: its records, its final (or last good) parameters, its error.
+pub struct Outcome {
+    pub name: &'static str,
+    pub records: Vec<StepRecord>,
+    pub theta: Vec<f64>,
+    pub error: Option<String>,
 }
 
 fn save_path(base: &Path, name: &str, several: bool) -> PathBuf {
@@ -260,9 +274,81 @@ fn save_path(base: &Path, name: &str, several: bool) -> PathBuf {
     base.with_file_name(format!("{stem}.{name}.{ext}"))
 }
 
+/// A progress bar on a terminal (hidden otherwise, and with `quiet`).
+pub fn progress(len: usize, prefix: &str, quiet: bool) -> Result<ProgressBar, CliError> {
+    if quiet {
+        return Ok(ProgressBar::hidden());
+    }
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg}")
+            .map_err(|e| CliError::Failed(e.to_string()))?
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_string());
+    Ok(bar)
+}
+
+/// Train each optimizer from `theta0` on the same mini-batches.
+#[allow(clippy::too_many_arguments)]
+pub fn train_all(
+    model: &Model,
+    theta0: &[f64],
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    optimizers: &[OptimizerArg],
+    hyper: &OptimizerOptions,
+    opts: &TrainOptions,
+    quiet: bool,
+) -> Result<Vec<Outcome>, CliError> {
+    let mut outcomes = Vec::new();
+    for &which in optimizers {
+        let mut opt = build(hyper, which);
+        let bar = progress(opts.steps, which.name(), quiet)?;
+        let result = train(model, theta0, x, y, opt.as_mut(), opts, |r| {
+            bar.inc(1);
+            bar.set_message(format!("loss {:.4}", r.loss));
+        });
+        bar.finish_and_clear();
+        outcomes.push(match result {
+            Ok(run) => Outcome {
+                name: which.name(),
+                records: run.records,
+                theta: run.theta,
+                error: None,
+            },
+            Err(f) => Outcome {
+                name: which.name(),
+                error: Some(f.to_string()),
+                records: f.records,
+                theta: f.theta,
+            },
+        });
+    }
+    Ok(outcomes)
+}
+
 /// Run the command.
 pub fn run(args: &TrainArgs) -> Result<String, CliError> {
-    check_options(args)?;
+    check_options(&args.hyper)?;
+    for (flag, v) in [
+        ("steps", args.steps),
+        ("batch", args.batch),
+        ("eval-every", args.eval_every),
+    ] {
+        if v == 0 {
+            return Err(CliError::Input(format!(
+                "--{flag} 0 is invalid: must be >= 1"
+            )));
+        }
+    }
+    if let Some(v) = args.sigma
+        && !(v.is_finite() && v > 0.0)
+    {
+        return Err(CliError::Input(format!(
+            "--sigma {v} is invalid: must be finite and > 0"
+        )));
+    }
     let net =
         Mlp::parse(&args.arch, &args.activation).map_err(|e| CliError::Input(e.to_string()))?;
     let head = Head::from_name(&args.likelihood, args.sigma)?;
@@ -292,46 +378,18 @@ pub fn run(args: &TrainArgs) -> Result<String, CliError> {
         seed: args.seed,
         eval_every: Some(args.eval_every),
     };
-    let mut outcomes = Vec::new();
-    for &which in &args.optimizer {
-        let mut opt = build(args, which);
-        let bar = ProgressBar::new(args.steps as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>6} [{bar:30}] {pos}/{len} {msg}")
-                .map_err(|e| CliError::Failed(e.to_string()))?
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(which.name());
-        let result = train(
-            &model,
-            &theta0,
-            x.as_ref(),
-            y.as_ref(),
-            opt.as_mut(),
-            &opts,
-            |r| {
-                bar.inc(1);
-                bar.set_message(format!("loss {:.4}", r.loss));
-            },
-        );
-        bar.finish_and_clear();
-        outcomes.push(match result {
-            Ok(run) => Outcome {
-                name: which.name(),
-                records: run.records,
-                theta: run.theta,
-                error: None,
-            },
-            Err(f) => Outcome {
-                name: which.name(),
-                error: Some(f.to_string()),
-                records: f.records,
-                theta: f.theta,
-            },
-        });
-    }
+    let outcomes = train_all(
+        &model,
+        &theta0,
+        x.as_ref(),
+        y.as_ref(),
+        &args.optimizer,
+        &args.hyper,
+        &opts,
+        args.quiet,
+    )?;
     if let Some(path) = &args.log {
-        write_log(path, &outcomes)?;
+        io::write_atomic(path, |w| write_log(w, &outcomes))?;
     }
     if let Some(base) = &args.save {
         for o in &outcomes {
@@ -347,29 +405,33 @@ pub fn run(args: &TrainArgs) -> Result<String, CliError> {
     } else {
         table(&rows)
     };
-    let failures: Vec<String> = outcomes
-        .iter()
-        .filter_map(|o| o.error.as_ref().map(|e| format!("{}: {e}", o.name)))
-        .collect();
+    let failures = failures(&outcomes);
     if failures.is_empty() {
         Ok(text)
     } else {
         print!("{text}");
-        Err(CliError::Failed(failures.join("; ")))
+        Err(CliError::Failed(failures))
     }
 }
 
-/// Every numeric option against its rule, before any work: one line naming the first bad one.
-fn check_options(args: &TrainArgs) -> Result<(), CliError> {
+/// The failed runs, one `name: error` each, `; `-separated (empty when none failed).
+pub fn failures(outcomes: &[Outcome]) -> String {
+    outcomes
+        .iter()
+        .filter_map(|o| o.error.as_ref().map(|e| format!("{}: {e}", o.name)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Every numeric hyper-parameter against its rule, before any work: one line naming the first
+/// bad one.
+pub fn check_options(args: &OptimizerOptions) -> Result<(), CliError> {
     let bad = |flag: &str, value: String, rule: &str| {
         Err(CliError::Input(format!(
             "--{flag} {value} is invalid: {rule}"
         )))
     };
     for (flag, v) in [
-        ("steps", args.steps),
-        ("batch", args.batch),
-        ("eval-every", args.eval_every),
         ("factor-period", args.factor_period),
         ("inverse-period", args.inverse_period),
         ("max-cg", args.max_cg),
@@ -382,7 +444,6 @@ fn check_options(args: &TrainArgs) -> Result<(), CliError> {
         ("lr", args.lr),
         ("damping", Some(args.damping)),
         ("kl-clip", args.kl_clip),
-        ("sigma", args.sigma),
     ];
     for (flag, v) in positive {
         if let Some(v) = v
@@ -406,30 +467,30 @@ fn check_options(args: &TrainArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn write_log(path: &Path, outcomes: &[Outcome]) -> Result<(), CliError> {
-    io::write_atomic(path, |w| {
-        for o in outcomes {
-            for r in &o.records {
-                let line = json!({
-                    "optimizer": o.name,
-                    "step": r.step,
-                    "loss": r.loss,
-                    "grad_norm": r.grad_norm,
-                    "seconds": r.seconds,
-                    "eval_loss": r.eval_loss,
-                    "damping": r.report.damping,
-                    "rho": r.report.rho,
-                    "learning_rate": r.report.learning_rate,
-                    "cg_iterations": r.report.cg_iterations,
-                });
-                writeln!(w, "{line}")?;
-            }
+/// Every step of every run as one JSON line.
+pub fn write_log(w: &mut dyn Write, outcomes: &[Outcome]) -> std::io::Result<()> {
+    for o in outcomes {
+        for r in &o.records {
+            let line = json!({
+                "optimizer": o.name,
+                "step": r.step,
+                "loss": r.loss,
+                "grad_norm": r.grad_norm,
+                "seconds": r.seconds,
+                "eval_loss": r.eval_loss,
+                "damping": r.report.damping,
+                "rho": r.report.rho,
+                "learning_rate": r.report.learning_rate,
+                "cg_iterations": r.report.cg_iterations,
+            });
+            writeln!(w, "{line}")?;
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
-fn summary(outcomes: &[Outcome], target: Option<f64>) -> Vec<Value> {
+/// One summary row per run.
+pub fn summary(outcomes: &[Outcome], target: Option<f64>) -> Vec<Value> {
     let per_step = |o: &Outcome| {
         let total: f64 = o.records.iter().map(|r| r.seconds).sum();
         (total, total / o.records.len().max(1) as f64)
@@ -470,13 +531,8 @@ fn summary(outcomes: &[Outcome], target: Option<f64>) -> Vec<Value> {
         .collect()
 }
 
-fn table(rows: &[Value]) -> String {
-    let cell = |v: &Value| match v {
-        Value::Null => "—".to_string(),
-        Value::Number(n) => n.as_f64().map_or(n.to_string(), format::number),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+/// The summary rows as an aligned table.
+pub fn table(rows: &[Value]) -> String {
     let cols = [
         ("optimizer", "optimizer"),
         ("steps", "steps"),
@@ -489,43 +545,12 @@ fn table(rows: &[Value]) -> String {
     let body: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let mut v: Vec<String> = cols.iter().map(|(_, k)| cell(&r[*k])).collect();
+            let mut v: Vec<String> = cols.iter().map(|(_, k)| format::cell(&r[*k])).collect();
             if !r["error"].is_null() {
                 v[0].push_str(" (failed)");
             }
             v
         })
         .collect();
-    let widths: Vec<usize> = (0..cols.len())
-        .map(|j| {
-            body.iter()
-                .map(|r| r[j].chars().count())
-                .chain(std::iter::once(cols[j].0.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: Vec<String>| {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(j, c)| {
-                let pad = widths[j] - c.chars().count();
-                if j == 0 {
-                    format!("{c}{}", " ".repeat(pad))
-                } else {
-                    format!("{}{c}", " ".repeat(pad))
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-            + "\n"
-    };
-    let mut out = line(cols.iter().map(|(h, _)| h.to_string()).collect());
-    for r in body {
-        out.push_str(&line(r));
-    }
-    out
+    format::table(&cols.map(|(h, _)| h), &body)
 }

@@ -241,11 +241,16 @@ impl<'a> Reference<'a> {
             });
         }
         let mut diff = approx.to_dense()?;
+        // operators without an exact structured spectrum (low rank plus a general diagonal)
+        // fall back to the dense symmetric eigenvalues
+        let spectrum_approx = match approx.eigenvalues() {
+            Ok(v) => v,
+            Err(_) => symmetric_eigenvalues(&diff)?,
+        };
         diff -= &self.dense;
         let rel_frobenius = diff.norm_l2() / self.norm;
         let rel_spectral = largest_magnitude(&symmetric_eigenvalues(&diff)?) / self.spectral_norm;
         drop(diff);
-        let spectrum_approx = approx.eigenvalues()?;
 
         let (mut ngd_cosine, mut ngd_rel_error, mut quad_ratio_gradient) = (None, None, None);
         if let Some((g, de, gfg)) = &self.gradient {

@@ -1,0 +1,951 @@
+//! `fisherlab compare`: on real data, the exact Fisher of a (briefly trained) network next to
+//! every approximation of the catalogue — how close, how fast, how much memory — and what the
+//! optimizers built on them do, as a table and as an output folder of JSON, CSV, figures and a
+//! self-contained `index.html`.
+
+use crate::alloc::{Usage, measure};
+use crate::train::{self, OptimizerArg, OptimizerOptions, Outcome};
+use crate::{CliError, data, format, io, plots};
+use base64::Engine;
+use clap::Args;
+use faer::{Mat, MatRef};
+use fisherlab_autodiff::network::Mlp;
+use fisherlab_distributions::heads::Head;
+use fisherlab_fisher::curvature::{
+    Approximation, CatalogueEntry, CatalogueOptions, DenseFisher, Labels, Problem, catalogue,
+};
+use fisherlab_fisher::metrics::{CompareOptions, Comparison, Reference};
+use fisherlab_fisher::model::{Model, mean_nll, mean_nll_gradient};
+use fisherlab_linalg::CurvatureOperator;
+use fisherlab_optim::TrainOptions;
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub const EXAMPLES: &str = "Examples:
+  fisherlab compare                                    # digits, MLP 64-32-10, every approximation
+  fisherlab compare --dataset diabetes --out diabetes-out
+  fisherlab compare --approximations kfac,ekfac,diag --optimizers sgd,kfac --steps 300
+  fisherlab compare --inputs X.npy --targets y.npy --arch 20,64,3 --likelihood categorical \\
+      --weights model.safetensors --quiet";
+
+/// The files every run writes into the output folder.
+pub const FILES: [&str; 12] = [
+    "index.html",
+    "comparison.json",
+    "comparison.csv",
+    "training.jsonl",
+    "heatmaps.svg",
+    "heatmaps.png",
+    "spectra.svg",
+    "spectra.png",
+    "error_vs_cost.svg",
+    "error_vs_cost.png",
+    "training_loss.svg",
+    "training_loss.png",
+];
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// Embedded dataset (see `fisherlab datasets`); digits unless --inputs is given.
+    #[arg(long, conflicts_with_all = ["inputs", "targets"])]
+    dataset: Option<String>,
+    /// Inputs, N × d .npy (with --targets, --arch and --likelihood).
+    #[arg(long, value_name = "FILE", requires_all = ["targets", "arch", "likelihood"])]
+    inputs: Option<PathBuf>,
+    /// Targets, .npy (labels int64, counts, or N × C floats for gaussian).
+    #[arg(long, value_name = "FILE", requires = "inputs")]
+    targets: Option<PathBuf>,
+    /// Layer widths, input first (default for a dataset: one small enough for the dense exact
+    /// Fisher, e.g. 64,32,10 for digits).
+    #[arg(long)]
+    arch: Option<String>,
+    /// Hidden activation: identity, tanh, relu, sigmoid, softplus, gelu.
+    #[arg(long, default_value = "tanh")]
+    activation: String,
+    /// Likelihood head (default for a dataset: the one that fits its targets).
+    #[arg(long)]
+    likelihood: Option<String>,
+    /// Standard deviation of the gaussian head.
+    #[arg(long)]
+    sigma: Option<f64>,
+    /// Weights to evaluate the Fisher at (safetensors, nn.Sequential names); the optimizers
+    /// also start from them. Default: PyTorch's initialisation seeded by --init-seed, trained
+    /// by the --fisher-at optimizer.
+    #[arg(long, value_name = "FILE", conflicts_with = "fisher_at")]
+    weights: Option<PathBuf>,
+    /// Seed of the default initialisation.
+    #[arg(long, default_value_t = 0)]
+    init_seed: u64,
+    /// Optimizers to train and plot (comma-separated): sgd, adam, ngd, diag, kfac, ekfac, smw, hf.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "sgd,adam,diag,kfac,ekfac,hf"
+    )]
+    optimizers: Vec<OptimizerArg>,
+    /// Whose trained weights the Fisher is evaluated at (default: the first of --optimizers).
+    #[arg(long, value_enum)]
+    fisher_at: Option<OptimizerArg>,
+    /// Training steps per optimizer.
+    #[arg(long, default_value_t = 100)]
+    steps: usize,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Full-data loss every this many steps (the training figure's points).
+    #[arg(long, default_value_t = 5)]
+    eval_every: usize,
+    /// Seed of the mini-batches, sampled labels, random directions and randomized low rank.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Approximations to compare (comma-separated; default: all, see the list in --help of
+    /// `fisherlab compare` or docs/cli.md).
+    #[arg(long, value_delimiter = ',')]
+    approximations: Option<Vec<String>>,
+    /// Rank of the low-rank approximations.
+    #[arg(long, default_value_t = 20)]
+    rank: usize,
+    /// Damping λ of the natural-gradient directions, solves and log-determinants.
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    lambda: f64,
+    /// Layer whose Fisher block the heatmaps show (0-based; default: the last layer).
+    #[arg(long)]
+    block: Option<usize>,
+    /// Output folder (replaced as a whole when it holds an earlier comparison).
+    #[arg(long, value_name = "DIR", default_value = "fisherlab-out")]
+    out: PathBuf,
+    /// Print the comparison as JSON instead of the tables.
+    #[arg(long)]
+    json: bool,
+    /// No progress bars and no tables (errors only).
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    hyper: OptimizerOptions,
+}
+
+/// One row of the comparison: an approximation (or the exact reference) with its costs and
+/// its metrics.
+struct Row {
+    name: String,
+    about: String,
+    build_seconds: f64,
+    solve_seconds: f64,
+    memory: Usage,
+    metrics: Option<Comparison>,
+}
+
+impl Row {
+    fn json(&self) -> Value {
+        let m = self.metrics.as_ref();
+        let mb = |b: usize| b as f64 / 1e6;
+        json!({
+            "approximation": self.name,
+            "about": self.about,
+            "build_seconds": self.build_seconds,
+            "solve_seconds": self.solve_seconds,
+            "peak_memory_mb": mb(self.memory.peak),
+            "kept_memory_mb": mb(self.memory.kept),
+            "rel_frobenius": m.map(|c| c.rel_frobenius),
+            "rel_spectral": m.map(|c| c.rel_spectral),
+            "ngd_cosine": m.and_then(|c| c.ngd_cosine),
+            "ngd_rel_error": m.and_then(|c| c.ngd_rel_error),
+            "quad_ratio_gradient": m.and_then(|c| c.quad_ratio_gradient),
+            "quad_ratio_random_mean": m.map(|c| c.quad_ratio_random.mean),
+            "quad_ratio_random_min": m.map(|c| c.quad_ratio_random.min),
+            "quad_ratio_random_max": m.map(|c| c.quad_ratio_random.max),
+            "logdet_difference": m.map(|c| c.logdet_difference),
+        })
+    }
+}
+
+/// The columns of the printed and HTML tables: header and JSON key.
+const COLUMNS: [(&str, &str); 11] = [
+    ("approximation", "approximation"),
+    ("build s", "build_seconds"),
+    ("solve s", "solve_seconds"),
+    ("peak MB", "peak_memory_mb"),
+    ("kept MB", "kept_memory_mb"),
+    ("rel Frob", "rel_frobenius"),
+    ("rel spec", "rel_spectral"),
+    ("NGD cos", "ngd_cosine"),
+    ("NGD rel err", "ngd_rel_error"),
+    ("quad ratio g", "quad_ratio_gradient"),
+    ("Δ logdet", "logdet_difference"),
+];
+
+/// The approximations shown next to the exact block in the heatmaps, with their titles.
+const HEATMAPS: [(&str, &str); 3] = [
+    ("kfac", "K-FAC (type-2)"),
+    ("ekfac", "EKFAC"),
+    ("diag", "diagonal"),
+];
+
+/// Everything the command computed, before anything is written.
+struct Results {
+    summary: Value,
+    rows: Vec<Row>,
+    outcomes: Vec<Outcome>,
+    initial_loss: f64,
+    spectra: Vec<(String, Vec<f64>)>,
+    blocks: Vec<(String, Mat<f64>)>,
+    block_title: String,
+}
+
+/// Run the command.
+pub fn run(args: &CompareArgs) -> Result<String, CliError> {
+    train::check_options(&args.hyper)?;
+    for (flag, v) in [
+        ("steps", args.steps),
+        ("batch", args.batch),
+        ("eval-every", args.eval_every),
+        ("rank", args.rank),
+    ] {
+        if v == 0 {
+            return Err(CliError::Input(format!(
+                "--{flag} 0 is invalid: must be >= 1"
+            )));
+        }
+    }
+    for (flag, v) in [("lambda", Some(args.lambda)), ("sigma", args.sigma)] {
+        if let Some(v) = v
+            && !(v.is_finite() && v > 0.0)
+        {
+            return Err(CliError::Input(format!(
+                "--{flag} {v} is invalid: must be finite and > 0"
+            )));
+        }
+    }
+    let entries = selected(args)?;
+    io::check_output_folder(&args.out, "comparison.json")?;
+
+    // data and model
+    let (dataset, x, y) = match (&args.dataset, &args.inputs, &args.targets) {
+        (_, Some(xp), Some(yp)) => (
+            None,
+            io::read_matrix(xp, "inputs")?,
+            io::read_matrix(yp, "targets")?,
+        ),
+        (name, _, _) => {
+            let name = name.as_deref().unwrap_or("digits");
+            let (x, y) = data::load(name)?;
+            (Some(data::dataset(name)?), x, y)
+        }
+    };
+    let arch = args
+        .arch
+        .clone()
+        .or(dataset.map(|d| d.compare_arch.to_string()))
+        .ok_or_else(|| CliError::Input("--arch is required with --inputs".into()))?;
+    let likelihood = args
+        .likelihood
+        .clone()
+        .or(dataset.map(|d| d.likelihood.to_string()))
+        .ok_or_else(|| CliError::Input("--likelihood is required with --inputs".into()))?;
+    let net = Mlp::parse(&arch, &args.activation).map_err(|e| CliError::Input(e.to_string()))?;
+    let head = Head::from_name(&likelihood, args.sigma)?;
+    let model = Model::new(net.clone(), head)?;
+    let block_layer = args.block.unwrap_or(net.num_layers() - 1);
+    if block_layer >= net.num_layers() {
+        return Err(CliError::Input(format!(
+            "--block {block_layer} is invalid: the network has layers 0..={}",
+            net.num_layers() - 1
+        )));
+    }
+    let theta0 = match &args.weights {
+        Some(p) => io::load_weights(p, &net)?,
+        None => io::default_init(&net, args.init_seed),
+    };
+    Problem::new(&model, &theta0, x.as_ref())?.with_targets(y.as_ref())?;
+    let fisher_at = args.fisher_at.unwrap_or(args.optimizers[0]);
+    if args.weights.is_none() && !args.optimizers.contains(&fisher_at) {
+        return Err(CliError::Input(format!(
+            "--fisher-at {} is invalid: it must be one of --optimizers",
+            fisher_at.name()
+        )));
+    }
+
+    // 1. training curves, and the weights the Fisher is evaluated at
+    let opts = TrainOptions {
+        steps: args.steps,
+        batch: args.batch,
+        seed: args.seed,
+        eval_every: Some(args.eval_every),
+    };
+    let outcomes = train::train_all(
+        &model,
+        &theta0,
+        x.as_ref(),
+        y.as_ref(),
+        &args.optimizers,
+        &args.hyper,
+        &opts,
+        args.quiet,
+    )?;
+    let theta = match &args.weights {
+        Some(_) => theta0.clone(),
+        None => {
+            let o = outcomes
+                .iter()
+                .find(|o| o.name == fisher_at.name())
+                .ok_or_else(|| CliError::Failed("no run to evaluate the Fisher at".into()))?;
+            if let Some(e) = &o.error {
+                return Err(CliError::Failed(format!(
+                    "training with {} (--fisher-at) failed: {e}",
+                    o.name
+                )));
+            }
+            o.theta.clone()
+        }
+    };
+    let initial_loss = mean_nll(&model, &theta0, x.as_ref(), y.as_ref())?;
+
+    // 2. exact Fisher and every approximation at θ
+    let problem = Problem::new(&model, &theta, x.as_ref())?.with_targets(y.as_ref())?;
+    let (loss, gradient) = mean_nll_gradient(&model, &theta, x.as_ref(), y.as_ref())?;
+    let g = Mat::from_fn(gradient.len(), 1, |i, _| gradient[i]);
+    let bar = train::progress(entries.len() + 1, "fisher", args.quiet)?;
+    bar.set_message("exact");
+    let exact_route = DenseFisher::new(Labels::Expected);
+    let (exact, exact_row) = timed_build(
+        "exact",
+        "the exact Fisher (reference)",
+        &exact_route,
+        &problem,
+        args.lambda,
+        g.as_ref(),
+    )?;
+    let reference = Reference::new(
+        exact.as_ref(),
+        &CompareOptions {
+            lambda: args.lambda,
+            gradient: Some(gradient.clone()),
+            random_directions: 16,
+            seed: args.seed,
+        },
+    )?;
+    bar.inc(1);
+    let (w_off, _, o, i) = net.layer_offsets(block_layer);
+    let block_size = o * (i + 1);
+    let mut heat: [Option<Mat<f64>>; 3] = [None, None, None];
+    let exact_block = block(exact.as_ref(), w_off, block_size)?;
+    let mut spectra = vec![("exact".to_string(), descending(reference.spectrum()))];
+    let mut rows = vec![exact_row];
+    for entry in &entries {
+        bar.set_message(entry.name);
+        let (op, mut row) = timed_build(
+            entry.name,
+            entry.about,
+            entry.approximation.as_ref(),
+            &problem,
+            args.lambda,
+            g.as_ref(),
+        )?;
+        let c = reference.compare(op.as_ref())?;
+        spectra.push((entry.name.to_string(), descending(&c.spectrum_approx)));
+        row.metrics = Some(c);
+        if let Some(k) = HEATMAPS.iter().position(|(n, _)| *n == entry.name) {
+            heat[k] = Some(block(op.as_ref(), w_off, block_size)?);
+        }
+        rows.push(row);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let blocks: Vec<(String, Mat<f64>)> = std::iter::once(("exact".to_string(), exact_block))
+        .chain(
+            HEATMAPS
+                .iter()
+                .zip(heat)
+                .filter_map(|((_, title), b)| b.map(|b| (title.to_string(), b))),
+        )
+        .collect();
+    drop(reference);
+    drop(exact);
+
+    let widths: Vec<String> = net.widths().iter().map(|w| w.to_string()).collect();
+    let summary = json!({
+        "dataset": dataset.map(|d| d.name),
+        "inputs": x.nrows(),
+        "arch": arch,
+        "activation": net.activation().name(),
+        "likelihood": head.name(),
+        "parameters": net.num_params(),
+        "weights": args.weights.as_ref().map(|p| p.display().to_string()),
+        "fisher_at": if args.weights.is_some() { Value::Null } else { Value::from(fisher_at.name()) },
+        "steps": args.steps,
+        "batch": args.batch,
+        "seed": args.seed,
+        "lambda": args.lambda,
+        "rank": args.rank,
+        "loss": loss,
+        "gradient_norm": gradient.iter().map(|v| v * v).sum::<f64>().sqrt(),
+        "block": {
+            "layer": block_layer,
+            "first_parameter": w_off,
+            "size": block_size,
+        },
+    });
+    let block_title = format!(
+        "Fisher block of layer {block_layer} ({o}×{i} weights row-major, then {o} biases: {block_size} parameters) of the MLP {}, signed log colour scale",
+        widths.join("-")
+    );
+    let results = Results {
+        summary,
+        rows,
+        outcomes,
+        initial_loss,
+        spectra,
+        blocks,
+        block_title,
+    };
+    let report = report_json(&results);
+    io::write_folder(&args.out, "comparison.json", |dir| {
+        write_outputs(dir, &results, &report)
+    })?;
+    let failures = train::failures(&results.outcomes);
+    let done = |text: String| {
+        if failures.is_empty() {
+            Ok(text)
+        } else {
+            print!("{text}");
+            Err(CliError::Failed(failures.clone()))
+        }
+    };
+    if args.quiet {
+        return done(String::new());
+    }
+    if args.json {
+        return done(
+            serde_json::to_string_pretty(&report)
+                .map(|s| s + "\n")
+                .map_err(|e| CliError::Failed(e.to_string()))?,
+        );
+    }
+    let mut text =
+        format!(
+            "{} inputs, MLP {} ({}, {}), P = {}, Fisher at {} (loss {}), λ = {}\n\n",
+            x.nrows(),
+            widths.join("-"),
+            net.activation().name(),
+            head.name(),
+            net.num_params(),
+            results.summary["fisher_at"].as_str().map_or(
+                "the given weights".to_string(),
+                |n| format!("{n} after {} steps", args.steps)
+            ),
+            format::short(loss),
+            args.lambda,
+        );
+    text += &comparison_table(&results.rows);
+    text.push('\n');
+    let (headers, body) = training_rows(&results.outcomes);
+    text += &format::table(&headers, &body);
+    let _ = writeln!(
+        text,
+        "\nwrote {}/ ({})",
+        args.out.display(),
+        FILES.join(", ")
+    );
+    done(text)
+}
+
+/// The catalogue entries asked for by --approximations, in catalogue order.
+fn selected(args: &CompareArgs) -> Result<Vec<CatalogueEntry>, CliError> {
+    let all = catalogue(&CatalogueOptions {
+        rank: args.rank,
+        seed: args.seed,
+    });
+    let Some(names) = &args.approximations else {
+        return Ok(all);
+    };
+    for n in names {
+        if !all.iter().any(|e| e.name == n) {
+            return Err(CliError::Input(format!(
+                "unknown approximation `{n}` (known: {})",
+                all.iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|e| names.iter().any(|n| n == e.name))
+        .collect())
+}
+
+/// Build with time and memory, then time one damped solve of the gradient.
+fn timed_build(
+    name: &str,
+    about: &str,
+    approximation: &dyn Approximation,
+    problem: &Problem<'_>,
+    lambda: f64,
+    g: MatRef<'_, f64>,
+) -> Result<(Box<dyn CurvatureOperator>, Row), CliError> {
+    let start = Instant::now();
+    let (op, memory) = measure(|| approximation.build(problem));
+    let build_seconds = start.elapsed().as_secs_f64();
+    let op = op?;
+    let start = Instant::now();
+    op.solve_damped(lambda, g)
+        .map_err(|e| CliError::Failed(format!("{name}: damped solve failed: {e}")))?;
+    let solve_seconds = start.elapsed().as_secs_f64();
+    Ok((
+        op,
+        Row {
+            name: name.to_string(),
+            about: about.to_string(),
+            build_seconds,
+            solve_seconds,
+            memory,
+            metrics: None,
+        },
+    ))
+}
+
+/// The `size × size` diagonal block starting at parameter `start`, from products with unit
+/// vectors (no dense P × P copy).
+fn block(op: &dyn CurvatureOperator, start: usize, size: usize) -> Result<Mat<f64>, CliError> {
+    let e = Mat::from_fn(
+        op.dim(),
+        size,
+        |i, j| if i == start + j { 1.0 } else { 0.0 },
+    );
+    let cols = op
+        .apply(e.as_ref())
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    Ok(cols.as_ref().subrows(start, size).to_owned())
+}
+
+fn descending(ascending: &[f64]) -> Vec<f64> {
+    ascending.iter().rev().copied().collect()
+}
+
+fn comparison_table(rows: &[Row]) -> String {
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let j = r.json();
+            COLUMNS.iter().map(|(_, k)| format::cell(&j[*k])).collect()
+        })
+        .collect();
+    format::table(&COLUMNS.map(|(h, _)| h), &body)
+}
+
+fn report_json(r: &Results) -> Value {
+    let mut report = r.summary.clone();
+    report["approximations"] = Value::Array(r.rows.iter().map(Row::json).collect());
+    report["training"] = Value::Array(train::summary(&r.outcomes, None));
+    report["spectra"] = Value::Object(
+        r.spectra
+            .iter()
+            .map(|(n, s)| (n.clone(), json!(s)))
+            .collect(),
+    );
+    report["files"] = json!(FILES);
+    report
+}
+
+fn csv(rows: &[Row]) -> String {
+    let jsons: Vec<Value> = rows.iter().map(Row::json).collect();
+    let keys: Vec<String> = jsons
+        .first()
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut out = keys.join(",") + "\n";
+    for j in &jsons {
+        let cells: Vec<String> = keys
+            .iter()
+            .map(|k| match &j[k] {
+                Value::Null => String::new(),
+                Value::String(s) => format!("\"{}\"", s.replace('"', "\"\"")),
+                v => v.to_string(),
+            })
+            .collect();
+        out += &(cells.join(",") + "\n");
+    }
+    out
+}
+
+fn write_outputs(dir: &Path, r: &Results, report: &Value) -> Result<(), CliError> {
+    let file = |name: &str, text: &str| {
+        std::fs::write(dir.join(name), text)
+            .map_err(|e| CliError::Failed(format!("cannot write {name}: {e}")))
+    };
+    file(
+        "comparison.json",
+        &(serde_json::to_string_pretty(report).map_err(|e| CliError::Failed(e.to_string()))?
+            + "\n"),
+    )?;
+    file("comparison.csv", &csv(&r.rows))?;
+    let mut log = Vec::new();
+    train::write_log(&mut log, &r.outcomes)
+        .map_err(|e| CliError::Failed(format!("training log: {e}")))?;
+    std::fs::write(dir.join("training.jsonl"), log)
+        .map_err(|e| CliError::Failed(format!("cannot write training.jsonl: {e}")))?;
+    figures(dir, r)?;
+    file("index.html", &html(dir, r)?)
+}
+
+fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
+    let blocks = &r.blocks;
+    let title = &r.block_title;
+    plots::render(
+        dir,
+        "heatmaps",
+        (440 * blocks.len() as u32 + 150, 560),
+        |a| plots::heatmaps(a, title, blocks, 80),
+        |a| plots::heatmaps(a, title, blocks, 400),
+    )?;
+
+    let top = r
+        .spectra
+        .first()
+        .and_then(|(_, s)| s.first().copied())
+        .unwrap_or(1.0);
+    let floor = top * 1e-10;
+    let spectra: Vec<plots::Series> = r
+        .spectra
+        .iter()
+        .enumerate()
+        .map(|(k, (name, s))| plots::Series {
+            name: name.clone(),
+            colour: if k == 0 {
+                plotters::style::RGBColor(0, 0, 0)
+            } else {
+                plots::colour(k - 1)
+            },
+            width: if k == 0 { 3 } else { 2 },
+            points: s
+                .iter()
+                .enumerate()
+                .map(|(i, v)| ((i + 1) as f64, *v))
+                .collect(),
+        })
+        .collect();
+    let caption =
+        "Eigenvalues, largest first (values below 1e-10 × the largest drawn at that floor)";
+    plots::render(
+        dir,
+        "spectra",
+        (1100, 700),
+        |a| {
+            plots::lines(
+                a,
+                caption,
+                "index k",
+                "eigenvalue λₖ",
+                true,
+                &spectra,
+                floor,
+            )
+        },
+        |a| {
+            plots::lines(
+                a,
+                caption,
+                "index k",
+                "eigenvalue λₖ",
+                true,
+                &spectra,
+                floor,
+            )
+        },
+    )?;
+
+    let approx = &r.rows[1..];
+    let point = |k: usize, row: &Row, x: f64, y: Option<f64>| plots::Point {
+        name: row.name.clone(),
+        colour: plots::colour(k),
+        x,
+        y: y.unwrap_or(f64::NAN),
+    };
+    let left: Vec<plots::Point> = approx
+        .iter()
+        .enumerate()
+        .map(|(k, row)| {
+            point(
+                k,
+                row,
+                row.build_seconds,
+                row.metrics.as_ref().map(|c| c.rel_frobenius),
+            )
+        })
+        .collect();
+    let right: Vec<plots::Point> = approx
+        .iter()
+        .enumerate()
+        .map(|(k, row)| {
+            point(
+                k,
+                row,
+                row.build_seconds + row.solve_seconds,
+                row.metrics.as_ref().and_then(|c| c.ngd_rel_error),
+            )
+        })
+        .collect();
+    let exact_build = r.rows[0].build_seconds;
+    let cost_caption = format!(
+        "Error against cost (the exact Fisher builds in {} s)",
+        format::short(exact_build)
+    );
+    macro_rules! cost {
+        ($a:expr) => {{
+            let a = $a.titled(&cost_caption, ("sans-serif", 20))?;
+            let halves = a.split_evenly((1, 2));
+            plots::scatter(
+                &halves[0],
+                "Matrix A against the exact F: ‖A − F‖_F / ‖F‖_F",
+                "build time (s)",
+                "relative Frobenius error",
+                &left,
+            )?;
+            plots::scatter(
+                &halves[1],
+                "Natural gradient: ‖dA − dF‖ / ‖dF‖",
+                "build + damped solve time (s)",
+                "relative error of dA = (A + λI)⁻¹g",
+                &right,
+            )?;
+            Ok(())
+        }};
+    }
+    plots::render(
+        dir,
+        "error_vs_cost",
+        (1400, 620),
+        |a| cost!(a),
+        |a| cost!(a),
+    )?;
+
+    let curves = |by_seconds: bool| -> Vec<plots::Series> {
+        r.outcomes
+            .iter()
+            .enumerate()
+            .map(|(k, o)| {
+                let mut elapsed = 0.0;
+                let mut points = vec![(0.0, r.initial_loss)];
+                for rec in &o.records {
+                    elapsed += rec.seconds;
+                    if let Some(l) = rec.eval_loss {
+                        points.push((
+                            if by_seconds {
+                                elapsed
+                            } else {
+                                (rec.step + 1) as f64
+                            },
+                            l,
+                        ));
+                    }
+                }
+                plots::Series {
+                    name: o.name.to_string(),
+                    colour: plots::colour(k),
+                    width: 2,
+                    points,
+                }
+            })
+            .collect()
+    };
+    let (by_step, by_time) = (curves(false), curves(true));
+    macro_rules! training {
+        ($a:expr) => {{
+            let a = $a.titled(
+                "Training loss on all the data, same initialisation and mini-batches",
+                ("sans-serif", 20),
+            )?;
+            let halves = a.split_evenly((1, 2));
+            plots::lines(
+                &halves[0],
+                "against steps",
+                "step",
+                "mean negative log-likelihood",
+                false,
+                &by_step,
+                1e-12,
+            )?;
+            plots::lines(
+                &halves[1],
+                "against time",
+                "seconds",
+                "mean negative log-likelihood",
+                false,
+                &by_time,
+                1e-12,
+            )?;
+            Ok(())
+        }};
+    }
+    plots::render(
+        dir,
+        "training_loss",
+        (1400, 600),
+        |a| training!(a),
+        |a| training!(a),
+    )
+}
+
+/// The optimizers' summary: headers and cells.
+fn training_rows(outcomes: &[Outcome]) -> ([&'static str; 6], Vec<Vec<String>>) {
+    let cols = [
+        ("optimizer", "optimizer"),
+        ("steps", "steps"),
+        ("final loss", "final_loss"),
+        ("seconds", "seconds"),
+        ("s/step", "seconds_per_step"),
+        ("× sgd", "time_per_step_vs_sgd"),
+    ];
+    let body = train::summary(outcomes, None)
+        .iter()
+        .map(|row| {
+            let mut cells: Vec<String> = cols.iter().map(|(_, k)| format::cell(&row[*k])).collect();
+            if !row["error"].is_null() {
+                cells[0].push_str(" (failed)");
+            }
+            cells
+        })
+        .collect();
+    (cols.map(|(h, _)| h), body)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn html_table(headers: &[&str], body: &[Vec<String>]) -> String {
+    let mut t = String::from("<table>\n<tr>");
+    for h in headers {
+        let _ = write!(t, "<th>{}</th>", escape(h));
+    }
+    t.push_str("</tr>\n");
+    for row in body {
+        t.push_str("<tr>");
+        for c in row {
+            let _ = write!(t, "<td>{}</td>", escape(c));
+        }
+        t.push_str("</tr>\n");
+    }
+    t + "</table>\n"
+}
+
+fn html(dir: &Path, r: &Results) -> Result<String, CliError> {
+    let png = |stem: &str| -> Result<String, CliError> {
+        let bytes = std::fs::read(dir.join(format!("{stem}.png")))
+            .map_err(|e| CliError::Failed(format!("cannot read back {stem}.png: {e}")))?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+    };
+    let s = &r.summary;
+    let title = format!(
+        "Exact and approximate Fisher: {}, MLP {} ({}, {}), P = {}",
+        s["dataset"].as_str().unwrap_or("user data"),
+        s["arch"].as_str().unwrap_or("").replace(',', "-"),
+        s["activation"].as_str().unwrap_or(""),
+        s["likelihood"].as_str().unwrap_or(""),
+        s["parameters"]
+    );
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em auto; max-width: 1450px; color: #222; }}
+table {{ border-collapse: collapse; font-size: 14px; margin: 1em 0; }}
+th, td {{ border: 1px solid #bbb; padding: 4px 8px; text-align: right; }}
+th {{ background: #eee; }}
+td:first-child, th:first-child {{ text-align: left; }}
+figure {{ margin: 2em 0; }}
+img {{ max-width: 100%; border: 1px solid #ddd; }}
+dt {{ font-weight: bold; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+"#,
+        title = escape(&title)
+    );
+    let at = match (s["fisher_at"].as_str(), s["weights"].as_str()) {
+        (Some(o), _) => format!(
+            "the weights after {} steps of {o} (batch {})",
+            s["steps"], s["batch"]
+        ),
+        (None, Some(w)) => format!("the weights in {w}"),
+        _ => "the given weights".into(),
+    };
+    let _ = writeln!(
+        h,
+        "<p>{} inputs. Fisher evaluated at {}, where the mean loss is {} and the gradient norm {}. Damping λ = {}; low rank k = {}; seed {}.</p>",
+        s["inputs"],
+        escape(&at),
+        format::short(s["loss"].as_f64().unwrap_or(f64::NAN)),
+        format::short(s["gradient_norm"].as_f64().unwrap_or(f64::NAN)),
+        s["lambda"],
+        s["rank"],
+        s["seed"]
+    );
+    h.push_str("<h2>Approximations against the exact Fisher</h2>\n");
+    let body: Vec<Vec<String>> = r
+        .rows
+        .iter()
+        .map(|row| {
+            let j = row.json();
+            COLUMNS.iter().map(|(_, k)| format::cell(&j[*k])).collect()
+        })
+        .collect();
+    h += &html_table(&COLUMNS.map(|(c, _)| c), &body);
+    h.push_str(
+        "<dl>\n<dt>build s, solve s</dt><dd>seconds to build the operator from the data, and for one damped solve (F̃ + λI)⁻¹g with the full-data gradient g.</dd>\n\
+<dt>peak MB, kept MB</dt><dd>heap above the starting level during the build, and what the operator keeps.</dd>\n\
+<dt>rel Frob, rel spec</dt><dd>‖F̃ − F‖ / ‖F‖ in the Frobenius and spectral norms.</dd>\n\
+<dt>NGD cos, NGD rel err</dt><dd>cosine and relative error between the damped natural-gradient directions (F̃ + λI)⁻¹g and (F + λI)⁻¹g.</dd>\n\
+<dt>quad ratio g</dt><dd>gᵀF̃g / gᵀFg: how much curvature the approximation sees along the gradient (1 is exact; the JSON also has the ratio on 16 random directions).</dd>\n\
+<dt>Δ logdet</dt><dd>ln det(F̃ + λI) − ln det(F + λI).</dd>\n</dl>\n",
+    );
+    let mut about = String::from("<ul>\n");
+    for row in &r.rows {
+        let _ = writeln!(
+            about,
+            "<li><b>{}</b>: {}</li>",
+            escape(&row.name),
+            escape(&row.about)
+        );
+    }
+    h += &about;
+    h.push_str("</ul>\n");
+    for (stem, caption) in [
+        ("heatmaps", r.block_title.as_str()),
+        (
+            "spectra",
+            "Eigenvalue spectra of the exact Fisher and of each approximation, log-log.",
+        ),
+        (
+            "error_vs_cost",
+            "Each approximation's error against its cost: the matrix (left) and the natural-gradient direction it gives (right).",
+        ),
+        (
+            "training_loss",
+            "Full-data training loss of each optimizer from the same initialisation.",
+        ),
+    ] {
+        let _ = writeln!(
+            h,
+            "<figure><img alt=\"{stem}\" src=\"data:image/png;base64,{}\"><figcaption>{} (<a href=\"{stem}.svg\">SVG</a>)</figcaption></figure>",
+            png(stem)?,
+            escape(caption)
+        );
+    }
+    h.push_str("<h2>Optimizers</h2>\n");
+    let (headers, body) = training_rows(&r.outcomes);
+    h += &html_table(&headers, &body);
+    h.push_str("<p>Data: <a href=\"comparison.json\">comparison.json</a> (everything, with the spectra), <a href=\"comparison.csv\">comparison.csv</a>, <a href=\"training.jsonl\">training.jsonl</a> (every step).</p>\n</body>\n</html>\n");
+    Ok(h)
+}
