@@ -18,6 +18,7 @@
 //! let quad = exact_expectation(&g, &QuadratureOptions::default()).unwrap();
 //! assert!((quad.fisher.matrix - analytic).abs().max() < 1e-9);
 //! ```
+#![warn(missing_docs)]
 
 pub use fisherlab_autodiff as autodiff;
 pub use fisherlab_distributions as distributions;

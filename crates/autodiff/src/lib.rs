@@ -29,6 +29,7 @@
 //! let (_, _, h) = hessian(&f, &[1.0, 2.0]);
 //! assert!((h[(0, 0)] + 0.25).abs() < 1e-15); // −1/σ²
 //! ```
+#![warn(missing_docs)]
 
 pub mod batch;
 pub mod network;

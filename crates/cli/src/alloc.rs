@@ -54,16 +54,22 @@ mod tests {
 
     #[test]
     fn held_and_freed_buffers_are_counted_at_their_size() {
-        // this binary's tests run under the counting allocator (main.rs installs it); other tests
-        // allocate little at the same time, hence the 8 MiB margins around 64 MiB
+        // this binary's tests run under the counting allocator (main.rs installs it); other
+        // tests allocate at the same time, hence 8 MiB margins around 64 MiB and a few tries
         const MIB: usize = 1 << 20;
-        let (v, held) = measure(|| vec![1u8; 64 * MIB]);
-        assert!(held.peak >= 64 * MIB && held.kept >= 56 * MIB, "{held:?}");
-        drop(v);
-        let ((), freed) = measure(|| {
-            let v = vec![1u8; 64 * MIB];
-            std::hint::black_box(&v);
+        let ok = (0..5).any(|_| {
+            let (v, held) = measure(|| vec![1u8; 64 * MIB]);
+            drop(v);
+            let ((), freed) = measure(|| {
+                let v = vec![1u8; 64 * MIB];
+                std::hint::black_box(&v);
+            });
+            held.peak >= 64 * MIB
+                && held.kept >= 56 * MIB
+                && held.kept <= 72 * MIB
+                && freed.peak >= 64 * MIB
+                && freed.kept < 8 * MIB
         });
-        assert!(freed.peak >= 64 * MIB && freed.kept < 8 * MIB, "{freed:?}");
+        assert!(ok, "the counters never matched the buffers' sizes");
     }
 }

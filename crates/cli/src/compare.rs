@@ -101,8 +101,9 @@ pub struct CompareArgs {
     /// Seed of the mini-batches, sampled labels, random directions and randomized low rank.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Approximations to compare (comma-separated; default: all, see the list in --help of
-    /// `fisherlab compare` or docs/cli.md).
+    /// Approximations to compare (comma-separated; default: all): mc, empirical, diag, diag-mc,
+    /// block-diag, kfac, kfac-mc, kfac-empirical, ekfac, low-rank, low-rank-randomized,
+    /// layer-isotropic.
     #[arg(long, value_delimiter = ',')]
     approximations: Option<Vec<String>>,
     /// Rank of the low-rank approximations.
@@ -903,12 +904,12 @@ dt {{ font-weight: bold; }}
         .collect();
     h += &html_table(&COLUMNS.map(|(c, _)| c), &body);
     h.push_str(
-        "<dl>\n<dt>build s, solve s</dt><dd>seconds to build the operator from the data, and for one damped solve (F̃ + λI)⁻¹g with the full-data gradient g.</dd>\n\
+        "<dl>\n<dt>build s, solve s</dt><dd>seconds to build the operator from the data, and for one damped solve (A + λI)⁻¹g with the full-data gradient g, for an approximation A of the exact Fisher F.</dd>\n\
 <dt>peak MB, kept MB</dt><dd>heap above the starting level during the build, and what the operator keeps.</dd>\n\
-<dt>rel Frob, rel spec</dt><dd>‖F̃ − F‖ / ‖F‖ in the Frobenius and spectral norms.</dd>\n\
-<dt>NGD cos, NGD rel err</dt><dd>cosine and relative error between the damped natural-gradient directions (F̃ + λI)⁻¹g and (F + λI)⁻¹g.</dd>\n\
-<dt>quad ratio g</dt><dd>gᵀF̃g / gᵀFg: how much curvature the approximation sees along the gradient (1 is exact; the JSON also has the ratio on 16 random directions).</dd>\n\
-<dt>Δ logdet</dt><dd>ln det(F̃ + λI) − ln det(F + λI).</dd>\n</dl>\n",
+<dt>rel Frob, rel spec</dt><dd>‖A − F‖ / ‖F‖ in the Frobenius and spectral norms.</dd>\n\
+<dt>NGD cos, NGD rel err</dt><dd>cosine and relative error between the damped natural-gradient directions (A + λI)⁻¹g and (F + λI)⁻¹g.</dd>\n\
+<dt>quad ratio g</dt><dd>gᵀAg / gᵀFg: how much curvature the approximation sees along the gradient (1 is exact; the JSON also has the ratio on 16 random directions).</dd>\n\
+<dt>Δ logdet</dt><dd>ln det(A + λI) − ln det(F + λI).</dd>\n</dl>\n",
     );
     let mut about = String::from("<ul>\n");
     for row in &r.rows {
@@ -948,4 +949,64 @@ dt {{ font-weight: bold; }}
     h += &html_table(&headers, &body);
     h.push_str("<p>Data: <a href=\"comparison.json\">comparison.json</a> (everything, with the spectra), <a href=\"comparison.csv\">comparison.csv</a>, <a href=\"training.jsonl\">training.jsonl</a> (every step).</p>\n</body>\n</html>\n");
     Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: CompareArgs,
+    }
+
+    #[test]
+    fn the_help_lists_exactly_the_catalogue() {
+        let cmd = Wrapper::command();
+        let help = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == "approximations")
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .unwrap();
+        let listed: Vec<String> = help
+            .rsplit_once("all): ")
+            .unwrap()
+            .1
+            .trim_end_matches('.')
+            .split(", ")
+            .map(|s| s.trim().to_string())
+            .collect();
+        let names: Vec<String> = catalogue(&CatalogueOptions::default())
+            .iter()
+            .map(|e| e.name.to_string())
+            .collect();
+        assert_eq!(listed, names);
+    }
+
+    #[test]
+    fn the_csv_quotes_text_and_leaves_missing_values_empty() {
+        let row = Row {
+            name: "exact".into(),
+            about: "the \"reference\", dense".into(),
+            build_seconds: 0.5,
+            solve_seconds: 0.25,
+            memory: Usage {
+                peak: 2_000_000,
+                kept: 1_000_000,
+            },
+            metrics: None,
+        };
+        let text = csv(&[row]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("approximation,about,build_seconds,solve_seconds,peak_memory_mb")
+        );
+        assert!(
+            lines[1].starts_with("\"exact\",\"the \"\"reference\"\", dense\",0.5,0.25,2.0,1.0,")
+        );
+        assert!(lines[1].ends_with(",,,"));
+    }
 }

@@ -85,7 +85,8 @@ fn log_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
 }
 
 /// Labels of a log axis over `[lo, hi]`: across two decades or more, powers of ten only
-/// (`1e-3`; the grid shows the rest); over a narrower range every tick, in plain numbers.
+/// (`1e-3`; the grid shows the rest); over a narrower range the ticks 1, 2 and 5 times a power
+/// of ten, in plain numbers.
 fn log_labels(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
     let wide = hi / lo >= 100.0;
     move |v: &f64| {
@@ -94,7 +95,11 @@ fn log_labels(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
         }
         let e = v.log10();
         if !wide {
-            plain_label(v)
+            let mantissa = v / 10f64.powf(e.floor());
+            let nice = [1.0, 2.0, 5.0, 10.0]
+                .iter()
+                .any(|m| (mantissa - m).abs() < 1e-6 * m);
+            if nice { plain_label(v) } else { String::new() }
         } else if (e - e.round()).abs() < 1e-6 {
             format!("1e{}", e.round() as i32)
         } else {
@@ -109,7 +114,12 @@ fn plain_label(v: &f64) -> String {
         format!("{}", v.round())
     } else {
         let digits = (2 - v.abs().log10().floor() as i32).clamp(0, 12) as usize;
-        format!("{v:.digits$}")
+        let s = format!("{v:.digits$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
     }
 }
 
@@ -235,8 +245,12 @@ where
         .x_labels(10)
         .y_labels(10)
         .draw()?;
-    // each label goes to the first of a few spots next to its point that overlaps no label
+    // each label, in its point's colour, goes to the first of a few spots next to its point that overlaps no label
     // placed before it (boxes estimated at 7.5 px per character, 14 px high)
+    let (xr, yr) = chart.plotting_area().get_pixel_range();
+    let inside = |x0: i32, y0: i32, w: i32| {
+        x0 >= xr.start && x0 + w <= xr.end && y0 >= yr.start && y0 + 14 <= yr.end
+    };
     let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
     let mut labels = Vec::new();
     for p in points.iter().filter(|p| p.x.is_finite() && p.y.is_finite()) {
@@ -253,9 +267,10 @@ where
         ];
         let overlaps = |(dx, dy): (i32, i32)| {
             let (x0, y0) = (px + dx, py + dy);
-            placed
-                .iter()
-                .any(|&(a, b, c, d)| x0 < c && a < x0 + w && y0 < d && b < y0 + 14)
+            !inside(x0, y0, w)
+                || placed
+                    .iter()
+                    .any(|&(a, b, c, d)| x0 < c && a < x0 + w && y0 < d && b < y0 + 14)
         };
         let (dx, dy) = spots
             .iter()
@@ -266,7 +281,11 @@ where
         labels.push(
             EmptyElement::at(at)
                 + Circle::new((0, 0), 6, p.colour.filled())
-                + Text::new(p.name.clone(), (dx, dy), (SANS, 13).into_font()),
+                + Text::new(
+                    p.name.clone(),
+                    (dx, dy),
+                    (SANS, 13).into_font().color(&p.colour.mix(0.9)),
+                ),
         );
     }
     chart.draw_series(labels)?;

@@ -30,6 +30,7 @@
 //! assert!((s[0] - 0.5).abs() < 1e-15 && s[1].abs() < 1e-15);
 //! assert!(Normal::new(0.0, -1.0).is_err());
 //! ```
+#![warn(missing_docs)]
 
 pub mod continuous;
 pub mod discrete;

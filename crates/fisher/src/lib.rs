@@ -25,6 +25,7 @@
 //!     }
 //! }
 //! ```
+#![warn(missing_docs)]
 
 pub mod curvature;
 mod exact;

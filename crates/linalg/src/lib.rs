@@ -37,6 +37,7 @@
 //! assert!((k.trace().unwrap() - 12.0).abs() < 1e-12);
 //! assert!((k.logdet_damped(0.1).unwrap() - dense.logdet_damped(0.1).unwrap()).abs() < 1e-12);
 //! ```
+#![warn(missing_docs)]
 
 mod block_diagonal;
 mod dense;

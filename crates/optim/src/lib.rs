@@ -32,6 +32,7 @@
 //! let run = train(&model, &[0.0; 3], x.as_ref(), y.as_ref(), &mut opt, &opts, |_| {}).unwrap();
 //! assert!(run.records.last().unwrap().loss < run.records[0].loss);
 //! ```
+#![warn(missing_docs)]
 
 mod adam;
 mod damping;
