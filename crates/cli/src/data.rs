@@ -4,8 +4,18 @@ use crate::CliError;
 use faer::Mat;
 use serde_json::{Value, json};
 
-const DIGITS: &str = include_str!("../data/digits.csv");
-const DIABETES: &str = include_str!("../data/diabetes.csv");
+const DIGITS: &[u8] = include_bytes!("../data/digits.csv.gz");
+const DIABETES: &[u8] = include_bytes!("../data/diabetes.csv.gz");
+
+/// The text of an embedded gzip-compressed CSV.
+fn gunzip(bytes: &[u8]) -> Result<String, CliError> {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .map_err(|e| CliError::Failed(format!("an embedded dataset is corrupt: {e}")))?;
+    Ok(text)
+}
 
 /// An embedded dataset.
 #[derive(Debug, Clone, Copy)]
@@ -71,36 +81,37 @@ fn unknown(name: &str) -> CliError {
 /// A dataset by name: inputs (N × d) and targets (N × 1).
 pub fn load(name: &str) -> Result<(Mat<f64>, Mat<f64>), CliError> {
     match name {
-        "digits" => Ok(digits()),
-        "diabetes" => Ok(diabetes()),
+        "digits" => digits(),
+        "diabetes" => diabetes(),
         _ => Err(unknown(name)),
     }
 }
 
-fn rows(text: &str) -> Vec<Vec<f64>> {
-    text.lines()
+fn rows(gz: &[u8]) -> Result<Vec<Vec<f64>>, CliError> {
+    Ok(gunzip(gz)?
+        .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             l.split(',')
                 .map(|v| v.trim().parse().unwrap_or(f64::NAN))
                 .collect()
         })
-        .collect()
+        .collect())
 }
 
 /// UCI optical digits (1 797 images of 8 × 8 pixels, 10 classes), pixels scaled to [0, 1].
-fn digits() -> (Mat<f64>, Mat<f64>) {
-    let rows = rows(DIGITS);
+fn digits() -> Result<(Mat<f64>, Mat<f64>), CliError> {
+    let rows = rows(DIGITS)?;
     let n = rows.len();
     let x = Mat::from_fn(n, 64, |i, j| rows[i][j] / 16.0);
     let y = Mat::from_fn(n, 1, |i, _| rows[i][64]);
-    (x, y)
+    Ok((x, y))
 }
 
 /// Diabetes (442 patients, 10 variables, a continuous response), every column standardised to
 /// mean 0 and standard deviation 1 (the response too, so a unit-variance Gaussian head fits).
-fn diabetes() -> (Mat<f64>, Mat<f64>) {
-    let rows = rows(DIABETES);
+fn diabetes() -> Result<(Mat<f64>, Mat<f64>), CliError> {
+    let rows = rows(DIABETES)?;
     let n = rows.len();
     let standard = |j: usize| {
         let mean = rows.iter().map(|r| r[j]).sum::<f64>() / n as f64;
@@ -109,7 +120,7 @@ fn diabetes() -> (Mat<f64>, Mat<f64>) {
     };
     let stats: Vec<(f64, f64)> = (0..11).map(standard).collect();
     let z = |i: usize, j: usize| (rows[i][j] - stats[j].0) / stats[j].1;
-    (Mat::from_fn(n, 10, z), Mat::from_fn(n, 1, |i, _| z(i, 10)))
+    Ok((Mat::from_fn(n, 10, z), Mat::from_fn(n, 1, |i, _| z(i, 10))))
 }
 
 /// `fisherlab datasets`: a table, or JSON.
@@ -163,6 +174,8 @@ mod tests {
             }
         }
         assert!(load("mnist").is_err());
+        // a damaged archive is an error, not a panic
+        assert!(rows(&DIGITS[..DIGITS.len() / 2]).is_err());
     }
 
     #[test]
@@ -177,7 +190,7 @@ mod tests {
         }
         // the raw response of the first patient is 151 (Efron et al. 2004); the published mean
         // and standard deviation of the response are 152.13 and 77.09
-        let raw = rows(DIABETES);
+        let raw = rows(DIABETES).unwrap();
         assert_eq!(raw[0][10].to_bits(), 151.0f64.to_bits());
         let mean = raw.iter().map(|r| r[10]).sum::<f64>() / 442.0;
         assert!((mean - 152.133).abs() < 1e-3, "{mean}");
