@@ -35,6 +35,7 @@ pub mod batch;
 pub mod network;
 pub mod reverse;
 pub mod special;
+pub mod symbolic;
 
 use nalgebra::{Const, DMatrix, U1};
 use num_dual::{Dual2SVec64, DualSVec64, HyperDualSVec64};
