@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod model;
 mod monte_carlo;
 pub mod quadrature;
+pub mod verify;
 
 pub use exact::{ExactReport, QuadratureOptions, exact_expectation};
 use fisherlab_distributions::ScoreFn;

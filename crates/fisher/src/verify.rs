@@ -1,0 +1,806 @@
+//! Verify a hand-derived Fisher matrix of a density written as text.
+//!
+//! A [`SymbolicFamily`] is a log-density parsed by [`fisherlab_autodiff::symbolic`] on one of
+//! five supports. It is a [`Family`] like the built-in ones, so its Fisher information comes
+//! from the same independent routes: [`exact_expectation`] (adaptive quadrature, or summation
+//! over counts) and [`monte_carlo`] in both the score and the negative-Hessian forms, with
+//! samples drawn by inverting its numerically tabulated distribution function. [`verify`]
+//! compares a claimed matrix — entries are expressions in the parameters — entry by entry at
+//! each point, after checking that the density normalises.
+//!
+//! # Examples
+//! ```
+//! use fisherlab_autodiff::symbolic::{parse, Symbols};
+//! use fisherlab_fisher::verify::{parse_claim, verify, SymSupport, SymbolicFamily, VerifyOptions};
+//! let names = Symbols::new("x", &["rate"]).unwrap();
+//! let logpdf = parse("log(rate) - rate*x", &names).unwrap();
+//! let family = SymbolicFamily::new(names.clone(), logpdf, SymSupport::Positive, &[2.0]).unwrap();
+//! let claim = parse_claim("[[1/rate^2]]", &names).unwrap();
+//! let report = verify(&family, &claim, &[vec![2.0], vec![0.7]], &VerifyOptions::default()).unwrap();
+//! assert!(report.iter().all(|p| p.pass()));
+//! // a wrong claim fails
+//! let wrong = parse_claim("[[2/rate^2]]", &names).unwrap();
+//! let report = verify(&family, &wrong, &[vec![2.0]], &VerifyOptions::default()).unwrap();
+//! assert!(!report[0].pass());
+//! ```
+
+use crate::{
+    Error, ExactReport, McForm, MonteCarloOptions, QuadratureOptions, Result, exact_expectation,
+    monte_carlo,
+};
+use fisherlab_autodiff::symbolic::{self, Expr, Func, Symbols};
+use fisherlab_distributions::{DualNum, Family, FisherRng, LogDensity, Support};
+use nalgebra::DMatrix;
+use rand::RngExt;
+
+/// Where the data variable lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SymSupport {
+    /// ℝ.
+    Real,
+    /// `(0, ∞)`.
+    Positive,
+    /// `(0, 1)`.
+    Unit,
+    /// `0, 1, 2, …`.
+    NonNegInt,
+    /// `lo, lo + 1, …, hi` with `0 ≤ lo ≤ hi`.
+    Int(u64, u64),
+}
+
+impl SymSupport {
+    /// Parse `real`, `positive`, `unit`, `nonneg-int` or `int:A..B`.
+    ///
+    /// # Errors
+    /// Any other text, or `A > B`.
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = |rule: &'static str| Error::InvalidOption {
+            name: "support",
+            value: text.to_string(),
+            rule,
+        };
+        Ok(match text {
+            "real" => SymSupport::Real,
+            "positive" => SymSupport::Positive,
+            "unit" => SymSupport::Unit,
+            "nonneg-int" => SymSupport::NonNegInt,
+            _ => {
+                let range = text
+                    .strip_prefix("int:")
+                    .ok_or(bad("must be real, positive, unit, nonneg-int or int:A..B"))?;
+                let (a, b) = range
+                    .split_once("..")
+                    .ok_or(bad("int:A..B needs two integers, e.g. int:0..10"))?;
+                let a: u64 = a
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad("A in int:A..B must be an integer >= 0"))?;
+                let b: u64 = b
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad("B in int:A..B must be an integer >= A"))?;
+                if a > b {
+                    return Err(bad("int:A..B needs A <= B"));
+                }
+                SymSupport::Int(a, b)
+            }
+        })
+    }
+    fn support(self) -> Support {
+        match self {
+            SymSupport::Real => Support::Real,
+            SymSupport::Positive => Support::Positive,
+            SymSupport::Unit => Support::UnitInterval,
+            SymSupport::NonNegInt => Support::Counts {
+                lower: 0,
+                upper: None,
+            },
+            SymSupport::Int(a, b) => Support::Counts {
+                lower: a,
+                upper: Some(b),
+            },
+        }
+    }
+    fn discrete(self) -> bool {
+        matches!(self, SymSupport::NonNegInt | SymSupport::Int(..))
+    }
+    /// The integration variable `t` ↦ observation `x`, and `log |dx/dt|`.
+    fn observation_at(self, t: f64) -> (f64, f64) {
+        match self {
+            SymSupport::Positive => (t.exp(), t),
+            SymSupport::Unit => {
+                let x = 1.0 / (1.0 + (-t).exp());
+                (x, (x * (1.0 - x)).ln())
+            }
+            _ => (t, 0.0),
+        }
+    }
+}
+
+/// Samples by inverting a tabulated distribution function.
+#[derive(Debug, Clone)]
+enum Sampler {
+    /// `t` grid (of the integration variable) and the normalised CDF at its points.
+    Continuous { t: Vec<f64>, cdf: Vec<f64> },
+    /// First count and the normalised CDF from it.
+    Discrete { lower: u64, cdf: Vec<f64> },
+}
+
+/// A log-density written as an expression, as a [`Family`].
+#[derive(Debug, Clone)]
+pub struct SymbolicFamily {
+    symbols: Symbols,
+    logpdf: Expr,
+    support: SymSupport,
+    theta: Vec<f64>,
+    /// `(centre, spread)` of the integration variable.
+    hint: (f64, f64),
+    sampler: Sampler,
+    smooth: bool,
+}
+
+/// Points of the tabulated distribution function of continuous supports.
+const GRID: usize = 4_001;
+
+impl SymbolicFamily {
+    /// The family at parameters `theta` (in the order of `symbols`' parameters).
+    ///
+    /// # Errors
+    /// A parameter count that does not match; a log-density that is NaN or +∞ somewhere on the
+    /// support at these parameters (the support or the parameters are wrong), or that is −∞
+    /// everywhere on it.
+    pub fn new(symbols: Symbols, logpdf: Expr, support: SymSupport, theta: &[f64]) -> Result<Self> {
+        if theta.len() != symbols.num_params() {
+            return Err(Error::InvalidInput {
+                what: format!(
+                    "{} parameter values for {} parameters",
+                    theta.len(),
+                    symbols.num_params()
+                ),
+            });
+        }
+        if let Some(k) = theta.iter().position(|v| !v.is_finite()) {
+            return Err(Error::InvalidInput {
+                what: format!(
+                    "parameter {} = {} is not finite",
+                    symbols.names()[k + 1],
+                    theta[k]
+                ),
+            });
+        }
+        let smooth = !uses_kink(&logpdf, symbols.num_params());
+        let mut f = Self {
+            symbols,
+            logpdf,
+            support,
+            theta: theta.to_vec(),
+            hint: (0.0, 1.0),
+            sampler: Sampler::Discrete {
+                lower: 0,
+                cdf: vec![1.0],
+            },
+            smooth,
+        };
+        f.tabulate()?;
+        Ok(f)
+    }
+
+    /// The log-density at observation `x` and the stored parameters.
+    pub fn log_density(&self, x: f64) -> f64 {
+        let mut v = Vec::with_capacity(self.theta.len() + 1);
+        v.push(x);
+        v.extend_from_slice(&self.theta);
+        self.logpdf.eval(&v).unwrap_or(f64::NAN)
+    }
+
+    /// The symbols (data variable first, then the parameters).
+    pub fn symbols(&self) -> &Symbols {
+        &self.symbols
+    }
+
+    /// The log-density expression.
+    pub fn logpdf(&self) -> &Expr {
+        &self.logpdf
+    }
+
+    /// The support.
+    pub fn sym_support(&self) -> SymSupport {
+        self.support
+    }
+
+    fn bad_value(&self, x: f64, v: f64) -> Error {
+        let point: Vec<String> = self.symbols.names()[1..]
+            .iter()
+            .zip(&self.theta)
+            .map(|(n, t)| format!("{n}={t}"))
+            .collect();
+        Error::InvalidInput {
+            what: format!(
+                "the log-density is {v} at {} = {x} (support {}) at {}: does the density live on this support, and are the parameters valid?",
+                self.symbols.names()[0],
+                self.support.describe(),
+                point.join(", ")
+            ),
+        }
+    }
+
+    /// Check the log-density on the support, find where the mass is, and build the sampler.
+    fn tabulate(&mut self) -> Result<()> {
+        if self.support.discrete() {
+            let (lower, upper) = match self.support {
+                SymSupport::Int(a, b) => (a, Some(b)),
+                _ => (0, None),
+            };
+            let mut logs = Vec::new();
+            let mut k = lower;
+            let mut best = f64::NEG_INFINITY;
+            loop {
+                let lp = self.log_density(k as f64);
+                if lp.is_nan() || lp == f64::INFINITY {
+                    return Err(self.bad_value(k as f64, lp));
+                }
+                best = best.max(lp);
+                logs.push(lp);
+                let past_mode = lp < best - 40.0;
+                if upper.is_some_and(|u| k >= u) || (upper.is_none() && past_mode && logs.len() > 8)
+                {
+                    break;
+                }
+                if logs.len() >= 10_000_000 {
+                    return Err(Error::InvalidInput {
+                        what: "the probabilities do not fall off within 10⁷ counts".into(),
+                    });
+                }
+                k += 1;
+            }
+            if best == f64::NEG_INFINITY {
+                return Err(Error::InvalidInput {
+                    what: "the probability is 0 everywhere on the support".into(),
+                });
+            }
+            let mut cdf = Vec::with_capacity(logs.len());
+            let mut acc = 0.0;
+            let (mut m1, mut m2) = (0.0, 0.0);
+            for (i, lp) in logs.iter().enumerate() {
+                let w = (lp - best).exp();
+                acc += w;
+                let x = (lower + i as u64) as f64;
+                m1 += w * x;
+                m2 += w * x * x;
+                cdf.push(acc);
+            }
+            for c in &mut cdf {
+                *c /= acc;
+            }
+            let mean = m1 / acc;
+            self.hint = (mean, (m2 / acc - mean * mean).max(1e-12).sqrt());
+            self.sampler = Sampler::Discrete { lower, cdf };
+            return Ok(());
+        }
+        // continuous: the log-density of the integration variable t
+        let lt = |t: f64| {
+            let (x, jac) = self.support.observation_at(t);
+            let lp = self.log_density(x);
+            (x, lp, lp + jac)
+        };
+        let mut candidates = vec![0.0];
+        for j in -3..=6 {
+            for m in [1.0, 2.0, 5.0] {
+                let v = m * 10f64.powi(j);
+                candidates.push(v);
+                candidates.push(-v);
+            }
+        }
+        if self.support != SymSupport::Real {
+            candidates.retain(|t| t.abs() <= 700.0);
+        }
+        let mut mode = (f64::NEG_INFINITY, 0.0);
+        for &t in &candidates {
+            let (x, lp, l) = lt(t);
+            if lp.is_nan() || lp == f64::INFINITY {
+                return Err(self.bad_value(x, lp));
+            }
+            if l > mode.0 {
+                mode = (l, t);
+            }
+        }
+        if mode.0 == f64::NEG_INFINITY {
+            return Err(Error::InvalidInput {
+                what: "the density is 0 everywhere it was evaluated on the support".into(),
+            });
+        }
+        // climb to the mode on a shrinking step, then walk out to where the density is e⁻⁴⁰ of it
+        let mut step = mode.1.abs().max(1.0) * 0.5;
+        while step > 1e-9 * mode.1.abs().max(1.0) {
+            let mut moved = false;
+            for t in [mode.1 - step, mode.1 + step] {
+                let (_, _, l) = lt(t);
+                if l > mode.0 {
+                    mode = (l, t);
+                    moved = true;
+                }
+            }
+            if !moved {
+                step *= 0.5;
+            }
+        }
+        let edge = |dir: f64| -> Result<f64> {
+            let mut step = 1e-3 * mode.1.abs().max(1e-3);
+            let mut t = mode.1;
+            for _ in 0..4000 {
+                let next = t + dir * step;
+                let (x, lp, l) = lt(next);
+                if lp.is_nan() || lp == f64::INFINITY {
+                    return Err(self.bad_value(x, lp));
+                }
+                t = next;
+                if l < mode.0 - 40.0
+                    || !x.is_finite()
+                    || (self.support != SymSupport::Real && t.abs() > 700.0)
+                {
+                    break;
+                }
+                step *= 1.2;
+            }
+            Ok(t)
+        };
+        let (a, b) = (edge(-1.0)?, edge(1.0)?);
+        let h = (b - a) / (GRID - 1) as f64;
+        let t: Vec<f64> = (0..GRID).map(|i| a + h * i as f64).collect();
+        let mut w = Vec::with_capacity(GRID);
+        for &ti in &t {
+            let (x, lp, l) = lt(ti);
+            if lp.is_nan() || lp == f64::INFINITY {
+                return Err(self.bad_value(x, lp));
+            }
+            w.push((l - mode.0).exp());
+        }
+        let mut cdf = vec![0.0; GRID];
+        for i in 1..GRID {
+            cdf[i] = cdf[i - 1] + 0.5 * h * (w[i] + w[i - 1]);
+        }
+        let total = cdf[GRID - 1];
+        let (mut m1, mut m2) = (0.0, 0.0);
+        for i in 0..GRID {
+            cdf[i] /= total;
+            m1 += w[i] * t[i] * h / total;
+            m2 += w[i] * t[i] * t[i] * h / total;
+        }
+        self.hint = (m1, (m2 - m1 * m1).max(1e-24).sqrt());
+        self.sampler = Sampler::Continuous { t, cdf };
+        Ok(())
+    }
+}
+
+impl SymSupport {
+    /// As written on the command line.
+    pub fn describe(&self) -> String {
+        match self {
+            SymSupport::Real => "real".into(),
+            SymSupport::Positive => "positive".into(),
+            SymSupport::Unit => "unit".into(),
+            SymSupport::NonNegInt => "nonneg-int".into(),
+            SymSupport::Int(a, b) => format!("int:{a}..{b}"),
+        }
+    }
+}
+
+/// Whether the log-density has a kink in a parameter (`abs` of a parameter-dependent
+/// argument), which breaks the negative-Hessian identity.
+fn uses_kink(e: &Expr, params: usize) -> bool {
+    match e {
+        Expr::Call(Func::Abs | Func::Sign, a) => {
+            (1..=params).any(|k| a.depends_on(k)) || uses_kink(a, params)
+        }
+        Expr::Call(_, a) => uses_kink(a, params),
+        Expr::Sum(v) | Expr::Prod(v) => v.iter().any(|t| uses_kink(t, params)),
+        Expr::Pow(a, b) => uses_kink(a, params) || uses_kink(b, params),
+        _ => false,
+    }
+}
+
+impl Family for SymbolicFamily {
+    fn name(&self) -> &'static str {
+        "symbolic"
+    }
+    fn param_names(&self) -> Vec<String> {
+        self.symbols.names()[1..].to_vec()
+    }
+    fn params(&self) -> Vec<f64> {
+        self.theta.clone()
+    }
+    fn support(&self) -> Support {
+        self.support.support()
+    }
+    fn sample_into(&self, rng: &mut FisherRng, out: &mut [f64]) {
+        let u: f64 = rng.random();
+        out[0] = match &self.sampler {
+            Sampler::Discrete { lower, cdf } => {
+                let k = cdf.partition_point(|c| *c < u).min(cdf.len() - 1);
+                (lower + k as u64) as f64
+            }
+            Sampler::Continuous { t, cdf } => {
+                let i = cdf.partition_point(|c| *c < u).clamp(1, cdf.len() - 1);
+                let (c0, c1) = (cdf[i - 1], cdf[i]);
+                let f = if c1 > c0 { (u - c0) / (c1 - c0) } else { 0.5 };
+                self.support
+                    .observation_at(t[i - 1] + f * (t[i] - t[i - 1]))
+                    .0
+            }
+        };
+    }
+    /// Not known: the claim is what is being checked (NaN).
+    fn fisher(&self) -> DMatrix<f64> {
+        let p = self.theta.len();
+        DMatrix::from_element(p, p, f64::NAN)
+    }
+    fn hessian_identity_holds(&self) -> bool {
+        self.smooth
+    }
+    fn quadrature_hint(&self) -> Vec<(f64, f64)> {
+        vec![self.hint]
+    }
+    /// For unbounded counts: the largest ratio `p(k+1)/p(k)` over the 1 000 counts from `k0`,
+    /// which must not increase there beyond rounding — checked numerically, not proven (the
+    /// verification report says so).
+    fn pmf_ratio_bound(&self, k0: u64) -> Option<f64> {
+        let mut worst: f64 = 0.0;
+        let mut prev = f64::INFINITY;
+        let mut lp = self.log_density(k0 as f64);
+        for k in k0..k0 + 1_000 {
+            let next = self.log_density((k + 1) as f64);
+            let r = (next - lp).exp();
+            lp = next;
+            if !r.is_finite() || r > prev * (1.0 + 1e-8) {
+                return None;
+            }
+            prev = r;
+            worst = worst.max(r);
+        }
+        Some(worst)
+    }
+}
+
+impl LogDensity for SymbolicFamily {
+    fn log_prob<D: DualNum<Primitive = f64> + Copy>(&self, theta: &[D], x: &[f64]) -> D {
+        let mut v = Vec::with_capacity(theta.len() + 1);
+        v.push(D::from(x[0]));
+        v.extend_from_slice(theta);
+        self.logpdf.eval(&v).unwrap_or(D::from(f64::NAN))
+    }
+    fn with_params(&self, theta: &[f64]) -> fisherlab_distributions::Result<Self> {
+        SymbolicFamily::new(
+            self.symbols.clone(),
+            self.logpdf.clone(),
+            self.support,
+            theta,
+        )
+        .map_err(|e| fisherlab_distributions::Error::InvalidStructure {
+            family: "symbolic",
+            what: e.to_string(),
+        })
+    }
+}
+
+/// Parse a claimed matrix `[[e11, e12, …], [e21, …], …]` whose entries are expressions in the
+/// parameters (the data variable may not appear).
+///
+/// # Errors
+/// Malformed brackets, rows of different lengths, a shape other than P × P, an entry that does
+/// not parse or uses the data variable.
+pub fn parse_claim(text: &str, symbols: &Symbols) -> Result<Vec<Vec<Expr>>> {
+    let bad = |what: String| Error::InvalidInput {
+        what: format!("--claim: {what}"),
+    };
+    let t = text.trim();
+    let inner = t
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .ok_or_else(|| bad("must look like [[a, b], [c, d]]".into()))?;
+    // split the rows at top-level brackets
+    let mut rows: Vec<String> = Vec::new();
+    let mut depth = 0i32;
+    let mut current = String::new();
+    for c in inner.chars() {
+        match c {
+            '[' => {
+                depth += 1;
+                if depth == 1 {
+                    current.clear();
+                    continue;
+                }
+            }
+            ']' => {
+                depth -= 1;
+                if depth == 0 {
+                    rows.push(current.clone());
+                    continue;
+                }
+            }
+            '(' => depth += 2,
+            ')' => depth -= 2,
+            _ => {}
+        }
+        if depth < 0 {
+            return Err(bad("unbalanced brackets".into()));
+        }
+        if depth >= 1 {
+            current.push(c);
+        } else if !(c.is_whitespace() || c == ',') {
+            return Err(bad(format!("unexpected `{c}` between rows")));
+        }
+    }
+    if depth != 0 {
+        return Err(bad("unbalanced brackets".into()));
+    }
+    let p = symbols.num_params();
+    if rows.len() != p {
+        return Err(bad(format!("{} rows for {p} parameters", rows.len())));
+    }
+    let mut out = Vec::with_capacity(p);
+    for (i, row) in rows.iter().enumerate() {
+        // entries are separated by commas outside parentheses
+        let mut entries = Vec::new();
+        let mut level = 0;
+        let mut cur = String::new();
+        for c in row.chars() {
+            match c {
+                '(' => level += 1,
+                ')' => level -= 1,
+                ',' if level == 0 => {
+                    entries.push(std::mem::take(&mut cur));
+                    continue;
+                }
+                _ => {}
+            }
+            cur.push(c);
+        }
+        entries.push(cur);
+        if entries.len() != p {
+            return Err(bad(format!(
+                "row {} has {} entries, not {p}",
+                i + 1,
+                entries.len()
+            )));
+        }
+        let mut parsed = Vec::with_capacity(p);
+        for (j, e) in entries.iter().enumerate() {
+            let expr = symbolic::parse(e.trim(), symbols).map_err(|err| {
+                bad(format!(
+                    "entry ({}, {}) `{}`: {err}",
+                    i + 1,
+                    j + 1,
+                    e.trim()
+                ))
+            })?;
+            if expr.depends_on(0) {
+                return Err(bad(format!(
+                    "entry ({}, {}) uses the data variable {}",
+                    i + 1,
+                    j + 1,
+                    symbols.names()[0]
+                )));
+            }
+            parsed.push(expr);
+        }
+        out.push(parsed);
+    }
+    Ok(out)
+}
+
+/// Which route decides pass or fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyMethod {
+    /// Exact expectation (quadrature or summation); Monte Carlo is reported alongside.
+    Quadrature,
+    /// Monte Carlo only (score form decides; both forms reported).
+    MonteCarlo,
+}
+
+/// Options of [`verify`].
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// Route that decides.
+    pub method: VerifyMethod,
+    /// Quadrature settings.
+    pub quadrature: QuadratureOptions,
+    /// Monte-Carlo samples per form.
+    pub samples: usize,
+    /// Monte-Carlo seed.
+    pub seed: u64,
+    /// Quadrature pass threshold: `|claimed − computed| ≤ tol · √(|F_ii F_jj|)`.
+    pub rel_tol: f64,
+    /// Monte-Carlo pass threshold in standard errors.
+    pub z_tol: f64,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self {
+            method: VerifyMethod::Quadrature,
+            quadrature: QuadratureOptions::default(),
+            samples: 100_000,
+            seed: 0,
+            rel_tol: 1e-6,
+            z_tol: 5.0,
+        }
+    }
+}
+
+/// One entry at one point.
+#[derive(Debug, Clone)]
+pub struct EntryCheck {
+    /// Row and column (0-based).
+    pub index: (usize, usize),
+    /// The claimed value.
+    pub claimed: f64,
+    /// Exact expectation (absent with [`VerifyMethod::MonteCarlo`]).
+    pub quadrature: Option<f64>,
+    /// Monte Carlo, score form: mean and standard error.
+    pub mc_score: (f64, f64),
+    /// Monte Carlo, negative-Hessian form (absent when the identity does not hold).
+    pub mc_hessian: Option<(f64, f64)>,
+    /// `|claimed − reference|` with the deciding route as reference.
+    pub abs_error: f64,
+    /// `abs_error / √(|F_ii F_jj|)` (quadrature) or in standard errors (Monte Carlo).
+    pub rel_error: f64,
+    /// Within tolerance.
+    pub pass: bool,
+}
+
+/// All entries at one point.
+#[derive(Debug, Clone)]
+pub struct PointCheck {
+    /// Parameter values.
+    pub theta: Vec<f64>,
+    /// `∫ p` (summation or quadrature; 1 when normalised).
+    pub mass: Option<f64>,
+    /// `E[s]` from the exact route (≈ 0 for a regular family).
+    pub score_mean: Option<Vec<f64>>,
+    /// The density does not normalise (then no entry is judged).
+    pub not_normalised: Option<String>,
+    /// Every entry, row-major.
+    pub entries: Vec<EntryCheck>,
+}
+
+impl PointCheck {
+    /// Normalised and every entry within tolerance.
+    pub fn pass(&self) -> bool {
+        self.not_normalised.is_none() && self.entries.iter().all(|e| e.pass)
+    }
+}
+
+/// Check `claim` at each point of `points` (parameter vectors).
+///
+/// # Errors
+/// A point at which the log-density is not finite on the support, a claim entry that is not
+/// finite at a point, quadrature or Monte-Carlo failures other than an unnormalised density.
+pub fn verify(
+    family: &SymbolicFamily,
+    claim: &[Vec<Expr>],
+    points: &[Vec<f64>],
+    opts: &VerifyOptions,
+) -> Result<Vec<PointCheck>> {
+    let p = family.symbols().num_params();
+    let mut out = Vec::with_capacity(points.len());
+    for theta in points {
+        let f = SymbolicFamily::new(
+            family.symbols.clone(),
+            family.logpdf.clone(),
+            family.support,
+            theta,
+        )?;
+        let mut vals = vec![0.0];
+        vals.extend_from_slice(theta);
+        let mut claimed = DMatrix::zeros(p, p);
+        for i in 0..p {
+            for j in 0..p {
+                let v: f64 = claim[i][j].eval(&vals).map_err(|e| Error::InvalidInput {
+                    what: e.to_string(),
+                })?;
+                if !v.is_finite() {
+                    return Err(Error::InvalidInput {
+                        what: format!(
+                            "the claimed entry ({}, {}) is {v} at {}",
+                            i + 1,
+                            j + 1,
+                            describe_point(family.symbols(), theta)
+                        ),
+                    });
+                }
+                claimed[(i, j)] = v;
+            }
+        }
+        let exact: Option<ExactReport> = match opts.method {
+            VerifyMethod::MonteCarlo => None,
+            VerifyMethod::Quadrature => match exact_expectation(&f, &opts.quadrature) {
+                Ok(r) => Some(r),
+                Err(Error::NotNormalized { mass, .. }) => {
+                    out.push(PointCheck {
+                        theta: theta.clone(),
+                        mass: Some(mass),
+                        score_mean: None,
+                        not_normalised: Some(format!(
+                            "the density integrates to {mass} over the support {}, not 1: check the normalising constant",
+                            f.support.describe()
+                        )),
+                        entries: Vec::new(),
+                    });
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        let mc = |form| {
+            monte_carlo(
+                &f,
+                &MonteCarloOptions {
+                    samples: opts.samples,
+                    seed: opts.seed,
+                    form,
+                },
+            )
+        };
+        let score = mc(McForm::Score)?;
+        let hess = if f.hessian_identity_holds() {
+            Some(mc(McForm::NegativeHessian)?)
+        } else {
+            None
+        };
+        let se = |e: &crate::FisherEstimate, i: usize, j: usize| {
+            e.std_error.as_ref().map_or(f64::NAN, |s| s[(i, j)])
+        };
+        let mut entries = Vec::with_capacity(p * p);
+        for i in 0..p {
+            for j in 0..p {
+                let c = claimed[(i, j)];
+                let mc_score = (score.matrix[(i, j)], se(&score, i, j));
+                let mc_hessian = hess.as_ref().map(|h| (h.matrix[(i, j)], se(h, i, j)));
+                let (abs_error, rel_error, pass) = match &exact {
+                    Some(r) => {
+                        let q = r.fisher.matrix[(i, j)];
+                        let scale = (r.fisher.matrix[(i, i)] * r.fisher.matrix[(j, j)])
+                            .abs()
+                            .sqrt()
+                            .max(1e-300);
+                        let abs = (c - q).abs();
+                        (abs, abs / scale, abs <= opts.rel_tol * scale)
+                    }
+                    None => {
+                        let abs = (c - mc_score.0).abs();
+                        let z = abs / mc_score.1.max(1e-300);
+                        (abs, z, z <= opts.z_tol)
+                    }
+                };
+                entries.push(EntryCheck {
+                    index: (i, j),
+                    claimed: c,
+                    quadrature: exact.as_ref().map(|r| r.fisher.matrix[(i, j)]),
+                    mc_score,
+                    mc_hessian,
+                    abs_error,
+                    rel_error,
+                    pass,
+                });
+            }
+        }
+        out.push(PointCheck {
+            theta: theta.clone(),
+            mass: exact.as_ref().map(|r| r.mass),
+            score_mean: exact.as_ref().map(|r| r.score_mean.clone()),
+            not_normalised: None,
+            entries,
+        });
+    }
+    Ok(out)
+}
+
+/// `mu=0.3, sigma=2`.
+pub fn describe_point(symbols: &Symbols, theta: &[f64]) -> String {
+    symbols.names()[1..]
+        .iter()
+        .zip(theta)
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
