@@ -12,6 +12,7 @@ mod format;
 mod io;
 mod plots;
 mod train;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -34,6 +35,10 @@ enum Command {
     /// optimizers; tables, JSON, CSV, figures and an index.html in --out.
     #[command(after_help = compare::EXAMPLES)]
     Compare(Box<compare::CompareArgs>),
+    /// Check a hand-derived Fisher matrix of a log-density written as text: symbolic score and
+    /// Hessian, exact expectation and Monte Carlo at each point, a verdict per entry.
+    #[command(after_help = verify::EXAMPLES)]
+    Verify(Box<verify::VerifyArgs>),
     /// Fisher information of a distribution: analytic, exact expectation, or Monte Carlo.
     #[command(after_help = fim::EXAMPLES)]
     Fim(fim::FimArgs),
@@ -118,6 +123,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Compare(args) => compare::run(&args),
         Command::Fim(args) => fim::run(&args),
+        Command::Verify(args) => verify::run(&args),
         Command::Curvature(args) => curvature::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Families { json } => fim::families(json),
