@@ -661,6 +661,21 @@ fn simplify_prod(factors: Vec<Expr>) -> Expr {
             other => out.push(other),
         }
     }
+    // exp(a)·exp(b) = exp(a + b)
+    let exps: Vec<Expr> = out
+        .iter()
+        .filter_map(|f| match f {
+            Expr::Call(Func::Exp, u) => Some((**u).clone()),
+            _ => None,
+        })
+        .collect();
+    if exps.len() > 1 {
+        out.retain(|f| !matches!(f, Expr::Call(Func::Exp, _)));
+        match simplify_call(Func::Exp, simplify_sum(exps)) {
+            Expr::Num(v) => c *= v,
+            e => out.push(e),
+        }
+    }
     out.sort_by(cmp_key);
     if c != 1.0 || out.is_empty() {
         out.insert(0, Expr::Num(c));
@@ -697,8 +712,11 @@ fn simplify_pow(base: Expr, exponent: Expr) -> Expr {
                 .map(|u| simplify_pow(u, exponent.clone()))
                 .collect(),
         ),
-        // e^u = exp(u)
+        // e^u = exp(u); exp(u)^n = exp(n u)
         Expr::E => simplify_call(Func::Exp, exponent),
+        Expr::Call(Func::Exp, u) if num(&exponent).is_some() => {
+            simplify_call(Func::Exp, simplify_prod(vec![exponent, *u]))
+        }
         b => Expr::Pow(Box::new(b), Box::new(exponent)),
     }
 }
@@ -1101,6 +1119,8 @@ mod tests {
         assert_eq!(text("sqrt(2*pi)"), "sqrt(2*pi)");
         assert_eq!(text("2^3 + 4^0.5"), "10");
         assert_eq!(text("e^x"), "exp(x)");
+        assert_eq!(text("exp(mu)^2/exp(mu)"), "exp(mu)");
+        assert_eq!(text("exp(-x)^2"), "exp(-2*x)");
     }
 
     #[test]

@@ -324,17 +324,20 @@ impl SymbolicFamily {
                 step *= 0.5;
             }
         }
-        let edge = |dir: f64| -> Result<f64> {
+        // walk out from the mode until the density falls by `drop` nats (or the support ends):
+        // the last point before the fall and the first after it
+        let walk = |dir: f64, drop: f64| -> Result<(f64, f64)> {
             let mut step = 1e-3 * mode.1.abs().max(1e-3);
-            let mut t = mode.1;
+            let (mut prev, mut t) = (mode.1, mode.1);
             for _ in 0..4000 {
                 let next = t + dir * step;
                 let (x, lp, l) = lt(next);
                 if lp.is_nan() || lp == f64::INFINITY {
                     return Err(self.bad_value(x, lp));
                 }
+                prev = t;
                 t = next;
-                if l < mode.0 - 40.0
+                if l < mode.0 - drop
                     || !x.is_finite()
                     || (self.support != SymSupport::Real && t.abs() > 700.0)
                 {
@@ -342,11 +345,38 @@ impl SymbolicFamily {
                 }
                 step *= 1.2;
             }
-            Ok(t)
+            Ok((prev, t))
         };
-        let (a, b) = (edge(-1.0)?, edge(1.0)?);
-        let h = (b - a) / (GRID - 1) as f64;
-        let t: Vec<f64> = (0..GRID).map(|i| a + h * i as f64).collect();
+        let (a, b) = (walk(-1.0, 40.0)?.1, walk(1.0, 40.0)?.1);
+        // the local scale: where the density has fallen by one nat, by bisection
+        let mut scale = f64::INFINITY;
+        for dir in [-1.0, 1.0] {
+            let (mut inside, mut outside) = walk(dir, 1.0)?;
+            for _ in 0..60 {
+                let mid = 0.5 * (inside + outside);
+                if lt(mid).2 < mode.0 - 1.0 {
+                    outside = mid;
+                } else {
+                    inside = mid;
+                }
+            }
+            let d = (outside - mode.1).abs();
+            if d > 0.0 {
+                scale = scale.min(d);
+            }
+        }
+        if !scale.is_finite() {
+            scale = (b - a).max(1e-300);
+        }
+        // grid uniform in v = asinh((t − mode)/scale): fine near the mode, geometric in the
+        // tails, so heavy-tailed densities are tabulated as well as light-tailed ones
+        let (v0, v1) = (
+            ((a - mode.1) / scale).asinh(),
+            ((b - mode.1) / scale).asinh(),
+        );
+        let t: Vec<f64> = (0..GRID)
+            .map(|i| mode.1 + scale * (v0 + (v1 - v0) * i as f64 / (GRID - 1) as f64).sinh())
+            .collect();
         let mut w = Vec::with_capacity(GRID);
         for &ti in &t {
             let (x, lp, l) = lt(ti);
@@ -356,16 +386,18 @@ impl SymbolicFamily {
             w.push((l - mode.0).exp());
         }
         let mut cdf = vec![0.0; GRID];
+        let (mut m1, mut m2) = (0.0, 0.0);
         for i in 1..GRID {
+            let h = t[i] - t[i - 1];
             cdf[i] = cdf[i - 1] + 0.5 * h * (w[i] + w[i - 1]);
+            m1 += 0.5 * h * (w[i] * t[i] + w[i - 1] * t[i - 1]);
+            m2 += 0.5 * h * (w[i] * t[i] * t[i] + w[i - 1] * t[i - 1] * t[i - 1]);
         }
         let total = cdf[GRID - 1];
-        let (mut m1, mut m2) = (0.0, 0.0);
-        for i in 0..GRID {
-            cdf[i] /= total;
-            m1 += w[i] * t[i] * h / total;
-            m2 += w[i] * t[i] * t[i] * h / total;
+        for c in &mut cdf {
+            *c /= total;
         }
+        let (m1, m2) = (m1 / total, m2 / total);
         self.hint = (m1, (m2 - m1 * m1).max(1e-24).sqrt());
         self.sampler = Sampler::Continuous { t, cdf };
         Ok(())

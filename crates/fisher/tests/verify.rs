@@ -20,7 +20,7 @@ struct Case {
     ranges: &'static [(f64, f64)],
 }
 
-const CASES: [Case; 11] = [
+const CASES: [Case; 14] = [
     Case {
         name: "normal",
         params: &["mu", "sigma"],
@@ -109,6 +109,32 @@ const CASES: [Case; 11] = [
         logpdf: "lgamma(11) - lgamma(x + 1) - lgamma(11 - x) + x*log(p) + (10 - x)*log(1 - p)",
         claim: "[[10/(p*(1 - p))]]",
         ranges: &[(0.05, 0.95)],
+    },
+    Case {
+        name: "cauchy",
+        params: &["m", "s"],
+        support: "real",
+        logpdf: "-log(pi) - log(s) - log(1 + ((x - m)/s)^2)",
+        claim: "[[1/(2*s^2), 0], [0, 1/(2*s^2)]]",
+        ranges: &[(-2.0, 2.0), (0.3, 3.0)],
+    },
+    Case {
+        // a kink at x = m: the negative-Hessian form does not apply, the score form does
+        name: "laplace",
+        params: &["m", "b"],
+        support: "real",
+        logpdf: "-log(2*b) - abs(x - m)/b",
+        claim: "[[1/b^2, 0], [0, 1/b^2]]",
+        ranges: &[(-2.0, 2.0), (0.3, 3.0)],
+    },
+    Case {
+        name: "gumbel",
+        params: &["m", "b"],
+        support: "real",
+        logpdf: "-log(b) - (x - m)/b - exp(-(x - m)/b)",
+        // γ = 0.5772156649015329
+        claim: "[[1/b^2, (0.5772156649015329 - 1)/b^2], [(0.5772156649015329 - 1)/b^2, (pi^2/6 + (1 - 0.5772156649015329)^2)/b^2]]",
+        ranges: &[(-2.0, 2.0), (0.3, 3.0)],
     },
 ];
 
