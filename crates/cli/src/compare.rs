@@ -592,14 +592,19 @@ fn write_outputs(dir: &Path, r: &Results, report: &Value) -> Result<(), CliError
 }
 
 fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
+    use plots::{Figure, Panel};
     let blocks = &r.blocks;
-    let title = &r.block_title;
     plots::render(
         dir,
         "heatmaps",
         (440 * blocks.len() as u32 + 150, 560),
-        |a| plots::heatmaps(a, title, blocks, 80),
-        |a| plots::heatmaps(a, title, blocks, 400),
+        &Figure {
+            title: &r.block_title,
+            panels: vec![Panel::Heatmaps {
+                blocks,
+                svg_cells: 80,
+            }],
+        },
     )?;
 
     let top = r
@@ -607,7 +612,6 @@ fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
         .first()
         .and_then(|(_, s)| s.first().copied())
         .unwrap_or(1.0);
-    let floor = top * 1e-10;
     let spectra: Vec<plots::Series> = r
         .spectra
         .iter()
@@ -627,99 +631,65 @@ fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
                 .collect(),
         })
         .collect();
-    let caption =
-        "Eigenvalues, largest first (values below 1e-10 × the largest drawn at that floor)";
     plots::render(
         dir,
         "spectra",
         (1100, 700),
-        |a| {
-            plots::lines(
-                a,
-                caption,
-                "index k",
-                "eigenvalue λₖ",
-                true,
-                &spectra,
-                floor,
-            )
-        },
-        |a| {
-            plots::lines(
-                a,
-                caption,
-                "index k",
-                "eigenvalue λₖ",
-                true,
-                &spectra,
-                floor,
-            )
+        &Figure {
+            title: "",
+            panels: vec![Panel::Lines {
+                caption: "Eigenvalues, largest first (values below 1e-10 × the largest drawn at that floor)",
+                x_desc: "index k",
+                y_desc: "eigenvalue λₖ",
+                log_x: true,
+                series: &spectra,
+                y_floor: top * 1e-10,
+            }],
         },
     )?;
 
     let approx = &r.rows[1..];
-    let point = |k: usize, row: &Row, x: f64, y: Option<f64>| plots::Point {
-        name: row.name.clone(),
-        colour: plots::colour(k),
-        x,
-        y: y.unwrap_or(f64::NAN),
+    let points = |cost: &dyn Fn(&Row) -> f64, error: &dyn Fn(&Comparison) -> Option<f64>| {
+        approx
+            .iter()
+            .enumerate()
+            .map(|(k, row)| plots::Point {
+                name: row.name.clone(),
+                colour: plots::colour(k),
+                x: cost(row),
+                y: row.metrics.as_ref().and_then(error).unwrap_or(f64::NAN),
+            })
+            .collect::<Vec<_>>()
     };
-    let left: Vec<plots::Point> = approx
-        .iter()
-        .enumerate()
-        .map(|(k, row)| {
-            point(
-                k,
-                row,
-                row.build_seconds,
-                row.metrics.as_ref().map(|c| c.rel_frobenius),
-            )
-        })
-        .collect();
-    let right: Vec<plots::Point> = approx
-        .iter()
-        .enumerate()
-        .map(|(k, row)| {
-            point(
-                k,
-                row,
-                row.build_seconds + row.solve_seconds,
-                row.metrics.as_ref().and_then(|c| c.ngd_rel_error),
-            )
-        })
-        .collect();
-    let exact_build = r.rows[0].build_seconds;
+    let left = points(&|row| row.build_seconds, &|c| Some(c.rel_frobenius));
+    let right = points(&|row| row.build_seconds + row.solve_seconds, &|c| {
+        c.ngd_rel_error
+    });
     let cost_caption = format!(
         "Error against cost (the exact Fisher builds in {} s)",
-        format::short(exact_build)
+        format::short(r.rows[0].build_seconds)
     );
-    macro_rules! cost {
-        ($a:expr) => {{
-            let a = $a.titled(&cost_caption, ("sans-serif", 20))?;
-            let halves = a.split_evenly((1, 2));
-            plots::scatter(
-                &halves[0],
-                "Matrix A against the exact F: ‖A − F‖_F / ‖F‖_F",
-                "build time (s)",
-                "relative Frobenius error",
-                &left,
-            )?;
-            plots::scatter(
-                &halves[1],
-                "Natural gradient: ‖dA − dF‖ / ‖dF‖",
-                "build + damped solve time (s)",
-                "relative error of dA = (A + λI)⁻¹g",
-                &right,
-            )?;
-            Ok(())
-        }};
-    }
     plots::render(
         dir,
         "error_vs_cost",
         (1400, 620),
-        |a| cost!(a),
-        |a| cost!(a),
+        &Figure {
+            title: &cost_caption,
+            panels: vec![
+                Panel::Scatter {
+                    caption: "Matrix A against the exact F: ‖A − F‖_F / ‖F‖_F",
+                    x_desc: "build time (s)",
+                    y_desc: "relative Frobenius error",
+                    points: &left,
+                },
+                Panel::Scatter {
+                    caption: "Natural gradient: ‖dA − dF‖ / ‖dF‖",
+                    x_desc: "build + damped solve time (s)",
+                    y_desc: "relative error of dA = (A + λI)⁻¹g",
+                    points: &right,
+                },
+            ],
+        },
     )?;
 
     let curves = |by_seconds: bool| -> Vec<plots::Series> {
@@ -732,14 +702,12 @@ fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
                 for rec in &o.records {
                     elapsed += rec.seconds;
                     if let Some(l) = rec.eval_loss {
-                        points.push((
-                            if by_seconds {
-                                elapsed
-                            } else {
-                                (rec.step + 1) as f64
-                            },
-                            l,
-                        ));
+                        let x = if by_seconds {
+                            elapsed
+                        } else {
+                            (rec.step + 1) as f64
+                        };
+                        points.push((x, l));
                     }
                 }
                 plots::Series {
@@ -752,40 +720,25 @@ fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
             .collect()
     };
     let (by_step, by_time) = (curves(false), curves(true));
-    macro_rules! training {
-        ($a:expr) => {{
-            let a = $a.titled(
-                "Training loss on all the data, same initialisation and mini-batches",
-                ("sans-serif", 20),
-            )?;
-            let halves = a.split_evenly((1, 2));
-            plots::lines(
-                &halves[0],
-                "against steps",
-                "step",
-                "mean negative log-likelihood",
-                false,
-                &by_step,
-                1e-12,
-            )?;
-            plots::lines(
-                &halves[1],
-                "against time",
-                "seconds",
-                "mean negative log-likelihood",
-                false,
-                &by_time,
-                1e-12,
-            )?;
-            Ok(())
-        }};
-    }
+    let loss = |caption, x_desc, series| Panel::Lines {
+        caption,
+        x_desc,
+        y_desc: "mean negative log-likelihood",
+        log_x: false,
+        series,
+        y_floor: 1e-12,
+    };
     plots::render(
         dir,
         "training_loss",
         (1400, 600),
-        |a| training!(a),
-        |a| training!(a),
+        &Figure {
+            title: "Training loss on all the data, same initialisation and mini-batches",
+            panels: vec![
+                loss("against steps", "step", &by_step),
+                loss("against time", "seconds", &by_time),
+            ],
+        },
     )
 }
 

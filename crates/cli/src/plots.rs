@@ -39,28 +39,92 @@ fn register_font() -> Result<(), CliError> {
         .map_err(|_| CliError::Failed("the embedded font could not be read".into()))
 }
 
-/// Draw one figure as `stem.svg` and `stem.png` in `dir`; `draw` gets the root area and whether
-/// the target is a bitmap (which can afford finer heatmap cells).
-pub fn render(
-    dir: &Path,
-    stem: &str,
-    size: (u32, u32),
-    draw_svg: impl Fn(&DrawingArea<SVGBackend<'_>, Shift>) -> Drawn,
-    draw_png: impl Fn(&DrawingArea<BitMapBackend<'_>, Shift>) -> Drawn,
-) -> Result<(), CliError> {
+/// One panel of a figure.
+pub enum Panel<'a> {
+    /// Line series on a log y axis ([`lines`]).
+    Lines {
+        caption: &'a str,
+        x_desc: &'a str,
+        y_desc: &'a str,
+        log_x: bool,
+        series: &'a [Series],
+        y_floor: f64,
+    },
+    /// Labelled points on log-log axes ([`scatter`]).
+    Scatter {
+        caption: &'a str,
+        x_desc: &'a str,
+        y_desc: &'a str,
+        points: &'a [Point],
+    },
+    /// Matrix blocks side by side on one colour scale ([`heatmaps`]); at most `cells` cells a
+    /// side in SVG (each is an element), at most 600 in PNG.
+    Heatmaps {
+        blocks: &'a [(String, Mat<f64>)],
+        svg_cells: usize,
+    },
+}
+
+/// A figure: a title over panels side by side.
+pub struct Figure<'a> {
+    /// Drawn across the top (none when empty).
+    pub title: &'a str,
+    /// Left to right.
+    pub panels: Vec<Panel<'a>>,
+}
+
+fn draw<DB: DrawingBackend>(fig: &Figure<'_>, root: &DrawingArea<DB, Shift>, bitmap: bool) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    let area = if fig.title.is_empty() {
+        root.clone()
+    } else {
+        root.titled(fig.title, (SANS, 20))?
+    };
+    for (panel, a) in fig
+        .panels
+        .iter()
+        .zip(area.split_evenly((1, fig.panels.len().max(1))))
+    {
+        match panel {
+            Panel::Lines {
+                caption,
+                x_desc,
+                y_desc,
+                log_x,
+                series,
+                y_floor,
+            } => lines(&a, caption, x_desc, y_desc, *log_x, series, *y_floor)?,
+            Panel::Scatter {
+                caption,
+                x_desc,
+                y_desc,
+                points,
+            } => scatter(&a, caption, x_desc, y_desc, points)?,
+            Panel::Heatmaps { blocks, svg_cells } => {
+                heatmaps(&a, blocks, if bitmap { 600 } else { *svg_cells })?
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Draw `fig` as `stem.svg` and `stem.png` in `dir`.
+pub fn render(dir: &Path, stem: &str, size: (u32, u32), fig: &Figure<'_>) -> Result<(), CliError> {
     register_font()?;
     let fail = |e: Box<dyn std::error::Error>| CliError::Failed(format!("figure {stem}: {e}"));
     let svg = dir.join(format!("{stem}.svg"));
     {
         let root = SVGBackend::new(&svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(e.into()))?;
-        draw_svg(&root).map_err(fail)?;
+        draw(fig, &root, false).map_err(fail)?;
         root.present().map_err(|e| fail(e.into()))?;
     }
     let png = dir.join(format!("{stem}.png"));
     let root = BitMapBackend::new(&png, size).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(e.into()))?;
-    draw_png(&root).map_err(fail)?;
+    draw(fig, &root, true).map_err(fail)?;
     root.present().map_err(|e| fail(e.into()))?;
     Ok(())
 }
@@ -337,14 +401,12 @@ fn pool(m: &Mat<f64>, cells: usize) -> Mat<f64> {
 /// Heatmaps of one block per panel on one shared signed log colour scale, with a colour bar.
 pub fn heatmaps<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
-    title: &str,
     blocks: &[(String, Mat<f64>)],
     max_cells: usize,
 ) -> Drawn
 where
     DB::ErrorType: 'static,
 {
-    let area = area.titled(title, (SANS, 20))?;
     let (w, _) = area.dim_in_pixel();
     let (panels, bar) = area.split_horizontally(w.saturating_sub(150));
     let max = blocks

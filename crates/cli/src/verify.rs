@@ -243,30 +243,22 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
     })?;
     let (score, hessian) = score_and_hessian(&logpdf, &symbols);
     let pass = checks.iter().all(PointCheck::pass);
+    let report = Report {
+        args,
+        symbols: &symbols,
+        logpdf: &logpdf,
+        score: &score,
+        hessian: &hessian,
+        claim: &claim,
+        fisher_a: fisher_a.as_deref(),
+        checks: &checks,
+    };
     let text = if args.json {
-        serde_json::to_string_pretty(&report_json(
-            args,
-            &symbols,
-            &logpdf,
-            &score,
-            &hessian,
-            &claim,
-            fisher_a.as_deref(),
-            &checks,
-        ))
-        .map_err(|e| CliError::Failed(e.to_string()))?
+        serde_json::to_string_pretty(&report_json(&report))
+            .map_err(|e| CliError::Failed(e.to_string()))?
             + "\n"
     } else {
-        report_text(
-            args,
-            &symbols,
-            &logpdf,
-            &score,
-            &hessian,
-            &claim,
-            fisher_a.as_deref(),
-            &checks,
-        )
+        report_text(&report)
     };
     if pass {
         Ok(text)
@@ -321,17 +313,29 @@ fn sym_text(e: &Expr, symbols: &Symbols, latex: bool) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn report_text(
-    args: &VerifyArgs,
-    symbols: &Symbols,
-    logpdf: &Expr,
-    score: &[Expr],
-    hessian: &[Vec<Expr>],
-    claim: &[Vec<Expr>],
-    fisher_a: Option<&[Vec<Expr>]>,
-    checks: &[PointCheck],
-) -> String {
+/// Everything one run found, for the text and JSON reports.
+struct Report<'a> {
+    args: &'a VerifyArgs,
+    symbols: &'a Symbols,
+    logpdf: &'a Expr,
+    score: &'a [Expr],
+    hessian: &'a [Vec<Expr>],
+    claim: &'a [Vec<Expr>],
+    fisher_a: Option<&'a [Vec<Expr>]>,
+    checks: &'a [PointCheck],
+}
+
+fn report_text(r: &Report<'_>) -> String {
+    let Report {
+        args,
+        symbols,
+        logpdf,
+        score,
+        hessian,
+        claim,
+        fisher_a,
+        checks,
+    } = *r;
     let latex = args.latex;
     let names = &symbols.names()[1..];
     let mut out = String::new();
@@ -444,17 +448,17 @@ fn report_text(
     out
 }
 
-#[allow(clippy::too_many_arguments)]
-fn report_json(
-    args: &VerifyArgs,
-    symbols: &Symbols,
-    logpdf: &Expr,
-    score: &[Expr],
-    hessian: &[Vec<Expr>],
-    claim: &[Vec<Expr>],
-    fisher_a: Option<&[Vec<Expr>]>,
-    checks: &[PointCheck],
-) -> Value {
+fn report_json(r: &Report<'_>) -> Value {
+    let Report {
+        args,
+        symbols,
+        logpdf,
+        score,
+        hessian,
+        claim,
+        fisher_a,
+        checks,
+    } = *r;
     let both = |e: &Expr| json!({"text": e.to_text(symbols), "latex": e.to_latex(symbols)});
     let matrix = |m: &[Vec<Expr>]| -> Value {
         Value::Array(

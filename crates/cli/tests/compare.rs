@@ -75,6 +75,18 @@ fn compare_args(out: &Path, extra: &[&str]) -> Vec<String> {
     v
 }
 
+/// No temporary folder of an output is left in `dir`.
+fn no_temporaries_in(dir: &Path) {
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with(".fisherlab")),
+        "{names:?}"
+    );
+}
+
 fn row<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["approximations"]
         .as_array()
@@ -105,6 +117,8 @@ fn every_file_is_written_and_the_numbers_match_the_matrices() {
         serde_json::from_str(&std::fs::read_to_string(out.join("comparison.json")).unwrap())
             .unwrap();
     assert_eq!(on_disk, report);
+    // the promised files are the ones listed in the report
+    assert_eq!(report["files"], serde_json::json!(FILES));
     let rows = report["approximations"].as_array().unwrap();
     // the exact reference, then the twelve approximations of the catalogue
     assert_eq!(rows.len(), 13);
@@ -209,15 +223,7 @@ fn the_output_folder_is_replaced_whole_and_only_an_earlier_output() {
         std::fs::read_to_string(other.join("mine.txt")).unwrap(),
         "keep"
     );
-    // no temporary folders are left next to the output
-    let names: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
-    assert!(
-        names.iter().all(|n| !n.starts_with(".fisherlab")),
-        "{names:?}"
-    );
+    no_temporaries_in(dir.path());
 }
 
 #[test]
@@ -296,13 +302,6 @@ fn bad_input_is_one_line_exit_2_and_no_output_folder() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(!out.exists());
-    let names: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
-    assert!(
-        names.iter().all(|n| !n.starts_with(".fisherlab")),
-        "{names:?}"
-    );
+    no_temporaries_in(dir.path());
     let _ = x;
 }
