@@ -39,7 +39,7 @@ pub struct VerifyArgs {
     /// Name of the data variable.
     #[arg(long, default_value = "x")]
     var: String,
-    /// Where the data variable lives: real, positive, unit, nonneg-int, int:A..B (0 ≤ A ≤ B).
+    /// Where the data variable lives: real, positive, unit, nonneg-int, int:A..B (A ≤ B).
     #[arg(long)]
     support: String,
     /// Parameter names, comma-separated, in the order of the claim's rows.

@@ -44,8 +44,8 @@ pub enum SymSupport {
     Unit,
     /// `0, 1, 2, …`.
     NonNegInt,
-    /// `lo, lo + 1, …, hi` with `0 ≤ lo ≤ hi`.
-    Int(u64, u64),
+    /// `lo, lo + 1, …, hi` with `lo ≤ hi`.
+    Int(i64, i64),
 }
 
 impl SymSupport {
@@ -71,11 +71,11 @@ impl SymSupport {
                 let (a, b) = range
                     .split_once("..")
                     .ok_or(bad("int:A..B needs two integers, e.g. int:0..10"))?;
-                let a: u64 = a
+                let a: i64 = a
                     .trim()
                     .parse()
-                    .map_err(|_| bad("A in int:A..B must be an integer >= 0"))?;
-                let b: u64 = b
+                    .map_err(|_| bad("A in int:A..B must be an integer"))?;
+                let b: i64 = b
                     .trim()
                     .parse()
                     .map_err(|_| bad("B in int:A..B must be an integer >= A"))?;
@@ -95,10 +95,18 @@ impl SymSupport {
                 lower: 0,
                 upper: None,
             },
+            // counted from 0: observation k stands for a + k (see `offset`)
             SymSupport::Int(a, b) => Support::Counts {
-                lower: a,
-                upper: Some(b),
+                lower: 0,
+                upper: Some(b.abs_diff(a)),
             },
+        }
+    }
+    /// The value of the data variable at count 0 of the family's own support.
+    fn offset(self) -> f64 {
+        match self {
+            SymSupport::Int(a, _) => a as f64,
+            _ => 0.0,
         }
     }
     fn discrete(self) -> bool {
@@ -122,8 +130,8 @@ impl SymSupport {
 enum Sampler {
     /// `t` grid (of the integration variable) and the normalised CDF at its points.
     Continuous { t: Vec<f64>, cdf: Vec<f64> },
-    /// First count and the normalised CDF from it.
-    Discrete { lower: u64, cdf: Vec<f64> },
+    /// The normalised CDF over the family's counts 0, 1, ….
+    Discrete { cdf: Vec<f64> },
 }
 
 /// A log-density written as an expression, as a [`Family`].
@@ -175,10 +183,7 @@ impl SymbolicFamily {
             support,
             theta: theta.to_vec(),
             hint: (0.0, 1.0),
-            sampler: Sampler::Discrete {
-                lower: 0,
-                cdf: vec![1.0],
-            },
+            sampler: Sampler::Discrete { cdf: vec![1.0] },
             smooth,
         };
         f.tabulate()?;
@@ -227,7 +232,7 @@ impl SymbolicFamily {
     /// Check the log-density on the support, find where the mass is, and build the sampler.
     fn tabulate(&mut self) -> Result<()> {
         if self.support.discrete() {
-            let (lower, upper) = match self.support {
+            let (lower, upper): (i64, Option<i64>) = match self.support {
                 SymSupport::Int(a, b) => (a, Some(b)),
                 _ => (0, None),
             };
@@ -264,7 +269,8 @@ impl SymbolicFamily {
             for (i, lp) in logs.iter().enumerate() {
                 let w = (lp - best).exp();
                 acc += w;
-                let x = (lower + i as u64) as f64;
+                // the family's own count (0 at the lower end, see `SymSupport::offset`)
+                let x = i as f64;
                 m1 += w * x;
                 m2 += w * x * x;
                 cdf.push(acc);
@@ -274,7 +280,7 @@ impl SymbolicFamily {
             }
             let mean = m1 / acc;
             self.hint = (mean, (m2 / acc - mean * mean).max(1e-12).sqrt());
-            self.sampler = Sampler::Discrete { lower, cdf };
+            self.sampler = Sampler::Discrete { cdf };
             return Ok(());
         }
         // continuous: the log-density of the integration variable t
@@ -447,10 +453,7 @@ impl Family for SymbolicFamily {
     fn sample_into(&self, rng: &mut FisherRng, out: &mut [f64]) {
         let u: f64 = rng.random();
         out[0] = match &self.sampler {
-            Sampler::Discrete { lower, cdf } => {
-                let k = cdf.partition_point(|c| *c < u).min(cdf.len() - 1);
-                (lower + k as u64) as f64
-            }
+            Sampler::Discrete { cdf } => cdf.partition_point(|c| *c < u).min(cdf.len() - 1) as f64,
             Sampler::Continuous { t, cdf } => {
                 let i = cdf.partition_point(|c| *c < u).clamp(1, cdf.len() - 1);
                 let (c0, c1) = (cdf[i - 1], cdf[i]);
@@ -496,7 +499,7 @@ impl Family for SymbolicFamily {
 impl LogDensity for SymbolicFamily {
     fn log_prob<D: DualNum<Primitive = f64> + Copy>(&self, theta: &[D], x: &[f64]) -> D {
         let mut v = Vec::with_capacity(theta.len() + 1);
-        v.push(D::from(x[0]));
+        v.push(D::from(x[0] + self.support.offset()));
         v.extend_from_slice(theta);
         self.logpdf.eval(&v).unwrap_or(D::from(f64::NAN))
     }

@@ -20,7 +20,7 @@ struct Case {
     ranges: &'static [(f64, f64)],
 }
 
-const CASES: [Case; 14] = [
+const CASES: [Case; 15] = [
     Case {
         name: "normal",
         params: &["mu", "sigma"],
@@ -135,6 +135,15 @@ const CASES: [Case; 14] = [
         // γ = 0.5772156649015329
         claim: "[[1/b^2, (0.5772156649015329 - 1)/b^2], [(0.5772156649015329 - 1)/b^2, (pi^2/6 + (1 - 0.5772156649015329)^2)/b^2]]",
         ranges: &[(-2.0, 2.0), (0.3, 3.0)],
+    },
+    Case {
+        // a symmetric three-point law on −1, 0, 1: p(±1) = q/2, p(0) = 1 − q; I(q) = 1/(q(1 − q))
+        name: "three-point",
+        params: &["q"],
+        support: "int:-1..1",
+        logpdf: "x^2*log(q/2) + (1 - x^2)*log(1 - q)",
+        claim: "[[1/(q*(1 - q))]]",
+        ranges: &[(0.1, 0.9)],
     },
 ];
 
@@ -281,6 +290,10 @@ fn a_support_the_density_does_not_live_on_is_an_error() {
     );
     // bad supports and claims
     assert!(SymSupport::parse("int:5..2").is_err());
+    assert_eq!(
+        SymSupport::parse("int:-3..4").unwrap(),
+        SymSupport::Int(-3, 4)
+    );
     assert!(SymSupport::parse("complex").is_err());
     let s = Symbols::new("x", &["mu", "sigma"]).unwrap();
     for (claim, needle) in [
