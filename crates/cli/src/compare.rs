@@ -101,9 +101,9 @@ pub struct CompareArgs {
     /// Seed of the mini-batches, sampled labels, random directions and randomized low rank.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Approximations to compare (comma-separated; default: all): mc, empirical, diag, diag-mc,
-    /// block-diag, kfac, kfac-mc, kfac-empirical, ekfac, low-rank, low-rank-randomized,
-    /// layer-isotropic.
+    /// Approximations to compare (comma-separated; default: all): mc, empirical, matrix-free,
+    /// diag, diag-mc, block-diag, kfac, kfac-mc, kfac-empirical, ekfac, low-rank,
+    /// low-rank-randomized, layer-isotropic.
     #[arg(long, value_delimiter = ',')]
     approximations: Option<Vec<String>>,
     /// Rank of the low-rank approximations.

@@ -120,8 +120,8 @@ fn every_file_is_written_and_the_numbers_match_the_matrices() {
     // the promised files are the ones listed in the report
     assert_eq!(report["files"], serde_json::json!(FILES));
     let rows = report["approximations"].as_array().unwrap();
-    // the exact reference, then the twelve approximations of the catalogue
-    assert_eq!(rows.len(), 13);
+    // the exact reference, then the thirteen routes of the catalogue
+    assert_eq!(rows.len(), 14);
     assert_eq!(rows[0]["approximation"], "exact");
 
     // independent check: the relative Frobenius errors from the dense matrices that
@@ -144,6 +144,7 @@ fn every_file_is_written_and_the_numbers_match_the_matrices() {
         ("empirical", "empirical", &[]),
         ("kfac-empirical", "kfac", &["--kfac-type", "empirical"]),
         ("low-rank", "low-rank", &["--rank", "20"]),
+        ("matrix-free", "exact", &[]),
     ] {
         let m = matrix(kind, extra);
         let want = (&m - &exact).norm_l2() / exact.norm_l2();
@@ -170,7 +171,7 @@ fn every_file_is_written_and_the_numbers_match_the_matrices() {
     assert!(s[0].as_f64().unwrap() >= s[s.len() - 1].as_f64().unwrap());
     // the CSV has a header and one line per row; the training log one line per step
     let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 14);
+    assert_eq!(csv.lines().count(), 15);
     assert!(csv.starts_with("approximation,about,build_seconds"));
     let log = std::fs::read_to_string(out.join("training.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 8, "2 optimizers × 4 steps");

@@ -272,7 +272,15 @@ impl<'a> Reference<'a> {
             max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
             count: ratios.len(),
         };
-        let logdet_difference = approx.logdet_damped(self.opts.lambda)? - self.logdet;
+        // operators without an exact log-determinant (matrix-free) use their dense spectrum
+        let logdet = match approx.logdet_damped(self.opts.lambda) {
+            Ok(v) => v,
+            Err(_) => spectrum_approx
+                .iter()
+                .map(|v| (v + self.opts.lambda).ln())
+                .sum(),
+        };
+        let logdet_difference = logdet - self.logdet;
         Ok(Comparison {
             rel_frobenius,
             rel_spectral,

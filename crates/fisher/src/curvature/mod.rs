@@ -149,6 +149,11 @@ pub fn catalogue(opts: &CatalogueOptions) -> Vec<CatalogueEntry> {
             Box::new(DenseFisher::new(Labels::Observed)),
         ),
         entry(
+            "matrix-free",
+            "the exact Fisher as Fisher-vector products; solves by conjugate gradients",
+            Box::new(MatrixFreeFisher),
+        ),
+        entry(
             "diag",
             "exact diagonal",
             Box::new(DiagonalFisher::new(Labels::Expected)),
