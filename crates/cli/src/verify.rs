@@ -59,7 +59,8 @@ pub struct VerifyArgs {
     /// A point, e.g. mu=0.3,sigma=2 (repeat for several).
     #[arg(long, value_name = "NAME=VALUE,…")]
     at: Vec<String>,
-    /// Check at this many random points (default 3 when no --at is given).
+    /// Check at this many random valid points (default 3 when no --at is given); draws where
+    /// the log-density or the claim is not finite are replaced.
     #[arg(long)]
     random: Option<usize>,
     /// Seed of the random points and of Monte Carlo.
@@ -205,14 +206,48 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
     let random = args
         .random
         .unwrap_or(if args.at.is_empty() { 3 } else { 0 });
+    // random points must be valid: the log-density finite on the support and the claim finite;
+    // invalid draws (a range reaching outside a parameter's domain) are drawn again
     let mut rng = fisherlab_distributions::rng_from_seed(args.seed);
+    let valid = |theta: &[f64]| -> Result<(), String> {
+        SymbolicFamily::new(symbols.clone(), logpdf.clone(), support, theta)
+            .map_err(|e| e.to_string())?;
+        let vals: Vec<f64> = std::iter::once(0.0).chain(theta.iter().copied()).collect();
+        for e in claim.iter().flatten() {
+            let v: f64 = e.eval(&vals).map_err(|e| e.to_string())?;
+            if !v.is_finite() {
+                return Err(format!(
+                    "the claim is {v} at {}",
+                    describe_point(&symbols, theta)
+                ));
+            }
+        }
+        Ok(())
+    };
+    const DRAWS: usize = 1000;
     for _ in 0..random {
-        points.push(
-            ranges
+        let mut why = String::new();
+        let found = (0..DRAWS).find_map(|_| {
+            let theta: Vec<f64> = ranges
                 .iter()
                 .map(|(lo, hi)| lo + (hi - lo) * rng.random::<f64>())
-                .collect(),
-        );
+                .collect();
+            match valid(&theta) {
+                Ok(()) => Some(theta),
+                Err(e) => {
+                    why = e;
+                    None
+                }
+            }
+        });
+        match found {
+            Some(theta) => points.push(theta),
+            None => {
+                return Err(CliError::Input(format!(
+                    "no valid point in the --range values after {DRAWS} draws; the last: {why}"
+                )));
+            }
+        }
     }
     if points.is_empty() {
         return Err(CliError::Input(

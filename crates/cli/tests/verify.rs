@@ -141,6 +141,15 @@ fn planted_mistakes_fail_and_name_the_entry() {
 
 #[test]
 fn discrete_supports_and_the_exponential_family_mode() {
+    // random points are drawn valid: σ from −1..2 keeps only σ > 0 (the density is NaN for σ < 0)
+    let text = run_ok(&args(
+        NORMAL,
+        "real",
+        "mu,sigma",
+        "[[1/sigma^2, 0], [0, 2/sigma^2]]",
+        &["--random", "4", "--range", "sigma=-1..2"],
+    ));
+    assert!(text.contains("4 of 4 points pass"), "{text}");
     // Poisson(λ): 1/λ; binomial(10, p): 10/(p(1−p))
     run_ok(&args(
         "x*log(rate) - rate - lgamma(x + 1)",
@@ -265,6 +274,17 @@ fn bad_input_is_one_line_and_exit_2() {
                 &["--at", "mu=0,sigma=-1"],
             ),
             "sigma=-1",
+        ),
+        // a range entirely outside the domain has no valid point
+        (
+            args(
+                NORMAL,
+                "real",
+                "mu,sigma",
+                claim,
+                &["--range", "sigma=-3..-1"],
+            ),
+            "no valid point in the --range values",
         ),
     ];
     for (a, needle) in cases {
