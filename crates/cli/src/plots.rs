@@ -430,8 +430,8 @@ where
         chart
             .configure_mesh()
             .disable_mesh()
-            .x_desc("column")
-            .y_desc("row")
+            .x_desc("column (parameter in the block)")
+            .y_desc("row (parameter in the block)")
             .label_style((SANS, 12))
             .axis_desc_style((SANS, 14))
             .x_label_formatter(&|v| format!("{v:.0}"))
