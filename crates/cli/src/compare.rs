@@ -121,7 +121,7 @@ pub struct CompareArgs {
     /// Print the comparison as JSON instead of the tables.
     #[arg(long)]
     json: bool,
-    /// No progress bars and no tables (errors only).
+    /// No progress bars and no tables (with --json, the JSON only).
     #[arg(long)]
     quiet: bool,
     #[command(flatten)]
@@ -415,15 +415,15 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
             Err(CliError::Failed(failures.clone()))
         }
     };
-    if args.quiet {
-        return done(String::new());
-    }
     if args.json {
         return done(
             serde_json::to_string_pretty(&report)
                 .map(|s| s + "\n")
                 .map_err(|e| CliError::Failed(e.to_string()))?,
         );
+    }
+    if args.quiet {
+        return done(String::new());
     }
     let mut text =
         format!(
