@@ -574,7 +574,58 @@ fn coefficient(e: Expr) -> (f64, Expr) {
     }
 }
 
+/// One level of distribution: a product with a sum factor as the sum of products.
+fn distribute(t: &Expr) -> Option<Vec<Expr>> {
+    let Expr::Prod(f) = t else { return None };
+    let k = f.iter().position(|x| matches!(x, Expr::Sum(_)))?;
+    let Expr::Sum(inner) = &f[k] else { return None };
+    Some(
+        inner
+            .iter()
+            .map(|s| {
+                let mut g = f.clone();
+                g[k] = s.clone();
+                simplify_prod(g)
+            })
+            .collect(),
+    )
+}
+
+fn term_count(e: &Expr) -> usize {
+    match e {
+        Expr::Sum(t) => t.len(),
+        Expr::Num(v) if *v == 0.0 => 0,
+        _ => 1,
+    }
+}
+
+/// A sum in canonical form; products with a sum factor are multiplied out when that leaves
+/// fewer terms (`1/λ + (k − 1)/λ = k/λ`), and kept factored otherwise (`(x − μ)²/σ³`).
 fn simplify_sum(terms: Vec<Expr>) -> Expr {
+    let collected = collect_sum(terms);
+    if let Expr::Sum(ts) = &collected {
+        let mut expanded = Vec::with_capacity(ts.len());
+        let mut changed = false;
+        for t in ts {
+            match distribute(t) {
+                Some(v) => {
+                    expanded.extend(v);
+                    changed = true;
+                }
+                None => expanded.push(t.clone()),
+            }
+        }
+        if changed {
+            let e = collect_sum(expanded);
+            if term_count(&e) < ts.len() {
+                return e;
+            }
+        }
+    }
+    collected
+}
+
+fn collect_sum(terms: Vec<Expr>) -> Expr {
     let mut flat = Vec::new();
     for t in terms {
         match t {
@@ -838,6 +889,21 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
+/// `v` as `(p, q)` with `v = p/q` for the smallest `q ≤ 12` that makes `p` an integer up to
+/// rounding, else `(v, 1)`.
+fn rational(v: f64) -> (f64, f64) {
+    if v.fract() == 0.0 {
+        return (v, 1.0);
+    }
+    for q in 2..=12 {
+        let p = v * f64::from(q);
+        if p.round() != 0.0 && (p - p.round()).abs() <= 1e-12 * p.abs() && p.abs() < 1e6 {
+            return (p.round(), f64::from(q));
+        }
+    }
+    (v, 1.0)
+}
+
 /// Precedence: 0 sum, 1 product, 2 power, 3 atom.
 fn precedence(e: &Expr) -> u8 {
     match e {
@@ -907,6 +973,12 @@ impl Printer<'_> {
             Expr::E => "e".into(),
             Expr::Var(k) => self.name(*k),
             Expr::Sum(terms) => {
+                // lead with a positive term when there is one: `1 - x`, not `-x + 1`
+                let mut terms = terms.clone();
+                if let Some(k) = terms.iter().position(|t| coefficient(t.clone()).0 > 0.0) {
+                    let t = terms.remove(k);
+                    terms.insert(0, t);
+                }
                 let mut s = String::new();
                 for (i, t) in terms.iter().enumerate() {
                     let (c, rest) = coefficient(t.clone());
@@ -992,7 +1064,11 @@ impl Printer<'_> {
             }
         }
         let sign = if c < 0.0 { "-" } else { "" };
-        let c = c.abs();
+        // a coefficient that is a small fraction p/q prints as p on top and q below
+        let (c, q) = rational(c.abs());
+        if q != 1.0 {
+            bottom.insert(0, Expr::Num(q));
+        }
         let join = |v: &[Expr]| -> String {
             let sep = if self.latex { " " } else { "*" };
             v.iter()
@@ -1000,7 +1076,12 @@ impl Printer<'_> {
                 .collect::<Vec<_>>()
                 .join(sep)
         };
-        let mut num_part = join(&top);
+        // inside \frac a lone numerator needs no parentheses
+        let mut num_part = if self.latex && !bottom.is_empty() && top.len() == 1 && c == 1.0 {
+            self.print(&top[0])
+        } else {
+            join(&top)
+        };
         if c != 1.0 {
             num_part = if num_part.is_empty() {
                 fmt_num(c)
@@ -1121,6 +1202,17 @@ mod tests {
         assert_eq!(text("e^x"), "exp(x)");
         assert_eq!(text("exp(mu)^2/exp(mu)"), "exp(mu)");
         assert_eq!(text("exp(-x)^2"), "exp(-2*x)");
+        // multiplied out only when that shortens the sum
+        assert_eq!(text("1/sigma + (mu - 1)/sigma"), "mu/sigma");
+        assert_eq!(
+            text("(x - mu)^2/sigma^3 - 1/sigma"),
+            "(x - mu)^2/sigma^3 - 1/sigma"
+        );
+        // small fractions print as fractions; a positive term leads
+        assert_eq!(text("0.5*log(2*pi)"), "log(2*pi)/2");
+        assert_eq!(text("pi^2/6 - x/3"), "pi^2/6 - x/3");
+        assert_eq!(text("-x + 1"), "1 - x");
+        assert_eq!(text("-(x - mu)^2/(2*sigma^2)"), "-(x - mu)^2/(2*sigma^2)");
     }
 
     #[test]

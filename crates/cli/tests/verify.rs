@@ -291,3 +291,36 @@ fn bad_input_is_one_line_and_exit_2() {
         run_bad(&a, needle);
     }
 }
+
+/// The output shown in docs/validate-a-closed-form.md is what the command shown there prints.
+#[test]
+fn the_how_to_shows_real_output() {
+    let page = include_str!("../../../docs/validate-a-closed-form.md");
+    let shown = page
+        .split("```text\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap();
+    let out = run_ok(&[
+        "verify",
+        "--logpdf",
+        GAMMA,
+        "--support",
+        "positive",
+        "--params",
+        "shape,rate",
+        "--claim",
+        "[[trigamma(shape), -1/rate], [-1/rate, shape/rate^2]]",
+        "--random",
+        "5",
+        "--seed",
+        "1",
+    ]);
+    for line in shown.lines().filter(|l| *l != "…") {
+        assert!(
+            out.lines().any(|o| o == line),
+            "the page shows `{line}`, the command does not print it:\n{out}"
+        );
+    }
+    assert!(page.contains(&format!("--logpdf \"{GAMMA}\"")));
+}
