@@ -214,17 +214,12 @@ impl SymbolicFamily {
     }
 
     fn bad_value(&self, x: f64, v: f64) -> Error {
-        let point: Vec<String> = self.symbols.names()[1..]
-            .iter()
-            .zip(&self.theta)
-            .map(|(n, t)| format!("{n}={t}"))
-            .collect();
         Error::InvalidInput {
             what: format!(
                 "the log-density is {v} at {} = {x} (support {}) at {}: does the density live on this support, and are the parameters valid?",
                 self.symbols.names()[0],
                 self.support.describe(),
-                point.join(", ")
+                describe_point(&self.symbols, &self.theta)
             ),
         }
     }
@@ -525,7 +520,7 @@ impl LogDensity for SymbolicFamily {
 /// not parse or uses the data variable.
 pub fn parse_claim(text: &str, symbols: &Symbols) -> Result<Vec<Vec<Expr>>> {
     let bad = |what: String| Error::InvalidInput {
-        what: format!("--claim: {what}"),
+        what: format!("claimed matrix: {what}"),
     };
     let t = text.trim();
     let inner = t
