@@ -37,6 +37,43 @@ pub mod reverse;
 pub mod special;
 pub mod symbolic;
 
+/// The errors of this crate: network specifications and symbolic expressions.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Unknown activation name.
+    #[error("unknown activation `{0}` (known: identity, tanh, relu, sigmoid, softplus, gelu)")]
+    UnknownActivation(String),
+    /// An architecture string that does not parse, or a width of 0.
+    #[error("invalid architecture `{arch}`: {rule}")]
+    InvalidArchitecture {
+        /// The string given.
+        arch: String,
+        /// The rule it breaks.
+        rule: &'static str,
+    },
+    /// An operation that cannot be carried out here (a GELU network in reverse mode, a
+    /// polygamma of too high an order for the requested derivatives).
+    #[error("{0}")]
+    Unsupported(String),
+    /// Text that is not an expression; `column` is 1-based, in characters.
+    #[error("column {column}: {message}")]
+    Parse {
+        /// Where (1-based character column).
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A variable name declared twice, or not a valid name.
+    #[error("invalid name `{name}`: {rule}")]
+    Name {
+        /// The name.
+        name: String,
+        /// The rule it breaks.
+        rule: &'static str,
+    },
+}
+
 use nalgebra::{Const, DMatrix, U1};
 use num_dual::{Dual2SVec64, DualSVec64, HyperDualSVec64};
 pub use num_dual::{Dual64, DualNum};

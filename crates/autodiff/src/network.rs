@@ -6,7 +6,7 @@
 //! `parameters_to_vector(nn.Sequential(Linear, act, Linear, …).parameters())`.
 
 use crate::special::lift;
-use crate::{DualNum, VectorFn};
+use crate::{DualNum, Error, VectorFn};
 use std::fmt;
 
 /// Hidden-layer activation (the output layer is linear; the likelihood head supplies the link).
@@ -29,32 +29,12 @@ pub enum Activation {
 /// Activation names accepted by [`Activation::from_name`].
 pub const ACTIVATIONS: [&str; 6] = ["identity", "tanh", "relu", "sigmoid", "softplus", "gelu"];
 
-/// An invalid network specification.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SpecError {
-    /// Unknown activation name.
-    #[error("unknown activation `{0}` (known: identity, tanh, relu, sigmoid, softplus, gelu)")]
-    UnknownActivation(String),
-    /// An operation this network cannot take part in.
-    #[error("{0}")]
-    Unsupported(&'static str),
-    /// An architecture string that does not parse, or a width of 0.
-    #[error("invalid architecture `{arch}`: {rule}")]
-    InvalidArchitecture {
-        /// The string given.
-        arch: String,
-        /// The rule it breaks.
-        rule: &'static str,
-    },
-}
-
 impl Activation {
     /// An activation by name.
     ///
     /// # Errors
-    /// [`SpecError::UnknownActivation`].
-    pub fn from_name(name: &str) -> Result<Self, SpecError> {
+    /// [`Error::UnknownActivation`].
+    pub fn from_name(name: &str) -> Result<Self, Error> {
         Ok(match name {
             "identity" => Activation::Identity,
             "tanh" => Activation::Tanh,
@@ -62,7 +42,7 @@ impl Activation {
             "sigmoid" => Activation::Sigmoid,
             "softplus" => Activation::Softplus,
             "gelu" => Activation::Gelu,
-            _ => return Err(SpecError::UnknownActivation(name.to_string())),
+            _ => return Err(Error::UnknownActivation(name.to_string())),
         })
     }
     /// Name.
@@ -141,20 +121,20 @@ impl Mlp {
     ///
     /// # Errors
     /// Fewer than two widths, or a zero width.
-    pub fn new(widths: Vec<usize>, activation: Activation) -> Result<Self, SpecError> {
+    pub fn new(widths: Vec<usize>, activation: Activation) -> Result<Self, Error> {
         let arch = widths
             .iter()
             .map(|w| w.to_string())
             .collect::<Vec<_>>()
             .join(",");
         if widths.len() < 2 {
-            return Err(SpecError::InvalidArchitecture {
+            return Err(Error::InvalidArchitecture {
                 arch,
                 rule: "needs an input width and at least one layer",
             });
         }
         if widths.contains(&0) {
-            return Err(SpecError::InvalidArchitecture {
+            return Err(Error::InvalidArchitecture {
                 arch,
                 rule: "every width must be >= 1",
             });
@@ -165,12 +145,12 @@ impl Mlp {
     ///
     /// # Errors
     /// A width that is not a positive integer; an unknown activation.
-    pub fn parse(arch: &str, activation: &str) -> Result<Self, SpecError> {
+    pub fn parse(arch: &str, activation: &str) -> Result<Self, Error> {
         let widths = arch
             .split(',')
             .map(|w| w.trim().parse::<usize>())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| SpecError::InvalidArchitecture {
+            .map_err(|_| Error::InvalidArchitecture {
                 arch: arch.to_string(),
                 rule: "must be comma-separated positive integers, input width first",
             })?;
@@ -300,7 +280,7 @@ mod tests {
         assert!(Mlp::parse("3,0,1", "relu").is_err());
         assert!(matches!(
             Mlp::parse("3,2", "swish"),
-            Err(SpecError::UnknownActivation(_))
+            Err(Error::UnknownActivation(_))
         ));
     }
 

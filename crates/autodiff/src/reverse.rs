@@ -12,7 +12,8 @@
 //! exposes; `dfdx` is no longer maintained, so the fix cannot come from upstream. Networks with
 //! GELU use the forward-mode route.
 
-use crate::network::{Activation, Mlp, SpecError};
+use crate::Error;
+use crate::network::{Activation, Mlp};
 use dfdx::prelude::*;
 use faer::{Mat, MatRef};
 
@@ -67,7 +68,7 @@ fn row_major(x: MatRef<'_, f64>) -> Vec<f64> {
 /// per seed records the back-propagated vectors.
 ///
 /// # Errors
-/// [`SpecError::Unsupported`] for GELU networks (see the module documentation).
+/// [`Error::Unsupported`] for GELU networks (see the module documentation).
 ///
 /// # Panics
 /// If shapes do not match the network (the caller validates user data first).
@@ -77,10 +78,11 @@ pub fn backward_taps(
     theta: &[f64],
     x: MatRef<'_, f64>,
     seeds: impl FnOnce(&Mat<f64>) -> Vec<Mat<f64>>,
-) -> Result<Taps, SpecError> {
+) -> Result<Taps, Error> {
     if net.activation() == Activation::Gelu {
-        return Err(SpecError::Unsupported(
-            "reverse mode through dfdx 0.13 is wrong for GELU (its accurate_gelu derivative lacks a factor 1/sqrt(2)); use the forward-mode route",
+        return Err(Error::Unsupported(
+            "reverse mode through dfdx 0.13 is wrong for GELU (its accurate_gelu derivative lacks a factor 1/sqrt(2)); use the forward-mode route"
+                .into(),
         ));
     }
     assert_eq!(theta.len(), net.num_params(), "parameter vector length");

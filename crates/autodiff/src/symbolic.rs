@@ -30,38 +30,13 @@
 // exponent is exactly 1, a coefficient is dropped only when it is exactly 0.
 #![allow(clippy::float_cmp, clippy::redundant_guards)]
 
-use crate::DualNum;
 use crate::special::{digamma, lgamma, lift, polygamma, trigamma};
+use crate::{DualNum, Error};
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
-/// A parse or evaluation error.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum SymbolicError {
-    /// The text is not an expression; `column` is 1-based, in characters.
-    #[error("column {column}: {message}")]
-    Parse {
-        /// Where (1-based character column).
-        column: usize,
-        /// What is wrong.
-        message: String,
-    },
-    /// A name declared twice, or not a valid name.
-    #[error("invalid name `{name}`: {rule}")]
-    Name {
-        /// The name.
-        name: String,
-        /// The rule it breaks.
-        rule: &'static str,
-    },
-    /// A function that cannot be evaluated for this scalar type (a polygamma of too high an
-    /// order for the requested derivatives).
-    #[error("{0}")]
-    Unsupported(String),
-}
-
 /// Result of this module.
-pub type Result<T> = std::result::Result<T, SymbolicError>;
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// The variables an expression may use: index 0 is the data variable, then the parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +71,7 @@ impl Symbols {
                 None
             };
             if let Some(rule) = rule {
-                return Err(SymbolicError::Name {
+                return Err(Error::Name {
                     name: n.to_string(),
                     rule,
                 });
@@ -202,7 +177,7 @@ fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>> {
                 }
             }
             let s: String = chars[start..i].iter().collect();
-            let v: f64 = s.parse().map_err(|_| SymbolicError::Parse {
+            let v: f64 = s.parse().map_err(|_| Error::Parse {
                 column: col,
                 message: format!("`{s}` is not a number"),
             })?;
@@ -217,7 +192,7 @@ fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>> {
             out.push((Tok::Op(c), col));
             i += 1;
         } else {
-            return Err(SymbolicError::Parse {
+            return Err(Error::Parse {
                 column: col,
                 message: format!("unexpected character `{c}`"),
             });
@@ -241,7 +216,7 @@ impl Parser<'_> {
         self.toks.get(self.pos).map_or(self.end, |t| t.1)
     }
     fn error<T>(&self, message: String) -> Result<T> {
-        Err(SymbolicError::Parse {
+        Err(Error::Parse {
             column: self.column(),
             message,
         })
@@ -319,7 +294,7 @@ impl Parser<'_> {
                 }
                 Ok(e)
             }
-            Tok::Op(c) => Err(SymbolicError::Parse {
+            Tok::Op(c) => Err(Error::Parse {
                 column: col,
                 message: format!("expected a number, a name or `(`, found `{c}`"),
             }),
@@ -337,7 +312,7 @@ impl Parser<'_> {
                         "cos" => Some(Func::Cos),
                         "sqrt" => None,
                         _ => {
-                            return Err(SymbolicError::Parse {
+                            return Err(Error::Parse {
                                 column: col,
                                 message: format!(
                                     "unknown function `{name}` (known: {})",
@@ -364,11 +339,11 @@ impl Parser<'_> {
                     "e" => Ok(Expr::E),
                     _ => match self.symbols.index(&name) {
                         Some(k) => Ok(Expr::Var(k)),
-                        None if FUNCTIONS.contains(&name.as_str()) => Err(SymbolicError::Parse {
+                        None if FUNCTIONS.contains(&name.as_str()) => Err(Error::Parse {
                             column: col,
                             message: format!("`{name}` is a function: write `{name}(…)`"),
                         }),
-                        None => Err(SymbolicError::Parse {
+                        None => Err(Error::Parse {
                             column: col,
                             message: format!(
                                 "unknown variable `{name}` (known: {}, and the constants pi, e)",
@@ -386,14 +361,14 @@ impl Parser<'_> {
 /// The result is simplified.
 ///
 /// # Errors
-/// [`SymbolicError::Parse`] with the column of the first problem: an unexpected character, an
+/// [`Error::Parse`] with the column of the first problem: an unexpected character, an
 /// unknown function or variable, unbalanced parentheses, a missing operand, implicit
 /// multiplication (`2x`).
 pub fn parse(text: &str, symbols: &Symbols) -> Result<Expr> {
     let toks = tokenize(text)?;
     let end = text.chars().count() + 1;
     if toks.is_empty() {
-        return Err(SymbolicError::Parse {
+        return Err(Error::Parse {
             column: 1,
             message: "empty expression".into(),
         });
@@ -847,7 +822,7 @@ impl Expr {
                     Func::Polygamma(0) => digamma(x),
                     Func::Polygamma(n) => {
                         if *n as usize + D::NDERIV > 3 {
-                            return Err(SymbolicError::Unsupported(format!(
+                            return Err(Error::Unsupported(format!(
                                 "polygamma of order {} is available only up to order 3 (needed: {})",
                                 n,
                                 *n as usize + D::NDERIV

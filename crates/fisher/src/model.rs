@@ -242,7 +242,7 @@ pub fn exact_fisher(
 /// The rows `Lₙᵀ Jₙ` of a chunk of inputs by reverse mode: the forward pass gives `zₙ` and so
 /// `Lₙ`, then one backward pass per column k of L with the per-sample seeds `Lₙ[:, k]`.
 fn reverse_rows(model: &Model, theta: &[f64], x: MatRef<'_, f64>) -> Result<Mat<f64>> {
-    let unsupported = |e: fisherlab_autodiff::network::SpecError| Error::Unsupported {
+    let unsupported = |e: fisherlab_autodiff::Error| Error::Unsupported {
         family: "model",
         what: e.to_string(),
     };
