@@ -33,7 +33,6 @@
 use crate::special::{digamma, lgamma, lift, polygamma, trigamma};
 use crate::{DualNum, Error};
 use std::cmp::Ordering;
-use std::fmt::Write as _;
 
 /// Result of this module.
 pub type Result<T> = std::result::Result<T, Error>;
@@ -1127,25 +1126,6 @@ pub fn score_and_hessian(logpdf: &Expr, symbols: &Symbols) -> (Vec<Expr>, Vec<Ve
         .map(|i| (1..=p).map(|j| score[i - 1].derivative(j)).collect())
         .collect();
     (score, hessian)
-}
-
-/// Write a matrix of expressions as `[[a, b], [c, d]]`.
-pub fn matrix_text(m: &[Vec<Expr>], symbols: &Symbols) -> String {
-    let mut s = String::from("[");
-    for (i, row) in m.iter().enumerate() {
-        if i > 0 {
-            s += ", ";
-        }
-        s += "[";
-        for (j, e) in row.iter().enumerate() {
-            if j > 0 {
-                s += ", ";
-            }
-            let _ = write!(s, "{}", e.to_text(symbols));
-        }
-        s += "]";
-    }
-    s + "]"
 }
 
 #[cfg(test)]
