@@ -5,7 +5,7 @@
 
 use crate::alloc::{Usage, measure};
 use crate::train::{self, OptimizerArg, OptimizerOptions, Outcome};
-use crate::{CliError, data, format, io, plots};
+use crate::{CliError, checks, data, format, io, plots};
 use base64::Engine;
 use clap::Args;
 use faer::{Mat, MatRef};
@@ -199,27 +199,16 @@ struct Results {
 /// Run the command.
 pub fn run(args: &CompareArgs) -> Result<String, CliError> {
     train::check_options(&args.hyper)?;
-    for (flag, v) in [
-        ("steps", args.steps),
-        ("batch", args.batch),
-        ("eval-every", args.eval_every),
-        ("rank", args.rank),
-    ] {
-        if v == 0 {
-            return Err(CliError::Input(format!(
-                "--{flag} 0 is invalid: must be >= 1"
-            )));
-        }
-    }
-    for (flag, v) in [("lambda", Some(args.lambda)), ("sigma", args.sigma)] {
-        if let Some(v) = v
-            && !(v.is_finite() && v > 0.0)
-        {
-            return Err(CliError::Input(format!(
-                "--{flag} {v} is invalid: must be finite and > 0"
-            )));
-        }
-    }
+    checks::at_least(
+        1,
+        &[
+            ("steps", args.steps),
+            ("batch", args.batch),
+            ("eval-every", args.eval_every),
+            ("rank", args.rank),
+        ],
+    )?;
+    checks::positive(&[("lambda", Some(args.lambda)), ("sigma", args.sigma)])?;
     let entries = selected(args)?;
     io::check_output_folder(&args.out, "comparison.json")?;
 

@@ -2,7 +2,7 @@
 //! or approximated, written as a dense `.npy` matrix in the public parameter order and/or
 //! summarised as JSON.
 
-use crate::{CliError, data, io};
+use crate::{CliError, checks, data, io};
 use clap::{Args, ValueEnum};
 use faer::Mat;
 use fisherlab_autodiff::network::Mlp;
@@ -174,11 +174,7 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
             "nothing to do: give --out FILE.npy, --json, or both".into(),
         ));
     }
-    if args.mc_samples == 0 {
-        return Err(CliError::Input(
-            "--mc-samples 0 is invalid: must be >= 1".into(),
-        ));
-    }
+    checks::at_least(1, &[("mc-samples", args.mc_samples)])?;
     let net =
         Mlp::parse(&args.arch, &args.activation).map_err(|e| CliError::Input(e.to_string()))?;
     let head = Head::from_name(&args.likelihood, args.sigma)?;

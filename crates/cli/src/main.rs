@@ -4,6 +4,7 @@
 //! 2 bad input (one line on stderr naming the bad value and the rule it breaks).
 
 mod alloc;
+mod checks;
 mod compare;
 mod curvature;
 mod data;

@@ -2,7 +2,7 @@
 //! per-step JSONL log, saved weights and a comparison table.
 
 use crate::curvature::KfacTypeArg;
-use crate::{CliError, data, format, io};
+use crate::{CliError, checks, data, format, io};
 use clap::{Args, ValueEnum};
 use faer::MatRef;
 use fisherlab_autodiff::network::Mlp;
@@ -331,24 +331,15 @@ pub fn train_all(
 /// Run the command.
 pub fn run(args: &TrainArgs) -> Result<String, CliError> {
     check_options(&args.hyper)?;
-    for (flag, v) in [
-        ("steps", args.steps),
-        ("batch", args.batch),
-        ("eval-every", args.eval_every),
-    ] {
-        if v == 0 {
-            return Err(CliError::Input(format!(
-                "--{flag} 0 is invalid: must be >= 1"
-            )));
-        }
-    }
-    if let Some(v) = args.sigma
-        && !(v.is_finite() && v > 0.0)
-    {
-        return Err(CliError::Input(format!(
-            "--sigma {v} is invalid: must be finite and > 0"
-        )));
-    }
+    checks::at_least(
+        1,
+        &[
+            ("steps", args.steps),
+            ("batch", args.batch),
+            ("eval-every", args.eval_every),
+        ],
+    )?;
+    checks::positive(&[("sigma", args.sigma)])?;
     let net =
         Mlp::parse(&args.arch, &args.activation).map_err(|e| CliError::Input(e.to_string()))?;
     let head = Head::from_name(&args.likelihood, args.sigma)?;
@@ -426,43 +417,30 @@ pub fn failures(outcomes: &[Outcome]) -> String {
 /// Every numeric hyper-parameter against its rule, before any work: one line naming the first
 /// bad one.
 pub fn check_options(args: &OptimizerOptions) -> Result<(), CliError> {
-    let bad = |flag: &str, value: String, rule: &str| {
-        Err(CliError::Input(format!(
-            "--{flag} {value} is invalid: {rule}"
-        )))
-    };
-    for (flag, v) in [
-        ("factor-period", args.factor_period),
-        ("inverse-period", args.inverse_period),
-        ("max-cg", args.max_cg),
-    ] {
-        if v == 0 {
-            return bad(flag, v.to_string(), "must be >= 1");
-        }
-    }
-    let positive = [
+    checks::at_least(
+        1,
+        &[
+            ("factor-period", args.factor_period),
+            ("inverse-period", args.inverse_period),
+            ("max-cg", args.max_cg),
+        ],
+    )?;
+    checks::positive(&[
         ("lr", args.lr),
         ("damping", Some(args.damping)),
         ("kl-clip", args.kl_clip),
-    ];
-    for (flag, v) in positive {
-        if let Some(v) = v
-            && !(v.is_finite() && v > 0.0)
-        {
-            return bad(flag, v.to_string(), "must be finite and > 0");
-        }
-    }
+    ])?;
     for (flag, v) in [("momentum", args.momentum), ("decay", args.decay)] {
         if !(0.0..1.0).contains(&v) {
-            return bad(flag, v.to_string(), "must be in [0, 1)");
+            return Err(checks::bad(flag, v, "must be in [0, 1)"));
         }
     }
     if !(args.weight_decay.is_finite() && args.weight_decay >= 0.0) {
-        return bad(
+        return Err(checks::bad(
             "weight-decay",
-            args.weight_decay.to_string(),
+            args.weight_decay,
             "must be finite and >= 0",
-        );
+        ));
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! as text, checked entry by entry against exact expectation and Monte Carlo, with the symbolic
 //! score and Hessian printed.
 
-use crate::{CliError, format};
+use crate::{CliError, checks, format};
 use clap::{Args, ValueEnum};
 use fisherlab_autodiff::symbolic::{Expr, Symbols, parse, score_and_hessian};
 use fisherlab_fisher::verify::{
@@ -150,19 +150,8 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
     let symbols = Symbols::new(args.var.trim(), &params).map_err(|e| input("params", e))?;
     let logpdf = parse(&args.logpdf, &symbols).map_err(|e| input("logpdf", e))?;
     let support = SymSupport::parse(&args.support).map_err(|e| CliError::Input(e.to_string()))?;
-    if args.samples < 2 {
-        return Err(CliError::Input(format!(
-            "--samples {} is invalid: must be >= 2",
-            args.samples
-        )));
-    }
-    for (flag, v) in [("tol", args.tol), ("z-tol", args.z_tol)] {
-        if !(v.is_finite() && v > 0.0) {
-            return Err(CliError::Input(format!(
-                "--{flag} {v} is invalid: must be finite and > 0"
-            )));
-        }
-    }
+    checks::at_least(2, &[("samples", args.samples)])?;
+    checks::positive(&[("tol", Some(args.tol)), ("z-tol", Some(args.z_tol))])?;
     let fisher_a = match &args.exp_family {
         Some(text) => {
             let a = parse(text, &symbols).map_err(|e| input("exp-family", e))?;

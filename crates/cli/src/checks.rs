@@ -1,0 +1,58 @@
+//! Option checks shared by the subcommands: each names the first bad value and the rule it
+//! breaks, as one line (`--steps 0 is invalid: must be >= 1`).
+
+use crate::CliError;
+use std::fmt::Display;
+
+/// The input error for `--flag value` breaking `rule`.
+pub fn bad(flag: &str, value: impl Display, rule: &str) -> CliError {
+    CliError::Input(format!("--{flag} {value} is invalid: {rule}"))
+}
+
+/// Counts that must be at least `min`.
+pub fn at_least(min: usize, flags: &[(&str, usize)]) -> Result<(), CliError> {
+    match flags.iter().find(|(_, v)| *v < min) {
+        Some((flag, v)) => Err(bad(flag, v, &format!("must be >= {min}"))),
+        None => Ok(()),
+    }
+}
+
+/// Values that, when given, must be finite and > 0.
+pub fn positive(flags: &[(&str, Option<f64>)]) -> Result<(), CliError> {
+    for (flag, v) in flags {
+        if let Some(v) = v
+            && !(v.is_finite() && *v > 0.0)
+        {
+            return Err(bad(flag, v, "must be finite and > 0"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_bad_value_is_named_with_its_rule() {
+        let msg = |r: Result<(), CliError>| r.unwrap_err().to_string();
+        assert_eq!(
+            msg(at_least(1, &[("steps", 3), ("batch", 0), ("rank", 0)])),
+            "--batch 0 is invalid: must be >= 1"
+        );
+        assert_eq!(
+            msg(at_least(2, &[("samples", 1)])),
+            "--samples 1 is invalid: must be >= 2"
+        );
+        assert!(at_least(1, &[("steps", 1)]).is_ok());
+        assert_eq!(
+            msg(positive(&[("lr", None), ("sigma", Some(-0.5))])),
+            "--sigma -0.5 is invalid: must be finite and > 0"
+        );
+        assert_eq!(
+            msg(positive(&[("lambda", Some(f64::NAN))])),
+            "--lambda NaN is invalid: must be finite and > 0"
+        );
+        assert!(positive(&[("lr", None), ("tol", Some(1e-6))]).is_ok());
+    }
+}
