@@ -182,10 +182,11 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
         (None, None) => return Err(CliError::Input("give --claim or --exp-family".into())),
     };
 
-    // points
+    // the density at each point
+    let at = |theta: &[f64]| SymbolicFamily::new(symbols.clone(), logpdf.clone(), support, theta);
     let mut points = Vec::new();
     for text in &args.at {
-        points.push(parse_point(text, &symbols)?);
+        points.push(at(&parse_point(text, &symbols)?).map_err(|e| CliError::Input(e.to_string()))?);
     }
     let mut ranges = vec![(0.5, 3.0); symbols.num_params()];
     for r in &args.range {
@@ -198,9 +199,8 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
     // random points must be valid: the log-density finite on the support and the claim finite;
     // invalid draws (a range reaching outside a parameter's domain) are drawn again
     let mut rng = fisherlab_distributions::rng_from_seed(args.seed);
-    let valid = |theta: &[f64]| -> Result<(), String> {
-        SymbolicFamily::new(symbols.clone(), logpdf.clone(), support, theta)
-            .map_err(|e| e.to_string())?;
+    let valid = |theta: &[f64]| -> Result<SymbolicFamily, String> {
+        let family = at(theta).map_err(|e| e.to_string())?;
         let vals: Vec<f64> = std::iter::once(0.0).chain(theta.iter().copied()).collect();
         for e in claim.iter().flatten() {
             let v: f64 = e.eval(&vals).map_err(|e| e.to_string())?;
@@ -211,7 +211,7 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
                 ));
             }
         }
-        Ok(())
+        Ok(family)
     };
     const DRAWS: usize = 1000;
     for _ in 0..random {
@@ -222,7 +222,7 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
                 .map(|(lo, hi)| lo + (hi - lo) * rng.random::<f64>())
                 .collect();
             match valid(&theta) {
-                Ok(()) => Some(theta),
+                Ok(family) => Some(family),
                 Err(e) => {
                     why = e;
                     None
@@ -230,7 +230,7 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
             }
         });
         match found {
-            Some(theta) => points.push(theta),
+            Some(family) => points.push(family),
             None => {
                 return Err(CliError::Input(format!(
                     "no valid point in the --range values after {DRAWS} draws; the last: {why}"
@@ -243,8 +243,6 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
             "no points: give --at NAME=VALUE,… or --random K".into(),
         ));
     }
-    let family = SymbolicFamily::new(symbols.clone(), logpdf.clone(), support, &points[0])
-        .map_err(|e| CliError::Input(e.to_string()))?;
     let opts = VerifyOptions {
         method: match args.method {
             MethodArg::Quadrature => VerifyMethod::Quadrature,
@@ -256,7 +254,7 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
         z_tol: args.z_tol,
         ..VerifyOptions::default()
     };
-    let checks = verify(&family, &claim, &points, &opts).map_err(|e| {
+    let checks = verify(&points, &claim, &opts).map_err(|e| {
         use fisherlab_fisher::Error as E;
         match e {
             E::InvalidInput { .. } | E::InvalidOption { .. } | E::Distribution(_) => {

@@ -15,12 +15,13 @@
 //! let names = Symbols::new("x", &["rate"]).unwrap();
 //! let logpdf = parse("log(rate) - rate*x", &names).unwrap();
 //! let family = SymbolicFamily::new(names.clone(), logpdf, SymSupport::Positive, &[2.0]).unwrap();
+//! let points = [family.at(&[0.7]).unwrap(), family];
 //! let claim = parse_claim("[[1/rate^2]]", &names).unwrap();
-//! let report = verify(&family, &claim, &[vec![2.0], vec![0.7]], &VerifyOptions::default()).unwrap();
+//! let report = verify(&points, &claim, &VerifyOptions::default()).unwrap();
 //! assert!(report.iter().all(|p| p.pass()));
 //! // a wrong claim fails
 //! let wrong = parse_claim("[[2/rate^2]]", &names).unwrap();
-//! let report = verify(&family, &wrong, &[vec![2.0]], &VerifyOptions::default()).unwrap();
+//! let report = verify(&points[..1], &wrong, &VerifyOptions::default()).unwrap();
 //! assert!(!report[0].pass());
 //! ```
 
@@ -188,6 +189,19 @@ impl SymbolicFamily {
         };
         f.tabulate()?;
         Ok(f)
+    }
+
+    /// The same density at other parameters.
+    ///
+    /// # Errors
+    /// As [`SymbolicFamily::new`].
+    pub fn at(&self, theta: &[f64]) -> Result<Self> {
+        Self::new(
+            self.symbols.clone(),
+            self.logpdf.clone(),
+            self.support,
+            theta,
+        )
     }
 
     /// The log-density at observation `x` and the stored parameters.
@@ -499,16 +513,11 @@ impl LogDensity for SymbolicFamily {
         self.logpdf.eval(&v).unwrap_or(D::from(f64::NAN))
     }
     fn with_params(&self, theta: &[f64]) -> fisherlab_distributions::Result<Self> {
-        SymbolicFamily::new(
-            self.symbols.clone(),
-            self.logpdf.clone(),
-            self.support,
-            theta,
-        )
-        .map_err(|e| fisherlab_distributions::Error::InvalidStructure {
-            family: "symbolic",
-            what: e.to_string(),
-        })
+        self.at(theta)
+            .map_err(|e| fisherlab_distributions::Error::InvalidStructure {
+                family: "symbolic",
+                what: e.to_string(),
+            })
     }
 }
 
@@ -700,26 +709,21 @@ impl PointCheck {
     }
 }
 
-/// Check `claim` at each point of `points` (parameter vectors).
+/// Check `claim` at each point: `points` are one density at several parameter values (see
+/// [`SymbolicFamily::at`]).
 ///
 /// # Errors
-/// A point at which the log-density is not finite on the support, a claim entry that is not
-/// finite at a point, quadrature or Monte-Carlo failures other than an unnormalised density.
+/// A claim entry that is not finite at a point, quadrature or Monte-Carlo failures other than
+/// an unnormalised density.
 pub fn verify(
-    family: &SymbolicFamily,
+    points: &[SymbolicFamily],
     claim: &[Vec<Expr>],
-    points: &[Vec<f64>],
     opts: &VerifyOptions,
 ) -> Result<Vec<PointCheck>> {
-    let p = family.symbols().num_params();
     let mut out = Vec::with_capacity(points.len());
-    for theta in points {
-        let f = SymbolicFamily::new(
-            family.symbols.clone(),
-            family.logpdf.clone(),
-            family.support,
-            theta,
-        )?;
+    for f in points {
+        let theta = &f.theta;
+        let p = f.symbols().num_params();
         let mut vals = vec![0.0];
         vals.extend_from_slice(theta);
         let mut claimed = DMatrix::zeros(p, p);
@@ -734,7 +738,7 @@ pub fn verify(
                             "the claimed entry ({}, {}) is {v} at {}",
                             i + 1,
                             j + 1,
-                            describe_point(family.symbols(), theta)
+                            describe_point(f.symbols(), theta)
                         ),
                     });
                 }
@@ -743,7 +747,7 @@ pub fn verify(
         }
         let exact: Option<ExactReport> = match opts.method {
             VerifyMethod::MonteCarlo => None,
-            VerifyMethod::Quadrature => match exact_expectation(&f, &opts.quadrature) {
+            VerifyMethod::Quadrature => match exact_expectation(f, &opts.quadrature) {
                 Ok(r) => Some(r),
                 Err(Error::NotNormalized { mass, .. }) => {
                     out.push(PointCheck {
@@ -763,7 +767,7 @@ pub fn verify(
         };
         let mc = |form| {
             monte_carlo(
-                &f,
+                f,
                 &MonteCarloOptions {
                     samples: opts.samples,
                     seed: opts.seed,

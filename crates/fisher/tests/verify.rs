@@ -176,7 +176,8 @@ fn opts() -> VerifyOptions {
 fn check(c: &Case, claim: &str, points: &[Vec<f64>]) -> Vec<PointCheck> {
     let (s, f) = family(c, &points[0]);
     let claim = parse_claim(claim, &s).unwrap();
-    verify(&f, &claim, points, &opts()).unwrap()
+    let points: Vec<SymbolicFamily> = points.iter().map(|t| f.at(t).unwrap()).collect();
+    verify(&points, &claim, &opts()).unwrap()
 }
 
 #[test]
@@ -263,16 +264,11 @@ fn monte_carlo_alone_decides_within_standard_errors() {
         method: VerifyMethod::MonteCarlo,
         ..opts()
     };
-    let good = verify(
-        &f,
-        &parse_claim(c.claim, &s).unwrap(),
-        &[vec![2.5, 1.5]],
-        &mc,
-    )
-    .unwrap();
+    let point = std::slice::from_ref(&f);
+    let good = verify(point, &parse_claim(c.claim, &s).unwrap(), &mc).unwrap();
     assert!(good[0].pass() && good[0].entries[0].quadrature.is_none());
     let bad = parse_claim("[[trigamma(shape), 1/rate], [1/rate, shape/rate^2]]", &s).unwrap();
-    let bad = verify(&f, &bad, &[vec![2.5, 1.5]], &mc).unwrap();
+    let bad = verify(point, &bad, &mc).unwrap();
     assert!(!bad[0].pass());
 }
 
