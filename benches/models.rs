@@ -17,48 +17,13 @@ use fisherlab::distributions::heads::Head;
 use fisherlab::fisher::curvature::{
     Approximation, DenseFisher, DiagonalFisher, Ekfac, Kfac, Labels, MatrixFreeFisher, Problem,
 };
+use fisherlab::fisher::heap::{Counting, measure};
 use fisherlab::fisher::model::{ExactFisherOptions, Model, exact_fisher, mean_nll_gradient};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-
-/// The system allocator, counting live and peak bytes.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; only counters are added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Peak heap growth (bytes) while `f` runs.
-fn peak_of<T>(f: impl FnOnce() -> T) -> usize {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let out = f();
-    let peak = PEAK.load(Ordering::Relaxed) - base;
-    drop(out);
-    peak
-}
 
 fn noise(i: usize, j: usize, seed: usize) -> f64 {
     let z = ((i * 7919 + j * 104_729 + seed * 1_299_709) % 10_007) as f64;
@@ -79,8 +44,12 @@ fn fisher(c: &mut Criterion) {
         .unwrap();
 
     let matrix_bytes = 8 * p * p;
-    let generic = peak_of(|| exact_fisher(&model, &theta, x.as_ref(), &Default::default()));
-    let fast = peak_of(|| DenseFisher::new(Labels::Expected).build(&problem));
+    let generic = measure(|| exact_fisher(&model, &theta, x.as_ref(), &Default::default()))
+        .1
+        .peak;
+    let fast = measure(|| DenseFisher::new(Labels::Expected).build(&problem))
+        .1
+        .peak;
     println!(
         "peak heap of the exact dense Fisher: generic route {:.3} × P², Kronecker fast path {:.3} × P² (P² matrix = {} MB)",
         generic as f64 / matrix_bytes as f64,

@@ -3,7 +3,6 @@
 //! optimizers built on them do, as a table and as an output folder of JSON, CSV, figures and a
 //! self-contained `index.html`.
 
-use crate::alloc::{Usage, measure};
 use crate::train::{self, OptimizerArg, OptimizerOptions, Outcome};
 use crate::{CliError, checks, data, format, io, plots};
 use base64::Engine;
@@ -14,6 +13,7 @@ use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::curvature::{
     Approximation, CatalogueEntry, CatalogueOptions, DenseFisher, Labels, Problem, catalogue,
 };
+use fisherlab_fisher::heap::{Usage, measure};
 use fisherlab_fisher::metrics::{CompareOptions, Comparison, Reference};
 use fisherlab_fisher::model::{Model, mean_nll, mean_nll_gradient};
 use fisherlab_linalg::CurvatureOperator;

@@ -3,7 +3,6 @@
 //! Exit codes: 0 success; 1 a computation that failed (non-convergence, non-finite values);
 //! 2 bad input (one line on stderr naming the bad value and the rule it breaks).
 
-mod alloc;
 mod checks;
 mod compare;
 mod curvature;
@@ -19,7 +18,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[global_allocator]
-static ALLOCATOR: alloc::Counting = alloc::Counting;
+static ALLOCATOR: fisherlab_fisher::heap::Counting = fisherlab_fisher::heap::Counting;
 
 /// Fisher information matrices, each checked against an independent reference.
 #[derive(Parser, Debug)]

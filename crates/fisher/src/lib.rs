@@ -29,6 +29,7 @@
 
 pub mod curvature;
 mod exact;
+pub mod heap;
 pub mod metrics;
 pub mod model;
 mod monte_carlo;
