@@ -31,7 +31,7 @@ fn noise(i: usize, j: usize, seed: usize) -> f64 {
 }
 
 fn fisher(c: &mut Criterion) {
-    let net = Mlp::parse("64,64,64,10", "tanh").unwrap();
+    let net = Mlp::parse("64,64,64,10", "tanh").unwrap().network();
     let p = net.num_params();
     let theta: Vec<f64> = (0..p).map(|k| noise(k, 0, 1) * 0.3).collect();
     let model = Model::new(net, Head::Categorical).unwrap();

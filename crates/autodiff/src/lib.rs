@@ -32,8 +32,10 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod layers;
 pub mod network;
-pub mod reverse;
+#[cfg(test)]
+mod reverse;
 pub mod special;
 pub mod symbolic;
 
@@ -42,7 +44,9 @@ pub mod symbolic;
 #[non_exhaustive]
 pub enum Error {
     /// Unknown activation name.
-    #[error("unknown activation `{0}` (known: identity, tanh, relu, sigmoid, softplus, gelu)")]
+    #[error(
+        "unknown activation `{0}` (known: identity, tanh, relu, sigmoid, softplus, gelu, silu, leaky_relu)"
+    )]
     UnknownActivation(String),
     /// An architecture string that does not parse, or a width of 0.
     #[error("invalid architecture `{arch}`: {rule}")]
@@ -51,6 +55,25 @@ pub enum Error {
         arch: String,
         /// The rule it breaks.
         rule: &'static str,
+    },
+    /// A layer whose input shape does not fit it, or a network that cannot be built.
+    #[error("module {module}: {rule}")]
+    Model {
+        /// The module (`(3) Linear`), or `input` / `output`.
+        module: String,
+        /// The rule it breaks.
+        rule: String,
+    },
+    /// Model text (PyTorch's `print(model)`) that cannot be read or asks for something not
+    /// supported.
+    #[error("model line {line} `{text}`: {rule}")]
+    ModelText {
+        /// 1-based line number.
+        line: usize,
+        /// The line (trimmed, at most 120 characters).
+        text: String,
+        /// What is wrong, and what is supported.
+        rule: String,
     },
     /// An operation that cannot be carried out here (a GELU network in reverse mode, a
     /// polygamma of too high an order for the requested derivatives).

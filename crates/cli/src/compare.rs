@@ -3,12 +3,12 @@
 //! optimizers built on them do, as a table and as an output folder of JSON, CSV, figures and a
 //! self-contained `index.html`.
 
+use crate::net::NetArgs;
 use crate::train::{self, OptimizerArg, OptimizerOptions, Outcome};
 use crate::{CliError, checks, data, format, io, plots};
 use base64::Engine;
 use clap::Args;
 use faer::{Mat, MatRef};
-use fisherlab_autodiff::network::Mlp;
 use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::curvature::{
     Approximation, CatalogueEntry, CatalogueOptions, DenseFisher, Labels, Problem, catalogue,
@@ -52,18 +52,15 @@ pub struct CompareArgs {
     #[arg(long, conflicts_with_all = ["inputs", "targets"])]
     dataset: Option<String>,
     /// Inputs, N × d .npy (with --targets, --arch and --likelihood).
-    #[arg(long, value_name = "FILE", requires_all = ["targets", "arch", "likelihood"])]
+    #[arg(long, value_name = "FILE", requires_all = ["targets", "likelihood"])]
     inputs: Option<PathBuf>,
     /// Targets, .npy (labels int64, counts, or N × C floats for gaussian).
     #[arg(long, value_name = "FILE", requires = "inputs")]
     targets: Option<PathBuf>,
-    /// Layer widths, input first (default for a dataset: one small enough for the dense exact
-    /// Fisher, e.g. 64,32,10 for digits).
-    #[arg(long)]
-    arch: Option<String>,
-    /// Hidden activation: identity, tanh, relu, sigmoid, softplus, gelu.
-    #[arg(long, default_value = "tanh")]
-    activation: String,
+    /// The network: --arch (default for a dataset: an MLP small enough for the dense exact
+    /// Fisher, e.g. 64,32,10 for digits) or --model.
+    #[command(flatten)]
+    net: NetArgs,
     /// Likelihood head (default for a dataset: the one that fits its targets).
     #[arg(long)]
     likelihood: Option<String>,
@@ -213,36 +210,33 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
     io::check_output_folder(&args.out, "comparison.json")?;
 
     // data and model
-    let (dataset, x, y) = match (&args.dataset, &args.inputs, &args.targets) {
-        (_, Some(xp), Some(yp)) => (
-            None,
-            io::read_matrix(xp, "inputs")?,
-            io::read_matrix(yp, "targets")?,
-        ),
+    let (dataset, x, y, shape) = match (&args.dataset, &args.inputs, &args.targets) {
+        (_, Some(xp), Some(yp)) => {
+            let (x, shape) = io::read_inputs(xp)?;
+            (None, x, io::read_matrix(yp, "targets")?, shape)
+        }
         (name, _, _) => {
             let name = name.as_deref().unwrap_or("digits");
             let (x, y) = data::load(name)?;
-            (Some(data::dataset(name)?), x, y)
+            let d = data::dataset(name)?;
+            (Some(d), x, y, d.shape.to_vec())
         }
     };
-    let arch = args
-        .arch
-        .clone()
-        .or(dataset.map(|d| d.compare_arch.to_string()))
-        .ok_or_else(|| CliError::Input("--arch is required with --inputs".into()))?;
+    let built = args.net.build(&shape, dataset.map(|d| d.compare_arch))?;
+    let net = built.net;
     let likelihood = args
         .likelihood
         .clone()
         .or(dataset.map(|d| d.likelihood.to_string()))
         .ok_or_else(|| CliError::Input("--likelihood is required with --inputs".into()))?;
-    let net = Mlp::parse(&arch, &args.activation).map_err(|e| CliError::Input(e.to_string()))?;
     let head = Head::from_name(&likelihood, args.sigma)?;
     let model = Model::new(net.clone(), head)?;
-    let block_layer = args.block.unwrap_or(net.num_layers() - 1);
-    if block_layer >= net.num_layers() {
+    let layers = net.taps().len();
+    let block_layer = args.block.unwrap_or(layers - 1);
+    if block_layer >= layers {
         return Err(CliError::Input(format!(
-            "--block {block_layer} is invalid: the network has layers 0..={}",
-            net.num_layers() - 1
+            "--block {block_layer} is invalid: the network has parameterised layers 0..={}",
+            layers - 1
         )));
     }
     let theta0 = match &args.weights {
@@ -318,8 +312,8 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
         },
     )?;
     bar.inc(1);
-    let (w_off, _, o, i) = net.layer_offsets(block_layer);
-    let block_size = o * (i + 1);
+    let block_range = net.taps()[block_layer].range();
+    let (w_off, block_size) = (block_range.start, block_range.len());
     let mut heat: [Option<Mat<f64>>; 3] = [None, None, None];
     let exact_block = block(exact.as_ref(), w_off, block_size)?;
     let mut spectra = vec![("exact".to_string(), descending(reference.spectrum()))];
@@ -355,12 +349,14 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
     drop(reference);
     drop(exact);
 
-    let widths: Vec<String> = net.widths().iter().map(|w| w.to_string()).collect();
     let summary = json!({
         "dataset": dataset.map(|d| d.name),
         "inputs": x.nrows(),
-        "arch": arch,
-        "activation": net.activation().name(),
+        "arch": built.arch,
+        "activation": built.arch.as_ref().map(|_| args.net.activation.clone()),
+        "model": args.net.model.as_ref().map(|p| p.display().to_string()),
+        "network": net.to_string(),
+        "input_shape": net.input_shape(),
         "likelihood": head.name(),
         "parameters": net.num_params(),
         "weights": args.weights.as_ref().map(|p| p.display().to_string()),
@@ -378,9 +374,17 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
             "size": block_size,
         },
     });
+    let tap = &net.taps()[block_layer];
+    let (o, i) = (tap.out(), tap.inp());
     let block_title = format!(
-        "Fisher block of layer {block_layer} ({o}×{i} weights row-major, then {o} biases: {block_size} parameters) of the MLP {}, signed log colour scale",
-        widths.join("-")
+        "Fisher block of layer {block_layer} (module {}: {o}×{i} weights row-major{}: {block_size} parameters) of {}, signed log colour scale",
+        tap.name,
+        if tap.bias() {
+            format!(", then {o} biases")
+        } else {
+            String::new()
+        },
+        net
     );
     let results = Results {
         summary,
@@ -416,10 +420,14 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
     }
     let mut text =
         format!(
-            "{} inputs, MLP {} ({}, {}), P = {}, Fisher at {} (loss {}), λ = {}\n\n",
+            "{} inputs, {} {} ({}), P = {}, Fisher at {} (loss {}), λ = {}\n\n",
             x.nrows(),
-            widths.join("-"),
-            net.activation().name(),
+            if results.summary["arch"].is_null() {
+                "network"
+            } else {
+                "MLP"
+            },
+            results.summary["network"].as_str().unwrap_or(""),
             head.name(),
             net.num_params(),
             results.summary["fisher_at"].as_str().map_or(
@@ -785,10 +793,14 @@ fn html(dir: &Path, r: &Results) -> Result<String, CliError> {
     };
     let s = &r.summary;
     let title = format!(
-        "Exact and approximate Fisher: {}, MLP {} ({}, {}), P = {}",
+        "Exact and approximate Fisher: {}, {} {}, {}, P = {}",
         s["dataset"].as_str().unwrap_or("user data"),
-        s["arch"].as_str().unwrap_or("").replace(',', "-"),
-        s["activation"].as_str().unwrap_or(""),
+        if s["arch"].is_null() {
+            "network"
+        } else {
+            "MLP"
+        },
+        s["network"].as_str().unwrap_or(""),
         s["likelihood"].as_str().unwrap_or(""),
         s["parameters"]
     );

@@ -2,14 +2,14 @@
 //! or approximated, written as a dense `.npy` matrix in the public parameter order and/or
 //! summarised as JSON.
 
+use crate::net::NetArgs;
 use crate::{CliError, checks, data, io};
 use clap::{Args, ValueEnum};
 use faer::Mat;
-use fisherlab_autodiff::network::Mlp;
 use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::curvature::{
-    Approximation, BlockDiagonalFisher, DenseFisher, DiagonalFisher, Ekfac, Kfac, Labels, LowRank,
-    Problem,
+    Approximation, BlockDiagonalFisher, DenseFisher, DiagonalFisher, Ekfac, Kfac, KfacApprox,
+    Labels, LowRank, Problem,
 };
 use fisherlab_fisher::metrics::{CompareOptions, compare};
 use fisherlab_fisher::model::{Model, hessian_of_mean_nll, mean_nll_gradient};
@@ -22,7 +22,9 @@ pub const EXAMPLES: &str = "Examples:
   fisherlab curvature --arch 4,16,3 --activation tanh --inputs X.npy --likelihood categorical --kind exact --out F.npy
   fisherlab curvature --arch 64,64,10 --weights model.safetensors --inputs X.npy --targets y.npy \\
       --likelihood categorical --kind kfac --kfac-type empirical --json
-  fisherlab curvature --arch 8,1 --inputs X.npy --likelihood gaussian --sigma 0.5 --kind low-rank --rank 4 --compare --json";
+  fisherlab curvature --arch 8,1 --inputs X.npy --likelihood gaussian --sigma 0.5 --kind low-rank --rank 4 --compare --json
+  fisherlab curvature --model cnn.txt --weights cnn.safetensors --dataset digits --likelihood categorical \
+      --kind kfac --kfac-approx reduce --json";
 
 /// Which matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,15 +76,29 @@ pub enum KfacTypeArg {
     Empirical,
 }
 
+/// How K-FAC factors layers shared over locations (convolutions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KfacApproxArg {
+    /// Every output location an independent sample (KFC, Grosse & Martens 2016).
+    Expand,
+    /// Locations reduced first: mean of the patches, sum of the output gradients (Eschenhagen et al. 2023).
+    Reduce,
+}
+
+impl From<KfacApproxArg> for KfacApprox {
+    fn from(a: KfacApproxArg) -> Self {
+        match a {
+            KfacApproxArg::Expand => KfacApprox::Expand,
+            KfacApproxArg::Reduce => KfacApprox::Reduce,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct CurvatureArgs {
-    /// Layer widths, input first, e.g. 64,64,64,10.
-    #[arg(long)]
-    arch: String,
-    /// Hidden activation: identity, tanh, relu, sigmoid, softplus, gelu.
-    #[arg(long, default_value = "tanh")]
-    activation: String,
-    /// Weights (safetensors, PyTorch nn.Sequential names 0.weight, 0.bias, 2.weight, …);
+    #[command(flatten)]
+    net: NetArgs,
+    /// Weights (safetensors, PyTorch state_dict names 0.weight, 0.bias, 2.weight, …);
     /// without it, PyTorch's default initialisation seeded by --init-seed.
     #[arg(long, value_name = "FILE")]
     weights: Option<PathBuf>,
@@ -111,6 +127,9 @@ pub struct CurvatureArgs {
     /// Variant of diag, block-diag, kfac and ekfac.
     #[arg(long, value_enum, default_value_t = KfacTypeArg::Type2)]
     kfac_type: KfacTypeArg,
+    /// K-FAC and EKFAC factors of convolutions: expand or reduce (the same for dense layers).
+    #[arg(long, value_enum, default_value_t = KfacApproxArg::Expand)]
+    kfac_approx: KfacApproxArg,
     /// Labels sampled per input by mc and --kfac-type mc.
     #[arg(long, default_value_t = 1)]
     mc_samples: usize,
@@ -160,8 +179,8 @@ fn approximation(args: &CurvatureArgs) -> Option<Box<dyn Approximation>> {
         KindArg::Hessian => return None,
         KindArg::Diag => Box::new(DiagonalFisher::new(l)),
         KindArg::BlockDiag => Box::new(BlockDiagonalFisher::new(l)),
-        KindArg::Kfac => Box::new(Kfac::new(l)),
-        KindArg::Ekfac => Box::new(Ekfac::new(l)),
+        KindArg::Kfac => Box::new(Kfac::new(l).with_approx(args.kfac_approx.into())),
+        KindArg::Ekfac => Box::new(Ekfac::new(l).with_approx(args.kfac_approx.into())),
         KindArg::LowRank if args.randomized => Box::new(LowRank::randomized(args.rank, args.seed)),
         KindArg::LowRank => Box::new(LowRank::top_k(args.rank)),
     })
@@ -175,8 +194,6 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
         ));
     }
     checks::at_least(1, &[("mc-samples", args.mc_samples)])?;
-    let net =
-        Mlp::parse(&args.arch, &args.activation).map_err(|e| CliError::Input(e.to_string()))?;
     let head = Head::from_name(&args.likelihood, args.sigma)?;
     if args.sigma.is_some() && !matches!(head, Head::Gaussian { .. }) {
         return Err(CliError::Input(format!(
@@ -184,28 +201,32 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
             args.likelihood
         )));
     }
-    let model = Model::new(net.clone(), head)?;
-    let theta = match &args.weights {
-        Some(path) => io::load_weights(path, &net)?,
-        None => io::default_init(&net, args.init_seed),
-    };
-    let (x, y) = match (&args.dataset, &args.inputs) {
+    let (x, y, shape) = match (&args.dataset, &args.inputs) {
         (Some(name), _) => {
             let (x, y) = data::load(name)?;
-            (x, Some(y))
+            (x, Some(y), data::dataset(name)?.shape.to_vec())
         }
-        (None, Some(path)) => (
-            io::read_matrix(path, "inputs")?,
-            args.targets
+        (None, Some(path)) => {
+            let (x, shape) = io::read_inputs(path)?;
+            let y = args
+                .targets
                 .as_ref()
                 .map(|p| io::read_matrix(p, "targets"))
-                .transpose()?,
-        ),
+                .transpose()?;
+            (x, y, shape)
+        }
         (None, None) => {
             return Err(CliError::Input(
                 "no data: give --dataset NAME or --inputs X.npy".into(),
             ));
         }
+    };
+    let built = args.net.build(&shape, None)?;
+    let net = built.net;
+    let model = Model::new(net.clone(), head)?;
+    let theta = match &args.weights {
+        Some(path) => io::load_weights(path, &net)?,
+        None => io::default_init(&net, args.init_seed),
     };
     let mut problem = Problem::new(&model, &theta, x.as_ref())?;
     if let Some(y) = &y {
@@ -260,8 +281,15 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
                 _ => Value::Null,
             },
             "likelihood": head.name(),
-            "arch": args.arch,
-            "activation": net.activation().name(),
+            "arch": built.arch,
+            "activation": built.arch.as_ref().map(|_| args.net.activation.clone()),
+            "model": args.net.model.as_ref().map(|p| p.display().to_string()),
+            "network": net.to_string(),
+            "input_shape": net.input_shape(),
+            "kfac_approx": match args.kind {
+                KindArg::Kfac | KindArg::Ekfac => Value::from(KfacApprox::from(args.kfac_approx).name()),
+                _ => Value::Null,
+            },
             "parameters": net.num_params(),
             "inputs": x.nrows(),
             "seconds": seconds,

@@ -4,7 +4,7 @@
 
 use crate::CliError;
 use faer::Mat;
-use fisherlab_autodiff::network::Mlp;
+use fisherlab_autodiff::layers::Network;
 use npyz::{DType, NpyFile, TypeChar, WriterBuilder};
 use safetensors::{Dtype, SafeTensors};
 use std::io::{BufReader, BufWriter, Write};
@@ -17,21 +17,48 @@ fn input(msg: String) -> CliError {
 /// Read a 1-D or 2-D `.npy` array of floats or integers as an N × k matrix (a 1-D array is one
 /// column). C and Fortran order are both accepted.
 pub fn read_matrix(path: &Path, what: &str) -> Result<Mat<f64>, CliError> {
+    let (shape, m) = read_array(path, what)?;
+    if shape.len() > 2 {
+        return Err(input(format!(
+            "{what} file {}: array has shape {shape:?}, must be 1-D or 2-D",
+            path.display()
+        )));
+    }
+    Ok(m)
+}
+
+/// Read network inputs: an array of shape `(N, *sample_shape)` as N rows of the C-order
+/// flattening of each sample, with the per-sample shape (`[1]` for a 1-D array).
+pub fn read_inputs(path: &Path) -> Result<(Mat<f64>, Vec<usize>), CliError> {
+    let (shape, m) = read_array(path, "inputs")?;
+    let sample = if shape.len() > 1 {
+        shape[1..].to_vec()
+    } else {
+        vec![1]
+    };
+    Ok((m, sample))
+}
+
+/// Read a `.npy` array of any rank ≥ 1 as its shape and an N × (product of the other axes)
+/// matrix, each row the C-order flattening of one entry of the first axis.
+fn read_array(path: &Path, what: &str) -> Result<(Vec<usize>, Mat<f64>), CliError> {
     let shown = path.display();
     let file = std::fs::File::open(path)
         .map_err(|e| input(format!("{what} file {shown}: cannot open: {e}")))?;
     let npy = NpyFile::new(BufReader::new(file))
         .map_err(|e| input(format!("{what} file {shown}: not a .npy file: {e}")))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    let (rows, cols) = match shape[..] {
-        [n] => (n, 1),
-        [n, k] => (n, k),
-        _ => {
-            return Err(input(format!(
-                "{what} file {shown}: array has shape {shape:?}, must be 1-D or 2-D"
-            )));
-        }
-    };
+    if shape.is_empty() {
+        return Err(input(format!(
+            "{what} file {shown}: a 0-D array holds no rows"
+        )));
+    }
+    let rows = shape[0];
+    let cols = shape[1..]
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&c| rows.checked_mul(c).is_some_and(|t| t <= 1 << 32))
+        .ok_or_else(|| input(format!("{what} file {shown}: shape {shape:?} is too large")))?;
     let fortran = npy.order() == npyz::Order::Fortran;
     let bad_dtype = |d: &DType| {
         input(format!(
@@ -72,13 +99,35 @@ pub fn read_matrix(path: &Path, what: &str) -> Result<Mat<f64>, CliError> {
             values.len()
         )));
     }
-    Ok(Mat::from_fn(rows, cols, |i, j| {
-        if fortran {
-            values[j * rows + i]
-        } else {
-            values[i * cols + j]
+    // Fortran order: the first axis varies fastest, so entry (i, rest) sits at i + rows·f(rest)
+    // where f is the Fortran offset of the remaining axes
+    let m = if fortran && shape.len() > 2 {
+        let tail = &shape[1..];
+        let mut fortran_of = vec![0usize; cols];
+        for (c, f) in fortran_of.iter_mut().enumerate() {
+            let (mut rest, mut stride, mut off) = (c, 1usize, 0usize);
+            let mut idx = vec![0; tail.len()];
+            for (k, d) in tail.iter().enumerate().rev() {
+                idx[k] = rest % d;
+                rest /= d;
+            }
+            for (k, d) in tail.iter().enumerate() {
+                off += idx[k] * stride;
+                stride *= d;
+            }
+            *f = off;
         }
-    }))
+        Mat::from_fn(rows, cols, |i, j| values[i + rows * fortran_of[j]])
+    } else {
+        Mat::from_fn(rows, cols, |i, j| {
+            if fortran {
+                values[j * rows + i]
+            } else {
+                values[i * cols + j]
+            }
+        })
+    };
+    Ok((shape, m))
 }
 
 /// Write `m` as a float64 C-order `.npy` file, atomically.
@@ -204,93 +253,86 @@ pub fn write_folder(
     Ok(())
 }
 
-/// Read the parameters of `net` from a safetensors file with PyTorch `nn.Sequential` names
-/// (`0.weight` (out × in), `0.bias` (out), `2.weight`, …; activations hold no weights) into the
-/// public parameter order. float64 and float32 tensors are accepted; every expected tensor must
-/// be present with its shape, and no other tensor may be.
-pub fn load_weights(path: &Path, net: &Mlp) -> Result<Vec<f64>, CliError> {
+/// Read the parameters of `net` from a safetensors file with PyTorch `state_dict` names
+/// (`0.weight` (out × in, or out × in × k… for a convolution), `0.bias` (out), `3.1.weight`, …;
+/// activations and pools hold no weights) into the public parameter order. float64 and float32
+/// tensors are accepted; every expected tensor must be present with its shape, and no other
+/// tensor may be.
+pub fn load_weights(path: &Path, net: &Network) -> Result<Vec<f64>, CliError> {
     let shown = path.display();
     let bytes = std::fs::read(path)
         .map_err(|e| input(format!("weights file {shown}: cannot read: {e}")))?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| input(format!("weights file {shown}: not a safetensors file: {e}")))?;
     let mut theta = vec![0.0; net.num_params()];
-    let mut expected = Vec::new();
-    for l in 0..net.num_layers() {
-        let (w, b, o, i) = net.layer_offsets(l);
-        for (name, shape, offset) in [
-            (format!("{}.weight", 2 * l), vec![o, i], w),
-            (format!("{}.bias", 2 * l), vec![o], b),
-        ] {
-            let t = st.tensor(&name).map_err(|_| {
-                input(format!(
-                    "weights file {shown}: tensor `{name}` is missing (the {net} network needs it with shape {shape:?})"
-                ))
-            })?;
-            if t.shape() != shape.as_slice() {
-                return Err(input(format!(
-                    "weights file {shown}: tensor `{name}` has shape {:?}, the {net} network needs {shape:?}",
-                    t.shape()
-                )));
-            }
-            let values: Vec<f64> = match t.dtype() {
-                Dtype::F64 => t
-                    .data()
-                    .chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-                    .collect(),
-                Dtype::F32 => t
-                    .data()
-                    .chunks_exact(4)
-                    .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap_or([0; 4]))))
-                    .collect(),
-                other => {
-                    return Err(input(format!(
-                        "weights file {shown}: tensor `{name}` has dtype {other:?}, must be F64 or F32"
-                    )));
-                }
-            };
-            if let Some(k) = values.iter().position(|v| !v.is_finite()) {
-                return Err(input(format!(
-                    "weights file {shown}: tensor `{name}` entry {k} is {}",
-                    values[k]
-                )));
-            }
-            theta[offset..offset + values.len()].copy_from_slice(&values);
-            expected.push(name);
+    let tensors = net.param_tensors();
+    for (name, shape, offset) in &tensors {
+        let t = st.tensor(name).map_err(|_| {
+            input(format!(
+                "weights file {shown}: tensor `{name}` is missing (the {net} network needs it with shape {shape:?})"
+            ))
+        })?;
+        if t.shape() != shape.as_slice() {
+            return Err(input(format!(
+                "weights file {shown}: tensor `{name}` has shape {:?}, the {net} network needs {shape:?}",
+                t.shape()
+            )));
         }
+        let values: Vec<f64> = match t.dtype() {
+            Dtype::F64 => t
+                .data()
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                .collect(),
+            Dtype::F32 => t
+                .data()
+                .chunks_exact(4)
+                .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap_or([0; 4]))))
+                .collect(),
+            other => {
+                return Err(input(format!(
+                    "weights file {shown}: tensor `{name}` has dtype {other:?}, must be F64 or F32"
+                )));
+            }
+        };
+        if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+            return Err(input(format!(
+                "weights file {shown}: tensor `{name}` entry {k} is {}",
+                values[k]
+            )));
+        }
+        theta[*offset..offset + values.len()].copy_from_slice(&values);
     }
     let mut extra: Vec<&str> = st
         .names()
         .into_iter()
-        .filter(|n| !expected.iter().any(|e| e == n))
+        .filter(|n| !tensors.iter().any(|(e, _, _)| e == n))
         .collect();
     extra.sort_unstable();
     if let Some(name) = extra.first() {
         return Err(input(format!(
-            "weights file {shown}: unexpected tensor `{name}`: the {net} network has {} layers ({} … {})",
-            net.num_layers(),
-            expected.first().map_or("", String::as_str),
-            expected.last().map_or("", String::as_str)
+            "weights file {shown}: unexpected tensor `{name}`: the {net} network has {} tensors ({} … {})",
+            tensors.len(),
+            tensors.first().map_or("", |t| t.0.as_str()),
+            tensors.last().map_or("", |t| t.0.as_str())
         )));
     }
     Ok(theta)
 }
 
-/// Write the parameters of `net` as float64 safetensors with PyTorch `nn.Sequential` names,
+/// Write the parameters of `net` as float64 safetensors with PyTorch `state_dict` names,
 /// atomically.
-pub fn save_weights(path: &Path, net: &Mlp, theta: &[f64]) -> Result<(), CliError> {
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for l in 0..net.num_layers() {
-        let (w, b, o, i) = net.layer_offsets(l);
-        let bytes = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-        tensors.push((
-            format!("{}.weight", 2 * l),
-            vec![o, i],
-            bytes(&theta[w..w + o * i]),
-        ));
-        tensors.push((format!("{}.bias", 2 * l), vec![o], bytes(&theta[b..b + o])));
-    }
+pub fn save_weights(path: &Path, net: &Network, theta: &[f64]) -> Result<(), CliError> {
+    let bytes = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = net
+        .param_tensors()
+        .into_iter()
+        .map(|(name, shape, off)| {
+            let len: usize = shape.iter().product();
+            let data = bytes(&theta[off..off + len]);
+            (name, shape, data)
+        })
+        .collect();
     let views = tensors
         .iter()
         .map(|(name, shape, data)| {
@@ -304,16 +346,16 @@ pub fn save_weights(path: &Path, net: &Mlp, theta: &[f64]) -> Result<(), CliErro
     write_atomic(path, |w| w.write_all(&bytes))
 }
 
-/// PyTorch's default initialisation of `nn.Linear` (weights and biases uniform on
-/// `±1/√in`), seeded: parameters for runs without a weights file.
-pub fn default_init(net: &Mlp, seed: u64) -> Vec<f64> {
+/// PyTorch's default initialisation of `nn.Linear` and `nn.Conv*d` (weights and biases uniform
+/// on `±1/√fan_in`, fan_in = inputs per output location), seeded: parameters for runs without a
+/// weights file.
+pub fn default_init(net: &Network, seed: u64) -> Vec<f64> {
     use rand::RngExt;
     let mut rng = fisherlab_distributions::rng_from_seed(seed);
     let mut theta = vec![0.0; net.num_params()];
-    for l in 0..net.num_layers() {
-        let (w, _, o, i) = net.layer_offsets(l);
-        let bound = 1.0 / (i as f64).sqrt();
-        for v in &mut theta[w..w + o * (i + 1)] {
+    for t in net.taps() {
+        let bound = 1.0 / (t.inp() as f64).sqrt();
+        for v in &mut theta[t.range()] {
             *v = rng.random_range(-bound..bound);
         }
     }

@@ -10,6 +10,7 @@ mod data;
 mod fim;
 mod format;
 mod io;
+mod net;
 mod plots;
 mod train;
 mod verify;

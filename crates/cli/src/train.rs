@@ -1,11 +1,11 @@
 //! `fisherlab train`: one or several optimizers on the same data and initialisation, with a
 //! per-step JSONL log, saved weights and a comparison table.
 
-use crate::curvature::KfacTypeArg;
+use crate::curvature::{KfacApproxArg, KfacTypeArg};
+use crate::net::NetArgs;
 use crate::{CliError, checks, data, format, io};
 use clap::{Args, ValueEnum};
 use faer::MatRef;
-use fisherlab_autodiff::network::Mlp;
 use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::model::Model;
 use fisherlab_linalg::KroneckerDamping;
@@ -97,6 +97,9 @@ pub struct OptimizerOptions {
     /// Statistics of K-FAC and EKFAC (and diag: mc samples one label per input, type2 is exact).
     #[arg(long, value_enum, default_value_t = KfacTypeArg::Mc)]
     kfac_type: KfacTypeArg,
+    /// K-FAC and EKFAC factors of convolutions: expand or reduce (the same for dense layers).
+    #[arg(long, value_enum, default_value_t = KfacApproxArg::Expand)]
+    pub kfac_approx: KfacApproxArg,
     /// Decay of the running curvature averages.
     #[arg(long, default_value_t = 0.95)]
     decay: f64,
@@ -131,12 +134,8 @@ pub struct TrainArgs {
     /// Targets, .npy (labels int64, counts, or N × C floats for gaussian).
     #[arg(long, value_name = "FILE", requires = "inputs")]
     targets: Option<PathBuf>,
-    /// Layer widths, input first.
-    #[arg(long)]
-    arch: String,
-    /// Hidden activation.
-    #[arg(long, default_value = "tanh")]
-    activation: String,
+    #[command(flatten)]
+    net: NetArgs,
     /// Likelihood head: gaussian, bernoulli, categorical, poisson.
     #[arg(long)]
     likelihood: String,
@@ -223,6 +222,7 @@ pub fn build(args: &OptimizerOptions, which: OptimizerArg) -> Box<dyn Optimizer>
             let mut k = KfacOptimizer::new(lr, args.damping)
                 .with_damping(damping)
                 .with_factor_labels(labels)
+                .with_approx(args.kfac_approx.into())
                 .with_decay(args.decay)
                 .with_periods(args.factor_period, args.inverse_period)
                 .with_kronecker_damping(if args.factored_damping {
@@ -242,6 +242,7 @@ pub fn build(args: &OptimizerOptions, which: OptimizerArg) -> Box<dyn Optimizer>
             EkfacOptimizer::new(lr, args.damping)
                 .with_damping(damping)
                 .with_factor_labels(labels)
+                .with_approx(args.kfac_approx.into())
                 .with_eigen_period(args.inverse_period),
         ),
         OptimizerArg::Smw => Box::new(SmwNgd::new(lr, args.damping).with_damping(damping)),
@@ -340,22 +341,24 @@ pub fn run(args: &TrainArgs) -> Result<String, CliError> {
         ],
     )?;
     checks::positive(&[("sigma", args.sigma)])?;
-    let net =
-        Mlp::parse(&args.arch, &args.activation).map_err(|e| CliError::Input(e.to_string()))?;
     let head = Head::from_name(&args.likelihood, args.sigma)?;
-    let model = Model::new(net.clone(), head)?;
-    let (x, y) = match (&args.dataset, &args.inputs, &args.targets) {
-        (Some(name), _, _) => data::load(name)?,
-        (None, Some(xp), Some(yp)) => (
-            io::read_matrix(xp, "inputs")?,
-            io::read_matrix(yp, "targets")?,
-        ),
+    let (x, y, shape) = match (&args.dataset, &args.inputs, &args.targets) {
+        (Some(name), _, _) => {
+            let (x, y) = data::load(name)?;
+            (x, y, data::dataset(name)?.shape.to_vec())
+        }
+        (None, Some(xp), Some(yp)) => {
+            let (x, shape) = io::read_inputs(xp)?;
+            (x, io::read_matrix(yp, "targets")?, shape)
+        }
         _ => {
             return Err(CliError::Input(
                 "no data: give --dataset NAME, or --inputs X.npy with --targets y.npy".into(),
             ));
         }
     };
+    let net = args.net.build(&shape, None)?.net;
+    let model = Model::new(net.clone(), head)?;
     let theta0 = match &args.weights {
         Some(p) => io::load_weights(p, &net)?,
         None => io::default_init(&net, args.init_seed),

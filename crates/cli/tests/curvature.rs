@@ -279,8 +279,11 @@ fn embedded_datasets_are_listed_and_usable() {
         .iter()
         .map(|d| d["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["digits", "diabetes"]);
+    assert_eq!(names, ["digits", "diabetes", "mnist1d", "mnist1d-test"]);
     assert_eq!(v[1]["rows"], 442);
+    // natural shapes: images 1×8×8, signals 1×40
+    assert_eq!(v[0]["shape"], serde_json::json!([1, 8, 8]));
+    assert_eq!(v[2]["shape"], serde_json::json!([1, 40]));
     assert!(run_ok(&["datasets"]).contains("diabetes"));
     // the regression set with its suggested head: a linear-Gaussian Fisher (1/N) X̄ᵀX̄ whose
     // trace is the mean of ‖x̄ₙ‖² = 10 standardised columns · (N−1)/N + 1 for the bias

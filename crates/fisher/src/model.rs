@@ -9,8 +9,8 @@ use crate::{Error, Result};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef};
 use fisherlab_autodiff::batch::Forward;
-use fisherlab_autodiff::network::{Activation, AtInput, Mlp};
-use fisherlab_autodiff::reverse::{backward_taps, gradient_rows};
+use fisherlab_autodiff::layers::Network;
+use fisherlab_autodiff::network::AtInput;
 use fisherlab_autodiff::{ScalarFn, jacobian};
 use fisherlab_distributions::DualNum;
 use fisherlab_distributions::heads::Head;
@@ -19,7 +19,7 @@ use fisherlab_linalg::Dense;
 /// A network with a likelihood head.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
-    net: Mlp,
+    net: Network,
     head: Head,
 }
 
@@ -28,12 +28,13 @@ impl Model {
     ///
     /// # Errors
     /// E.g. a `bernoulli` head on a network with 2 outputs.
-    pub fn new(net: Mlp, head: Head) -> Result<Self> {
+    pub fn new(net: impl Into<Network>, head: Head) -> Result<Self> {
+        let net = net.into();
         head.check_outputs(net.output_dim())?;
         Ok(Self { net, head })
     }
     /// The network.
-    pub fn net(&self) -> &Mlp {
+    pub fn net(&self) -> &Network {
         &self.net
     }
     /// The head.
@@ -64,9 +65,10 @@ impl Model {
         }
         if x.ncols() != self.net.input_dim() {
             return Err(bad(format!(
-                "inputs have {} columns, the network takes {}",
+                "inputs have {} columns, the network takes {} (input shape {:?})",
                 x.ncols(),
-                self.net.input_dim()
+                self.net.input_dim(),
+                self.net.input_shape()
             )));
         }
         if x.nrows() == 0 {
@@ -105,10 +107,11 @@ impl ScalarFn for LogLik<'_> {
 /// How [`exact_fisher`] gets the per-sample rows `Lₙᵀ Jₙ`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum JacobianRoute {
-    /// Reverse mode where available (every activation but GELU), else forward mode.
+    /// Reverse mode.
     #[default]
     Auto,
-    /// C backward passes over the batch (dfdx), one per column of L.
+    /// C backward passes over the batch through the layers' own backward passes, one per
+    /// column of L.
     Reverse,
     /// Forward-mode Jacobians per sample (num-dual): slow, the reference.
     Forward,
@@ -172,19 +175,7 @@ pub fn exact_fisher(
     let p = model.num_params();
     let c = model.net.output_dim();
     let n = x.nrows();
-    let reverse = match opts.route {
-        JacobianRoute::Forward => false,
-        JacobianRoute::Reverse => {
-            if model.net.activation() == Activation::Gelu {
-                return Err(Error::Unsupported {
-                    family: "model",
-                    what: "the reverse route does not support GELU (dfdx's GELU derivative is wrong); use the forward or auto route".into(),
-                });
-            }
-            true
-        }
-        JacobianRoute::Auto => model.net.activation() != Activation::Gelu,
-    };
+    let reverse = opts.route != JacobianRoute::Forward;
     let mut f = Mat::<f64>::zeros(p, p);
     let mut xi = vec![0.0; x.ncols()];
     for start in (0..n).step_by(opts.chunk) {
@@ -242,35 +233,22 @@ pub fn exact_fisher(
 /// The rows `Lₙᵀ Jₙ` of a chunk of inputs by reverse mode: the forward pass gives `zₙ` and so
 /// `Lₙ`, then one backward pass per column k of L with the per-sample seeds `Lₙ[:, k]`.
 fn reverse_rows(model: &Model, theta: &[f64], x: MatRef<'_, f64>) -> Result<Mat<f64>> {
-    let unsupported = |e: fisherlab_autodiff::Error| Error::Unsupported {
-        family: "model",
-        what: e.to_string(),
-    };
-    let n = x.nrows();
-    let c = model.net.output_dim();
-    // the seeds are the columns of Lₙ, which depends on the outputs zₙ of the forward pass
-    let taps = backward_taps(&model.net, theta, x, |z| {
-        let factors: Vec<nalgebra::DMatrix<f64>> = (0..n)
-            .map(|s| {
-                let zs: Vec<f64> = (0..c).map(|j| z[(s, j)]).collect();
-                model.head.output_fisher_factor(&zs)
-            })
-            .collect();
-        let k_cols = factors.first().map_or(0, |l| l.ncols());
-        (0..k_cols)
-            .map(|k| Mat::from_fn(n, c, |s, j| factors[s][(j, k)]))
-            .collect()
-    })
-    .map_err(unsupported)?;
-    let k_cols = taps.grads.len();
-    let p = model.num_params();
-    let mut rows = Mat::<f64>::zeros(n * k_cols, p);
-    for k in 0..k_cols {
-        let r = gradient_rows(&model.net, &taps, k, 0..n);
-        for s in 0..n {
-            rows.as_mut().row_mut(s * k_cols + k).copy_from(r.row(s));
-        }
-    }
+    let problem = crate::curvature::Problem::new(model, theta, x)?.with_chunk(x.nrows())?;
+    let mut rows = Mat::<f64>::zeros(0, model.num_params());
+    problem.for_each_chunk(crate::curvature::Labels::Expected, |chunk| {
+        let r = chunk.gradient_rows(model.num_params());
+        rows = if rows.nrows() == 0 {
+            r
+        } else {
+            let mut both = Mat::zeros(rows.nrows() + r.nrows(), r.ncols());
+            both.as_mut().subrows_mut(0, rows.nrows()).copy_from(&rows);
+            both.as_mut()
+                .subrows_mut(rows.nrows(), r.nrows())
+                .copy_from(&r);
+            both
+        };
+        Ok(())
+    })?;
     Ok(rows)
 }
 
@@ -508,7 +486,7 @@ fn nll_gradient_of_pass(
         }
     }
     let grads = fisherlab_autodiff::batch::backward(&model.net, theta, fwd, seed.as_ref());
-    let g = fisherlab_autodiff::batch::param_gradient(&model.net, &fwd.inputs, &grads);
+    let g = fisherlab_autodiff::batch::param_gradient(&model.net, fwd, &grads);
     (loss, g)
 }
 

@@ -161,11 +161,9 @@ fn diagonal_and_block_diagonal_are_the_entries_of_the_dense_matrix() {
             let blocks = dense(&BlockDiagonalFisher::new(labels), &problem);
             let net = model.net();
             let layer_of = |q: usize| {
-                (0..net.num_layers())
-                    .find(|&l| {
-                        let (w, b, o, _) = net.layer_offsets(l);
-                        (w..b + o).contains(&q)
-                    })
+                net.taps()
+                    .iter()
+                    .position(|t| t.range().contains(&q))
                     .unwrap()
             };
             let p = net.num_params();
@@ -187,9 +185,8 @@ fn diagonal_and_block_diagonal_are_the_entries_of_the_dense_matrix() {
 fn block_error(model: &Model, approx: &Mat<f64>, exact: &Mat<f64>) -> f64 {
     let net = model.net();
     let mut err: f64 = 0.0;
-    for l in 0..net.num_layers() {
-        let (w, b, o, _) = net.layer_offsets(l);
-        let n = b + o - w;
+    for t in net.taps() {
+        let (w, n) = (t.offset, t.num_params());
         let a = approx.as_ref().submatrix(w, w, n, n);
         let e = exact.as_ref().submatrix(w, w, n, n);
         err = err.max((a - e).norm_max() / e.norm_max());

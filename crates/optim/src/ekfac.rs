@@ -3,7 +3,8 @@ use crate::kfac::FactorLabels;
 use crate::{Damping, Error, Optimizer, Result, StepInput, StepReport, positive, solve, unit};
 use faer::Mat;
 use fisherlab_fisher::curvature::{
-    KfacFactors, accumulate_scalings, ekfac_bases, ekfac_operator, ekfac_scalings, zero_scalings,
+    KfacApprox, KfacFactors, accumulate_scalings, ekfac_bases, ekfac_operator, ekfac_scalings,
+    zero_scalings,
 };
 
 /// EKFAC (George et al. 2018) as an optimizer: running K-FAC factors (decay ε) whose
@@ -15,6 +16,7 @@ pub struct EkfacOptimizer {
     lr: f64,
     damping: Damping,
     factor_labels: FactorLabels,
+    approx: KfacApprox,
     decay: f64,
     eigen_period: usize,
     factors: Option<Vec<KfacFactors>>,
@@ -29,6 +31,7 @@ impl EkfacOptimizer {
             lr,
             damping: Damping::fixed(lambda),
             factor_labels: FactorLabels::Type2,
+            approx: KfacApprox::Expand,
             decay: 0.95,
             eigen_period: 10,
             factors: None,
@@ -39,6 +42,11 @@ impl EkfacOptimizer {
     /// Which labels the factors and the refit use.
     pub fn with_factor_labels(mut self, labels: FactorLabels) -> Self {
         self.factor_labels = labels;
+        self
+    }
+    /// Expand or reduce factors (the basis) for layers shared over locations.
+    pub fn with_approx(mut self, approx: KfacApprox) -> Self {
+        self.approx = approx;
         self
     }
     /// Steps between eigenbasis refreshes (≥ 1).
@@ -87,7 +95,7 @@ impl Optimizer for EkfacOptimizer {
         let mut batch = KfacFactors::zeros(input.model);
         let mut batch_s = self.bases.as_deref().map(zero_scalings);
         problem.for_each_chunk(labels, |chunk| {
-            KfacFactors::accumulate(&mut batch, chunk, scale);
+            KfacFactors::accumulate(&mut batch, chunk, scale, self.approx);
             if let (Some(s), Some(b), false) = (&mut batch_s, &self.bases, refresh) {
                 accumulate_scalings(s, chunk, b, scale);
             }

@@ -2,7 +2,7 @@ use crate::damping::{fisher_quadratic, natural_step};
 use crate::diagonal::step_seed;
 use crate::{Damping, Error, Optimizer, Result, StepInput, StepReport, dot, positive, solve, unit};
 use fisherlab_fisher::curvature::{
-    Approximation, Kfac, KfacFactors, Labels, MatrixFreeFisher, Problem, kfac_operator,
+    Approximation, Kfac, KfacApprox, KfacFactors, Labels, MatrixFreeFisher, Problem, kfac_operator,
 };
 use fisherlab_linalg::{CurvatureOperator, KroneckerDamping};
 
@@ -46,6 +46,7 @@ pub struct KfacOptimizer {
     damping: Damping,
     kronecker_damping: KroneckerDamping,
     factor_labels: FactorLabels,
+    approx: KfacApprox,
     decay: f64,
     factor_period: usize,
     inverse_period: usize,
@@ -63,6 +64,7 @@ impl std::fmt::Debug for KfacOptimizer {
             .field("damping", &self.damping)
             .field("kronecker_damping", &self.kronecker_damping)
             .field("factor_labels", &self.factor_labels)
+            .field("approx", &self.approx)
             .field("decay", &self.decay)
             .field("factor_period", &self.factor_period)
             .field("inverse_period", &self.inverse_period)
@@ -80,6 +82,7 @@ impl KfacOptimizer {
             damping: Damping::fixed(lambda),
             kronecker_damping: KroneckerDamping::Exact,
             factor_labels: FactorLabels::Type2,
+            approx: KfacApprox::Expand,
             decay: 0.95,
             factor_period: 1,
             inverse_period: 10,
@@ -93,6 +96,11 @@ impl KfacOptimizer {
     /// Which labels the factors use.
     pub fn with_factor_labels(mut self, labels: FactorLabels) -> Self {
         self.factor_labels = labels;
+        self
+    }
+    /// Expand or reduce factors for layers shared over locations (convolutions).
+    pub fn with_approx(mut self, approx: KfacApprox) -> Self {
+        self.approx = approx;
         self
     }
     /// Factor and inverse update periods (≥ 1 each).
@@ -152,7 +160,9 @@ impl KfacOptimizer {
     /// Update the running factors and, when due, the operator.
     pub(crate) fn refresh(&mut self, input: &StepInput<'_>, problem: &Problem<'_>) -> Result<()> {
         if self.factors.is_none() || input.step.is_multiple_of(self.factor_period) {
-            let batch = Kfac::new(self.factor_labels.labels(input)).factors(problem)?;
+            let batch = Kfac::new(self.factor_labels.labels(input))
+                .with_approx(self.approx)
+                .factors(problem)?;
             self.factors = Some(match self.factors.take() {
                 Some(mut avg) => {
                     let e = self.decay;
@@ -240,6 +250,9 @@ pub(crate) fn auto_step(
     let g = input.gradient;
     let a11 = dot(&big, &fb) + lambda * dot(&big, &big);
     let (alpha, mu, fp) = match previous {
+        // a vanishing direction (a gradient of exactly zero at the optimum): nothing to take,
+        // rather than the 0/0 of the step-size formula
+        _ if a11.is_nan() || a11 <= 0.0 => (0.0, 0.0, None),
         Some(p) if dot(p, p) > 0.0 => {
             let fp = f.matvec(p)?;
             let a12 = dot(&big, &fp) + lambda * dot(&big, p);

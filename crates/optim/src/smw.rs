@@ -31,32 +31,23 @@ impl SmwNgd {
 
 /// The rows `Lₙᵀ Jₙ / √B` of a mini-batch (B·K × P, public order).
 fn jacobian_rows(problem: &Problem<'_>) -> Result<Mat<f64>> {
-    let net = problem.model().net();
     let b = problem.len();
-    let p = net.num_params();
+    let p = problem.model().num_params();
     let whole = problem.with_chunk(b)?;
     let mut u = Mat::<f64>::zeros(0, p);
     let scale = 1.0 / (b as f64).sqrt();
     whole.for_each_chunk(Labels::Expected, |chunk| {
-        let k = chunk.grads.len();
-        u = Mat::zeros(b * k, p);
-        for l in 0..net.num_layers() {
-            let (w, bias, o, i) = net.layer_offsets(l);
-            let a = &chunk.abar[l];
-            for (kk, g) in chunk.grads.iter().enumerate() {
-                let g = &g[l];
-                for s in 0..b {
-                    let row = s * k + kk;
-                    for r in 0..o {
-                        let gr = g[(s, r)] * scale;
-                        u[(row, bias + r)] = gr;
-                        for c in 0..i {
-                            u[(row, w + r * i + c)] = gr * a[(s, c)];
-                        }
-                    }
-                }
-            }
-        }
+        let rows = chunk.gradient_rows(p) * faer::Scale(scale);
+        u = if u.nrows() == 0 {
+            rows
+        } else {
+            let mut both = Mat::zeros(u.nrows() + rows.nrows(), p);
+            both.as_mut().subrows_mut(0, u.nrows()).copy_from(&u);
+            both.as_mut()
+                .subrows_mut(u.nrows(), rows.nrows())
+                .copy_from(&rows);
+            both
+        };
         Ok(())
     })?;
     Ok(u)

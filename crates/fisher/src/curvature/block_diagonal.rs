@@ -1,12 +1,14 @@
-use super::dense::{accumulate_block, layer_range};
+use super::dense::{accumulate_block, public_rows};
 use super::{Approximation, Labels, Problem};
 use crate::Result;
-use faer::Mat;
+use faer::{Accum, Mat};
+use fisherlab_autodiff::batch::gemm;
 use fisherlab_linalg::{BlockDiagonal, CurvatureOperator, Dense};
 
-/// The Fisher's diagonal blocks, one per layer (weight and bias of a layer together), exactly as
-/// in the full matrix; cross-layer blocks dropped. Each block is computed by the Kronecker fast
-/// path of [`super::DenseFisher`], so the cost is `Σₗ Pₗ² · N`.
+/// The Fisher's diagonal blocks, one per parameterised layer (weight and bias of a layer
+/// together), exactly as in the full matrix; cross-layer blocks dropped. Each block is computed
+/// by the Kronecker fast path of [`super::DenseFisher`] for a dense layer (cost `Pₗ² · N`), and
+/// from per-sample gradient rows for a layer shared over locations (cost `Pₗ² · N · K`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockDiagonalFisher {
     /// Which Fisher's blocks.
@@ -25,17 +27,20 @@ impl Approximation for BlockDiagonalFisher {
         "block-diag"
     }
     fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
-        let layers = problem.model().net().num_layers();
-        let mut blocks: Vec<Mat<f64>> = (0..layers)
-            .map(|l| {
-                let n = layer_range(problem, l).len();
-                Mat::zeros(n, n)
-            })
+        let taps = problem.model().net().taps();
+        let mut blocks: Vec<Mat<f64>> = taps
+            .iter()
+            .map(|t| Mat::zeros(t.num_params(), t.num_params()))
             .collect();
         let scale = 1.0 / problem.len() as f64;
         problem.for_each_chunk(self.labels, |chunk| {
             for (l, b) in blocks.iter_mut().enumerate() {
-                accumulate_block(chunk, l, l, scale, b.as_mut());
+                if taps[l].locations() > 1 {
+                    let j = public_rows(chunk, l, (scale * chunk.weight).sqrt());
+                    gemm(b.as_mut(), Accum::Add, j.transpose(), j.as_ref(), 1.0);
+                } else {
+                    accumulate_block(chunk, l, l, scale, b.as_mut());
+                }
             }
             Ok(())
         })?;

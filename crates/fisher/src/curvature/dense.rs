@@ -47,8 +47,9 @@ impl Approximation for DenseFisher {
     fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
         let net = problem.model().net();
         let p = net.num_params();
-        let layers = net.num_layers();
-        let ranges: Vec<_> = (0..layers).map(|l| layer_range(problem, l)).collect();
+        let taps = net.taps();
+        let layers = taps.len();
+        let ranges: Vec<_> = taps.iter().map(|t| t.range()).collect();
         // blocks l ≤ m accumulate in place (upper block triangle), mirrored at the end: memory
         // is the P × P result plus one chunk's pair buffers
         let mut f = Mat::<f64>::zeros(p, p);
@@ -57,14 +58,27 @@ impl Approximation for DenseFisher {
         // chunks of at least `min_chunk` (1024) keep the scatter small (the pair buffers are then
         // 1024 · (outₗoₘ + Iₗ Iₘ) numbers, far below the P × P result)
         let problem = problem.with_chunk(problem.chunk_size().max(self.min_chunk))?;
+        let shared: Vec<bool> = taps.iter().map(|t| t.locations() > 1).collect();
         problem.for_each_chunk(self.labels, |chunk| {
+            // layers shared over locations: per-sample gradient rows, public order, weighted
+            let rows: Vec<Option<Mat<f64>>> = (0..layers)
+                .map(|l| {
+                    (shared[l] || shared.iter().any(|&s| s))
+                        .then(|| public_rows(chunk, l, (scale * chunk.weight).sqrt()))
+                })
+                .collect();
             for l in 0..layers {
                 for m in l..layers {
                     let (rl, rm) = (&ranges[l], &ranges[m]);
                     let view = f
                         .as_mut()
                         .submatrix_mut(rl.start, rm.start, rl.len(), rm.len());
-                    accumulate_block(chunk, l, m, scale, view);
+                    match (&rows[l], &rows[m]) {
+                        (Some(jl), Some(jm)) if shared[l] || shared[m] => {
+                            gemm(view, Accum::Add, jl.transpose(), jm.as_ref(), 1.0);
+                        }
+                        _ => accumulate_block(chunk, l, m, scale, view),
+                    }
                 }
             }
             Ok(())
@@ -83,14 +97,30 @@ impl Approximation for DenseFisher {
     }
 }
 
-/// Public index range of layer l's parameters.
-pub(super) fn layer_range(problem: &Problem<'_>, l: usize) -> std::ops::Range<usize> {
-    let (w, b, o, _) = problem.model().net().layer_offsets(l);
-    w..b + o
+/// Per-sample gradient rows of tap l times `factor`, columns in the layer's public order.
+pub(super) fn public_rows(chunk: &ChunkTaps, l: usize, factor: f64) -> Mat<f64> {
+    let tap = &chunk.taps[l];
+    let folded = chunk.per_sample_gradients(l, None);
+    let f = tap.folded_inp();
+    let mut out = Mat::<f64>::zeros(folded.nrows(), tap.num_params());
+    for o in 0..tap.out() {
+        for c in 0..f {
+            let dst = tap.public_index(o, c) - tap.offset;
+            for (d, v) in out
+                .as_mut()
+                .col_mut(dst)
+                .iter_mut()
+                .zip(folded.col(o * f + c).iter())
+            {
+                *d = factor * v;
+            }
+        }
+    }
+    out
 }
 
-/// `block += scale · Σₙ Hₙ ⊗ āₙₗ āₙₘᵀ` over one chunk, scattered into the public order
-/// within the two layers (weight row-major, then bias).
+/// `block += scale · Σₙ Hₙ ⊗ āₙₗ āₙₘᵀ` over one chunk of two layers with one location each,
+/// scattered into the public order within the two layers (weight row-major, then bias).
 pub(super) fn accumulate_block(
     chunk: &ChunkTaps,
     l: usize,
@@ -98,9 +128,9 @@ pub(super) fn accumulate_block(
     scale: f64,
     mut block: MatMut<'_, f64>,
 ) {
-    let (al, am) = (&chunk.abar[l], &chunk.abar[m]);
+    let (al, am) = (chunk.abar[l], chunk.abar[m]);
     let n = al.nrows();
-    let (il, im) = (al.ncols(), am.ncols()); // inₗ + 1, inₘ + 1
+    let (il, im) = (al.ncols(), am.ncols()); // Iₗ + bias, Iₘ + bias
     let (ol, om) = (chunk.grads[0][l].ncols(), chunk.grads[0][m].ncols());
     // rows vec Hₙ: column i·oₘ + p holds Σₖ wₖ g̃ₙₖₗ[i] g̃ₙₖₘ[p]
     let mut h = Mat::<f64>::zeros(n, ol * om);
@@ -127,7 +157,8 @@ pub(super) fn accumulate_block(
         scale,
     );
     // scatter: row (i, j) of layer l, column (p, q) of layer m; weights row-major, then biases
-    let (inl, inm) = (il - 1, im - 1);
+    let (inl, inm) = (chunk.taps[l].inp(), chunk.taps[m].inp());
+    let bias_l = chunk.taps[l].bias();
     for i in 0..ol {
         for p in 0..om {
             let src = mt.col(i * om + p);
@@ -138,7 +169,9 @@ pub(super) fn accumulate_block(
                 for j in 0..inl {
                     dst[i * inl + j] += seg[j];
                 }
-                dst[ol * inl + i] += seg[inl];
+                if bias_l {
+                    dst[ol * inl + i] += seg[inl];
+                }
             }
         }
     }

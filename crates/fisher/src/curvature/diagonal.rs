@@ -7,7 +7,8 @@ use fisherlab_linalg::{CurvatureOperator, Diagonal};
 /// or empirical ([`Labels::Observed`]): for a dense layer
 /// `diag F[(r, c)] = (1/N) Σₙ Σₖ wₖ g̃ₙₖ[r]² āₙ[c]²`, one small GEMM of the squared
 /// back-propagated vectors against the squared inputs per layer — about the cost of the
-/// backward passes themselves.
+/// backward passes themselves. For a layer shared over locations (a convolution) the
+/// per-sample gradients `Σᵣ g̃ₙₖᵣ ⊗ āₙᵣ` are formed and squared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DiagonalFisher {
     /// Which Fisher's diagonal.
@@ -25,13 +26,11 @@ impl DiagonalFisher {
     /// As [`Problem::for_each_chunk`].
     pub fn entries(&self, problem: &Problem<'_>) -> Result<Vec<f64>> {
         let net = problem.model().net();
-        let layers = net.num_layers();
-        // per layer (out × (in + 1)), bias-folded
-        let mut acc: Vec<Mat<f64>> = (0..layers)
-            .map(|l| {
-                let (_, _, o, i) = net.layer_offsets(l);
-                Mat::zeros(o, i + 1)
-            })
+        // per layer (O × (I + bias)), bias-folded
+        let mut acc: Vec<Mat<f64>> = net
+            .taps()
+            .iter()
+            .map(|t| Mat::zeros(t.out(), t.folded_inp()))
             .collect();
         let scale = 1.0 / problem.len() as f64;
         problem.for_each_chunk(self.labels, |chunk| {
@@ -41,14 +40,8 @@ impl DiagonalFisher {
             Ok(())
         })?;
         let mut out = vec![0.0; net.num_params()];
-        for (l, d) in acc.iter().enumerate() {
-            let (w, b, o, i) = net.layer_offsets(l);
-            for r in 0..o {
-                for c in 0..i {
-                    out[w + r * i + c] = d[(r, c)];
-                }
-                out[b + r] = d[(r, i)];
-            }
+        for (t, d) in net.taps().iter().zip(&acc) {
+            fisherlab_autodiff::batch::scatter_folded(t, d.as_ref(), &mut out);
         }
         Ok(out)
     }

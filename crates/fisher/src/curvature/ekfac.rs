@@ -1,4 +1,4 @@
-use super::kfac::{Kfac, KfacFactors, symmetrize};
+use super::kfac::{Kfac, KfacApprox, KfacFactors, symmetrize};
 use super::{Approximation, ChunkTaps, Labels, Problem, add_second_moments, folded_to_public};
 use crate::model::Model;
 use crate::{Error, Result};
@@ -19,6 +19,8 @@ pub struct Ekfac {
     pub basis: Labels,
     /// The labels of the refitted second moments (exact or Monte Carlo).
     pub refit: Labels,
+    /// How the K-FAC basis factors layers shared over locations.
+    pub approx: KfacApprox,
 }
 
 impl Ekfac {
@@ -27,7 +29,13 @@ impl Ekfac {
         Self {
             basis: labels,
             refit: labels,
+            approx: KfacApprox::Expand,
         }
+    }
+    /// The same with the basis of another K-FAC treatment of shared locations (the refit is
+    /// exact per sample either way).
+    pub fn with_approx(self, approx: KfacApprox) -> Self {
+        Self { approx, ..self }
     }
 }
 
@@ -52,8 +60,8 @@ pub fn ekfac_bases(factors: &[KfacFactors]) -> Result<Vec<(Mat<f64>, Mat<f64>)>>
         .collect()
 }
 
-/// Per-layer second moments in the bases, `s[(r, c)] = (1/N) Σₙ Σₖ wₖ ((Q_Gᵀ g̃)[r] (Q_Aᵀ ā)[c])²`
-/// (out × (in + 1) each).
+/// Per-layer second moments in the bases, `s[(r, c)] = (1/N) Σₙ Σₖ wₖ ((Q_Gᵀ Gₙₖ Q_A)[r, c])²`
+/// of the per-sample gradients `Gₙₖ` (`g̃ ⊗ ā` for a dense layer; O × (I + bias) each).
 ///
 /// # Errors
 /// As [`Problem::for_each_chunk`].
@@ -71,7 +79,7 @@ pub fn ekfac_scalings(
     Ok(s)
 }
 
-/// Zero scalings (out × (in + 1) per layer) for these bases.
+/// Zero scalings (O × (I + bias) per layer) for these bases.
 pub fn zero_scalings(bases: &[(Mat<f64>, Mat<f64>)]) -> Vec<Mat<f64>> {
     bases
         .iter()
@@ -123,7 +131,11 @@ impl Approximation for Ekfac {
         "ekfac"
     }
     fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
-        let bases = ekfac_bases(&Kfac::new(self.basis).factors(problem)?)?;
+        let bases = ekfac_bases(
+            &Kfac::new(self.basis)
+                .with_approx(self.approx)
+                .factors(problem)?,
+        )?;
         let s = ekfac_scalings(problem, self.refit, &bases)?;
         ekfac_operator(problem.model(), bases, &s)
     }

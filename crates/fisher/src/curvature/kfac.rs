@@ -7,14 +7,16 @@ use fisherlab_linalg::{BlockDiagonal, CurvatureOperator, Kronecker, KroneckerDam
 
 /// K-FAC (Martens & Grosse 2015): each layer's block approximated by `Gₗ ⊗ Aₗ` with
 /// `Aₗ = (1/N) Σₙ āₙₗ āₙₗᵀ` (bias folded into the input as a trailing 1) and
-/// `Gₗ = (1/N) Σₙ Σₖ wₖ g̃ₙₖₗ g̃ₙₖₗᵀ`; cross-layer blocks dropped.
+/// `Gₗ = (1/N) Σₙ Σₖ wₖ g̃ₙₖₗ g̃ₙₖₗᵀ`; cross-layer blocks dropped. For a layer shared over R
+/// locations (a convolution) the factors follow [`KfacApprox`]: "expand" (KFC, Grosse &
+/// Martens 2016) or "reduce" (Eschenhagen et al. 2023), with curvlinops' normalisation.
 ///
 /// The variant is the choice of [`Labels`]: [`Labels::Expected`] is "type-2" K-FAC (the C
 /// columns of `Lₙ` as seeds; exact on each block for one input, and for deep linear networks
 /// with a Gaussian head), [`Labels::Sampled`] the Monte-Carlo K-FAC of the original paper,
 /// [`Labels::Observed`] the empirical K-FAC. Factors are the "expand" flavour (Eschenhagen et
-/// al. 2023): every sample contributes its own outer products; for dense layers without a
-/// weight-sharing dimension, as here, "reduce" gives the same factors.
+/// al. 2023) by default: every sample and location contributes its own outer products; for
+/// dense layers without a weight-sharing dimension "reduce" gives the same factors.
 ///
 /// The operator is a block-diagonal of [`Kronecker`] products shown in the public order
 /// ([`Permuted`]); its damped solves are exact by default or π-factored
@@ -25,12 +27,37 @@ pub struct Kfac {
     pub labels: Labels,
     /// How the Kronecker blocks treat damping in solves.
     pub damping: KroneckerDamping,
+    /// How layers shared over locations are factored.
+    pub approx: KfacApprox,
+}
+
+/// How K-FAC factors a layer whose weights are shared over R locations (output pixels of a
+/// convolution); the same for R = 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KfacApprox {
+    /// Every location an independent sample: `A = (1/(N·R)) Σₙᵣ āₙᵣ āₙᵣᵀ`,
+    /// `G = (1/N) Σₙᵣₖ wₖ gₙₖᵣ gₙₖᵣᵀ` (KFC).
+    #[default]
+    Expand,
+    /// Locations reduced first: `A = (1/N) Σₙ âₙ âₙᵀ` with `âₙ = (1/R) Σᵣ āₙᵣ`,
+    /// `G = (1/N) Σₙₖ wₖ ĝₙₖ ĝₙₖᵀ` with `ĝₙₖ = Σᵣ gₙₖᵣ`.
+    Reduce,
+}
+
+impl KfacApprox {
+    /// `expand` or `reduce`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            KfacApprox::Expand => "expand",
+            KfacApprox::Reduce => "reduce",
+        }
+    }
 }
 
 /// The two K-FAC factors of one layer.
 #[derive(Debug, Clone)]
 pub struct KfacFactors {
-    /// Input factor `A` ((in + 1) × (in + 1), bias last).
+    /// Input factor `A` ((I + bias) × (I + bias), bias last).
     pub a: Mat<f64>,
     /// Output-gradient factor `G` (out × out).
     pub g: Mat<f64>,
@@ -42,7 +69,12 @@ impl Kfac {
         Self {
             labels,
             damping: KroneckerDamping::Exact,
+            approx: KfacApprox::Expand,
         }
+    }
+    /// The same with another treatment of shared locations.
+    pub fn with_approx(self, approx: KfacApprox) -> Self {
+        Self { approx, ..self }
     }
     /// The same with another damping mode.
     pub fn with_damping(self, damping: KroneckerDamping) -> Self {
@@ -56,7 +88,7 @@ impl Kfac {
         let mut out = KfacFactors::zeros(problem.model());
         let scale = 1.0 / problem.len() as f64;
         problem.for_each_chunk(self.labels, |chunk| {
-            KfacFactors::accumulate(&mut out, chunk, scale);
+            KfacFactors::accumulate(&mut out, chunk, scale, self.approx);
             Ok(())
         })?;
         Ok(out)
@@ -64,30 +96,48 @@ impl Kfac {
 }
 
 impl KfacFactors {
-    /// Zero factors for every layer of `model`.
+    /// Zero factors for every tapped layer of `model`.
     pub fn zeros(model: &Model) -> Vec<KfacFactors> {
-        let net = model.net();
-        (0..net.num_layers())
-            .map(|l| {
-                let (_, _, o, i) = net.layer_offsets(l);
-                KfacFactors {
-                    a: Mat::zeros(i + 1, i + 1),
-                    g: Mat::zeros(o, o),
-                }
+        model
+            .net()
+            .taps()
+            .iter()
+            .map(|t| KfacFactors {
+                a: Mat::zeros(t.folded_inp(), t.folded_inp()),
+                g: Mat::zeros(t.out(), t.out()),
             })
             .collect()
     }
-    /// Add one chunk's `scale · Σ ā āᵀ` and `scale · Σₖ wₖ Σ g̃ₖ g̃ₖᵀ` to every layer's factors
-    /// (`scale = 1/N` for means over N inputs).
-    pub fn accumulate(factors: &mut [KfacFactors], chunk: &ChunkTaps, scale: f64) {
+    /// Add one chunk's share of every layer's factors (`scale = 1/N` for means over N inputs):
+    /// `scale · Σ ā āᵀ` and `scale · Σₖ wₖ Σ g̃ₖ g̃ₖᵀ` for a dense layer, and for a layer shared
+    /// over R locations the expand or reduce form of [`KfacApprox`].
+    pub fn accumulate(
+        factors: &mut [KfacFactors],
+        chunk: &ChunkTaps,
+        scale: f64,
+        approx: KfacApprox,
+    ) {
         for (l, f) in factors.iter_mut().enumerate() {
-            let a = &chunk.abar[l];
-            gemm(f.a.as_mut(), Accum::Add, a.transpose(), a.as_ref(), scale);
+            let r = chunk.taps[l].locations();
+            let reduce = approx == KfacApprox::Reduce && r > 1;
+            let n = chunk.len;
+            let a = if reduce {
+                sum_locations(chunk.abar[l], r, 1.0 / r as f64)
+            } else {
+                chunk.abar[l].to_owned()
+            };
+            let a_scale = if reduce { scale } else { scale / r as f64 };
+            gemm(f.a.as_mut(), Accum::Add, a.transpose(), a.as_ref(), a_scale);
             // the seeds' vectors stacked: one GEMM Σₖ g̃ₖᵀ g̃ₖ instead of K small ones
-            let n = a.nrows();
-            let mut stacked = Mat::<f64>::zeros(n * chunk.grads.len(), f.g.nrows());
+            let rows = if reduce { n } else { n * r };
+            let mut stacked = Mat::<f64>::zeros(rows * chunk.grads.len(), f.g.nrows());
             for (k, g) in chunk.grads.iter().enumerate() {
-                stacked.as_mut().subrows_mut(k * n, n).copy_from(&g[l]);
+                let mut dst = stacked.as_mut().subrows_mut(k * rows, rows);
+                if reduce {
+                    dst.copy_from(sum_locations(g[l].as_ref(), r, 1.0));
+                } else {
+                    dst.copy_from(&g[l]);
+                }
             }
             gemm(
                 f.g.as_mut(),
@@ -98,6 +148,14 @@ impl KfacFactors {
             );
         }
     }
+}
+
+/// `factor · Σᵣ` over each sample's R consecutive rows.
+fn sum_locations(m: faer::MatRef<'_, f64>, r: usize, factor: f64) -> Mat<f64> {
+    let n = m.nrows() / r;
+    Mat::from_fn(n, m.ncols(), |s, c| {
+        factor * (0..r).map(|loc| m[(s * r + loc, c)]).sum::<f64>()
+    })
 }
 
 /// Exact symmetrisation (the GEMM's two triangles may differ in the last bit).
@@ -124,13 +182,13 @@ pub fn kfac_operator(
     factors: &[KfacFactors],
     damping: KroneckerDamping,
 ) -> Result<Box<dyn CurvatureOperator>> {
-    let net = model.net();
-    if factors.len() != net.num_layers() {
+    let taps = model.net().taps();
+    if factors.len() != taps.len() {
         return Err(crate::Error::InvalidInput {
             what: format!(
-                "{} K-FAC factor pairs for a network of {} layers",
+                "{} K-FAC factor pairs for a network of {} parameterised layers",
                 factors.len(),
-                net.num_layers()
+                taps.len()
             ),
         });
     }
@@ -138,17 +196,15 @@ pub fn kfac_operator(
         .iter()
         .enumerate()
         .map(|(l, f)| {
-            let (_, _, o, i) = net.layer_offsets(l);
-            if f.a.nrows() != i + 1 || f.g.nrows() != o {
+            let (o, i) = (taps[l].out(), taps[l].folded_inp());
+            if f.a.nrows() != i || f.g.nrows() != o {
                 return Err(crate::Error::InvalidInput {
                     what: format!(
-                        "K-FAC factors of layer {l} are {}x{} and {}x{}, expected {}x{} and {o}x{o}",
+                        "K-FAC factors of layer {l} are {}x{} and {}x{}, expected {i}x{i} and {o}x{o}",
                         f.a.nrows(),
                         f.a.ncols(),
                         f.g.nrows(),
                         f.g.ncols(),
-                        i + 1,
-                        i + 1
                     ),
                 });
             }

@@ -2,12 +2,12 @@
 //! a multiple of the identity with the same trace. Crude on purpose; it shows how little code a
 //! new approximation takes and how much of the matrix such a structure misses.
 
-use super::{Approximation, Labels, Problem};
+use super::{Approximation, DiagonalFisher, Labels, Problem};
 use crate::Result;
 use fisherlab_linalg::{BlockDiagonal, CurvatureOperator, Diagonal};
 
 // ---- docs/approximations.md: BEGIN
-/// Per-layer isotropic: (tr F_ll / P_l) I for each layer l.
+/// Per-layer isotropic: (tr F_ll / P_l) I for each parameterised layer l.
 pub struct LayerIsotropic {
     /// Which Fisher: exact (`Expected`), Monte Carlo (`Sampled`) or empirical (`Observed`).
     pub labels: Labels,
@@ -18,30 +18,17 @@ impl Approximation for LayerIsotropic {
         "layer-isotropic"
     }
     fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
-        let net = problem.model().net();
-        let mut traces = vec![0.0; net.num_layers()];
-        let n = problem.len() as f64;
-        problem.for_each_chunk(self.labels, |chunk| {
-            for (l, t) in traces.iter_mut().enumerate() {
-                let a = &chunk.abar[l];
-                for g in &chunk.grads {
-                    let g = &g[l];
-                    for s in 0..a.nrows() {
-                        let a2: f64 = (0..a.ncols()).map(|j| a[(s, j)] * a[(s, j)]).sum();
-                        let g2: f64 = (0..g.ncols()).map(|i| g[(s, i)] * g[(s, i)]).sum();
-                        *t += chunk.weight * g2 * a2 / n;
-                    }
-                }
-            }
-            Ok(())
-        })?;
-        let blocks = traces
+        // the trace of a layer's block is the sum of its diagonal, which any layer gives
+        let diag = DiagonalFisher::new(self.labels).entries(problem)?;
+        let blocks = problem
+            .model()
+            .net()
+            .taps()
             .iter()
-            .enumerate()
-            .map(|(l, t)| {
-                let (_, _, o, i) = net.layer_offsets(l);
-                let size = o * (i + 1);
-                let d = Diagonal::new(vec![t / size as f64; size])?;
+            .map(|layer| {
+                let block = &diag[layer.range()];
+                let mean = block.iter().sum::<f64>() / block.len() as f64;
+                let d = Diagonal::new(vec![mean; block.len()])?;
                 Ok(Box::new(d) as Box<dyn CurvatureOperator>)
             })
             .collect::<Result<Vec<_>>>()?;

@@ -2,7 +2,7 @@ use super::{Approximation, Problem};
 use crate::Result;
 use faer::{Mat, MatRef};
 use fisherlab_autodiff::batch::{self, Forward};
-use fisherlab_autodiff::network::Mlp;
+use fisherlab_autodiff::layers::Network;
 use fisherlab_linalg::{CurvatureOperator, MatrixFree};
 use nalgebra::DMatrix;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// `Jₙᵀ u` by one backward pass. The forward pass and the output Fishers `F_z(zₙ)` are recorded
 /// once when the operator is built (or taken from the problem's recorded pass); each product then costs one directional-derivative pass,
 /// one backward pass and one gradient assembly (about the cost of one mean-loss gradient).
-/// Memory is the recorded pass, `N · (Σ widths + C²)` numbers.
+/// Memory is the recorded pass (every layer's inputs and slopes) plus `N · C²` numbers.
 ///
 /// Damped solves go through conjugate gradients; spectra through Lanczos (see
 /// [`MatrixFree`]).
@@ -20,7 +20,7 @@ use std::sync::Arc;
 pub struct MatrixFreeFisher;
 
 struct Recorded {
-    net: Mlp,
+    net: Network,
     theta: Vec<f64>,
     chunks: Vec<(Forward, Vec<DMatrix<f64>>)>,
     n: usize,
@@ -46,7 +46,7 @@ impl Recorded {
                     }
                 }
                 let grads = batch::backward(&self.net, &self.theta, fwd, u.as_ref());
-                let g = batch::param_gradient(&self.net, &fwd.inputs, &grads);
+                let g = batch::param_gradient(&self.net, fwd, &grads);
                 for (q, gq) in g.into_iter().enumerate() {
                     out[(q, col)] += gq;
                 }

@@ -7,15 +7,18 @@
 //! plain struct of settings whose [`build`](Approximation::build) turns a [`Problem`] (model,
 //! parameters, inputs, optional targets) into an operator from `fisherlab-linalg`. The shared
 //! machinery is [`Problem::for_each_chunk`]: it streams the inputs in chunks and hands over, per
-//! chunk, the bias-folded layer inputs `āₙₗ` and the back-propagated vectors `g̃ₙₖₗ` of each
+//! chunk, the curvature taps of every layer linear in its weights — the bias-folded inputs
+//! `āₙᵣ` at each of its R shared locations and the back-propagated vectors `g̃ₙₖᵣ` of each
 //! seed `k` — the seeds being the columns of `Lₙ` ([`Labels::Expected`]), the score
 //! `∇_z log p(y | zₙ)` at sampled labels ([`Labels::Sampled`]) or at the observed ones
-//! ([`Labels::Observed`]). For a dense layer the per-sample gradient for seed k is
+//! ([`Labels::Observed`]). For a dense layer (R = 1) the per-sample gradient for seed k is
 //! `g̃ₙₖₗ ⊗ āₙₗ`, so
 //!
 //! `F_lm = (1/N) Σₙ Σₖ wₖ (g̃ₙₖₗ g̃ₙₖₘᵀ) ⊗ (āₙₗ āₙₘᵀ)`
 //!
-//! in the bias-folded order `(r, c)` ↦ `r·(inₗ + 1) + c` of each layer (see [`folded_to_public`]).
+//! in the bias-folded order `(r, c)` ↦ `r·(Iₗ + 1) + c` of each layer (see [`folded_to_public`]);
+//! for a layer shared over R > 1 locations (a convolution) it is `Σᵣ g̃ₙₖᵣ ⊗ āₙᵣ`
+//! ([`ChunkTaps::per_sample_gradients`]), and the routes contract over r first.
 //! Each approximation keeps what it needs of that sum: all of it ([`DenseFisher`]), its
 //! diagonal ([`DiagonalFisher`]), its diagonal blocks ([`BlockDiagonalFisher`]), the two
 //! factor means ([`Kfac`]), the second moments in the K-FAC eigenbasis ([`Ekfac`]). Adding an
@@ -56,7 +59,7 @@ pub use ekfac::{
     Ekfac, accumulate_scalings, ekfac_bases, ekfac_operator, ekfac_scalings, zero_scalings,
 };
 pub(crate) use kfac::symmetrize;
-pub use kfac::{Kfac, KfacFactors, kfac_operator};
+pub use kfac::{Kfac, KfacApprox, KfacFactors, kfac_operator};
 pub use layer_isotropic::LayerIsotropic;
 pub use low_rank::{LowRank, LowRankMethod};
 pub use matrix_free::MatrixFreeFisher;
@@ -65,6 +68,7 @@ use crate::model::{Model, copy_row};
 use crate::{Error, Result};
 use faer::{Mat, MatRef};
 use fisherlab_autodiff::batch;
+use fisherlab_autodiff::layers::TapInfo;
 use fisherlab_autodiff::{ScalarFn, gradient};
 use fisherlab_distributions::heads::Head;
 use fisherlab_distributions::{DualNum, FisherRng, rng_from_seed};
@@ -249,16 +253,102 @@ pub struct Problem<'a> {
     forward: Option<&'a batch::Forward>,
 }
 
-/// One chunk of samples as [`Problem::for_each_chunk`] hands it over.
+/// One chunk of samples as [`Problem::for_each_chunk`] hands it over: the curvature taps of
+/// every layer linear in its weights ([`TapInfo`]), in forward order.
+///
+/// For tap t with `R` shared locations, row `s·R + r` of `abar[t]` and of `grads[k][t]` belongs to
+/// sample s of the chunk at location r; the per-sample gradient for seed k is
+/// `Σᵣ gₛₖᵣ ⊗ āₛᵣ` (a rank-one `g ⊗ ā` when R = 1).
 #[derive(Debug)]
-pub struct ChunkTaps {
-    /// Bias-folded inputs of each layer, `[aₙₗ, 1]` (n × (inₗ + 1)).
-    pub abar: Vec<Mat<f64>>,
-    /// `grads[k][l]`: back-propagated vectors of seed k at layer l (n × outₗ).
+pub struct ChunkTaps<'a> {
+    /// Bias-folded inputs of each tapped layer, `[aₙᵣ, 1]` ((n·R) × (I + bias)).
+    pub abar: Vec<MatRef<'a, f64>>,
+    /// `grads[k][t]`: back-propagated output gradients of seed k at tap t ((n·R) × O).
     pub grads: Vec<Vec<Mat<f64>>>,
     /// Weight of every seed (1, or `1/per_input` for sampled labels).
     pub weight: f64,
+    /// The tapped layers.
+    pub taps: &'a [TapInfo],
+    /// Samples in the chunk.
+    pub len: usize,
 }
+
+impl ChunkTaps<'_> {
+    /// Per-sample gradients of tap t for every seed, `Gₛₖ = Σᵣ gₛₖᵣ āₛᵣᵀ`, one row per
+    /// `(s, k)` (row `s·K + k`) in the folded order `(o, c) ↦ o·(I + bias) + c`; with a basis
+    /// `(Q_G, Q_A)` the rotated `Q_Gᵀ Gₛₖ Q_A` instead.
+    pub fn per_sample_gradients(
+        &self,
+        t: usize,
+        basis: Option<(&Mat<f64>, &Mat<f64>)>,
+    ) -> Mat<f64> {
+        let tap = &self.taps[t];
+        let (r, o, f) = (tap.locations(), tap.out(), tap.folded_inp());
+        let k = self.grads.len();
+        let a = match basis {
+            Some((_, qa)) => fisherlab_linalg::product(self.abar[t], qa.as_ref()),
+            None => self.abar[t].to_owned(),
+        };
+        let gs: Vec<Mat<f64>> = self
+            .grads
+            .iter()
+            .map(|g| match basis {
+                Some((qg, _)) => fisherlab_linalg::product(g[t].as_ref(), qg.as_ref()),
+                None => g[t].clone(),
+            })
+            .collect();
+        let mut out = Mat::<f64>::zeros(self.len * k, o * f);
+        let mut stacked = Mat::<f64>::zeros(r, k * o);
+        let mut m = Mat::<f64>::zeros(k * o, f);
+        for s in 0..self.len {
+            for (kk, g) in gs.iter().enumerate() {
+                stacked
+                    .as_mut()
+                    .subcols_mut(kk * o, o)
+                    .copy_from(g.as_ref().subrows(s * r, r));
+            }
+            batch::gemm(
+                m.as_mut(),
+                faer::Accum::Replace,
+                stacked.transpose(),
+                a.as_ref().subrows(s * r, r),
+                1.0,
+            );
+            for kk in 0..k {
+                let row = s * k + kk;
+                for oo in 0..o {
+                    for c in 0..f {
+                        out[(row, oo * f + c)] = m[(kk * o + oo, c)];
+                    }
+                }
+            }
+        }
+        out
+    }
+    /// The per-sample, per-seed gradient rows `∂(wₛₖᵀ zₛ)/∂θ` of the whole network (row
+    /// `s·K + k`, P columns in the public order), seed weights not applied. With the seeds of
+    /// [`Labels::Expected`] these are the rows `Lₛᵀ Jₛ`.
+    pub fn gradient_rows(&self, p: usize) -> Mat<f64> {
+        let k = self.grads.len();
+        let mut out = Mat::<f64>::zeros(self.len * k, p);
+        for (t, tap) in self.taps.iter().enumerate() {
+            let rows = self.per_sample_gradients(t, None);
+            let f = tap.folded_inp();
+            for o in 0..tap.out() {
+                for c in 0..f {
+                    out.as_mut()
+                        .col_mut(tap.public_index(o, c))
+                        .copy_from(rows.col(o * f + c));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Numbers a chunk may hold in taps (about 256 MB): bounds the chunk size of networks whose
+/// layers share weights over many locations.
+const TAP_BUDGET: usize = 1 << 25;
 
 impl<'a> Problem<'a> {
     /// A problem without targets (enough for every route but [`Labels::Observed`]).
@@ -311,11 +401,11 @@ impl<'a> Problem<'a> {
         let net = self.model.net();
         let ok = forward.outputs.nrows() == self.len()
             && forward.outputs.ncols() == net.output_dim()
-            && forward.inputs.len() == net.num_layers()
-            && forward
-                .inputs
-                .first()
-                .is_some_and(|a| a.ncols() == net.input_dim());
+            && (0..net.taps().len()).all(|t| {
+                let a = forward.tap_inputs(net, t);
+                a.ncols() == net.taps()[t].folded_inp()
+                    && a.nrows() == self.len() * net.taps()[t].locations()
+            });
         if !ok {
             return Err(Error::InvalidInput {
                 what: format!(
@@ -394,8 +484,25 @@ impl<'a> Problem<'a> {
         let net = self.model.net();
         let head = self.model.head();
         let n = self.len();
-        for start in (0..n).step_by(self.chunk) {
-            let len = self.chunk.min(n - start);
+        // seeds per input: C columns of L at most, one score per sampled or observed label
+        let seeds = match labels {
+            Labels::Expected => net.output_dim(),
+            Labels::Sampled { per_input, .. } => per_input,
+            Labels::Observed => 1,
+        };
+        let per_sample: usize = net
+            .taps()
+            .iter()
+            .map(|t| t.locations() * (t.folded_inp() + seeds * t.out()))
+            .sum();
+        let chunk = self.chunk.min((TAP_BUDGET / per_sample.max(1)).max(1));
+        let chunk = if self.forward.is_some() {
+            self.chunk
+        } else {
+            chunk
+        };
+        for start in (0..n).step_by(chunk) {
+            let len = chunk.min(n - start);
             let x = self.x.subrows(start, len);
             let owned;
             let fwd = match self.forward {
@@ -435,19 +542,15 @@ impl<'a> Problem<'a> {
                 }
             };
             let grads = batch::backward_many(net, self.theta, fwd, &seeds);
-            let abar = fwd
-                .inputs
-                .iter()
-                .map(|a| {
-                    Mat::from_fn(a.nrows(), a.ncols() + 1, |i, j| {
-                        if j < a.ncols() { a[(i, j)] } else { 1.0 }
-                    })
-                })
+            let abar = (0..net.taps().len())
+                .map(|t| fwd.tap_inputs(net, t))
                 .collect();
             f(&ChunkTaps {
                 abar,
                 grads,
                 weight,
+                taps: net.taps(),
+                len,
             })?;
         }
         Ok(())
@@ -459,21 +562,31 @@ impl<'a> Problem<'a> {
 /// without one: the per-entry second moments of the per-sample gradients `g̃ₖ ⊗ ā` in that
 /// basis (the Fisher's diagonal, or EKFAC's scalings). The seeds are summed before the one GEMM.
 pub(crate) fn add_second_moments(
-    acc: faer::MatMut<'_, f64>,
+    mut acc: faer::MatMut<'_, f64>,
     chunk: &ChunkTaps,
     l: usize,
     basis: Option<(&Mat<f64>, &Mat<f64>)>,
     scale: f64,
 ) {
-    let in_basis = |m: &Mat<f64>, q: Option<&Mat<f64>>| match q {
-        Some(q) => fisherlab_linalg::product(m.as_ref(), q.as_ref()),
-        None => m.clone(),
+    if chunk.taps[l].locations() > 1 {
+        // the per-sample gradient Σᵣ gᵣ ⊗ āᵣ is no longer rank one: square it whole
+        let rows = chunk.per_sample_gradients(l, basis);
+        let f = acc.ncols();
+        for col in 0..rows.ncols() {
+            let ss: f64 = rows.col(col).iter().map(|v| v * v).sum();
+            acc[(col / f, col % f)] += scale * chunk.weight * ss;
+        }
+        return;
+    }
+    let in_basis = |m: MatRef<'_, f64>, q: Option<&Mat<f64>>| match q {
+        Some(q) => fisherlab_linalg::product(m, q.as_ref()),
+        None => m.to_owned(),
     };
-    let a = in_basis(&chunk.abar[l], basis.map(|b| b.1));
+    let a = in_basis(chunk.abar[l], basis.map(|b| b.1));
     let a2 = Mat::from_fn(a.nrows(), a.ncols(), |s, c| a[(s, c)] * a[(s, c)]);
     let mut g2 = Mat::<f64>::zeros(a.nrows(), acc.nrows());
     for g in &chunk.grads {
-        let g = in_basis(&g[l], basis.map(|b| b.0));
+        let g = in_basis(g[l].as_ref(), basis.map(|b| b.0));
         for r in 0..g.ncols() {
             for s in 0..g.nrows() {
                 g2[(s, r)] += g[(s, r)] * g[(s, r)];
@@ -543,17 +656,16 @@ pub(crate) fn score_seed(
     out
 }
 
-/// For each layer, the public index of each bias-folded index `(r, c)` ↦ `r·(inₗ + 1) + c`
-/// (weight `(r, c)` for `c < inₗ`, bias `r` for `c = inₗ`), offset to the whole vector:
-/// concatenated over layers, a permutation of `0..P`.
+/// For each tapped layer, the public index of each bias-folded index `(r, c)` ↦
+/// `r·(I + bias) + c` (weight `(r, c)` for `c < I`, bias `r` for `c = I`), offset to the whole
+/// vector: concatenated over the taps, a permutation of `0..P`.
 pub fn folded_to_public(model: &Model) -> Vec<usize> {
     let net = model.net();
     let mut perm = Vec::with_capacity(net.num_params());
-    for l in 0..net.num_layers() {
-        let (w, b, o, i) = net.layer_offsets(l);
-        for r in 0..o {
-            for c in 0..=i {
-                perm.push(if c < i { w + r * i + c } else { b + r });
+    for t in net.taps() {
+        for r in 0..t.out() {
+            for c in 0..t.folded_inp() {
+                perm.push(t.public_index(r, c));
             }
         }
     }

@@ -2,7 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use faer::Mat;
-use fisherlab_autodiff::network::Mlp;
+use fisherlab_autodiff::layers::Network;
 
 /// A fixed tiny dataset: N inputs in d dimensions.
 pub fn data(n: usize, d: usize) -> Mat<f64> {
@@ -12,8 +12,8 @@ pub fn data(n: usize, d: usize) -> Mat<f64> {
 }
 
 /// Fixed parameters for `net`, varied by `seed`.
-pub fn theta_for(net: &Mlp, seed: usize) -> Vec<f64> {
-    (0..net.num_params())
+pub fn theta_for(net: impl Into<Network>, seed: usize) -> Vec<f64> {
+    (0..net.into().num_params())
         .map(|k| (((k * 13 + seed * 7) % 17) as f64 - 8.0) / 12.0)
         .collect()
 }

@@ -1,0 +1,330 @@
+//! `nn.Conv1d` / `nn.Conv2d` (kernel size, stride, padding, dilation; `groups = 1`; bias on or
+//! off) by unfolding: each output location r of a sample reads a patch of `C_in · k` inputs, so
+//! the layer is a dense layer shared over the `R` output locations. Its taps are the
+//! bias-folded patches `āₙᵣ` and the output gradients `gₙᵣ` at every location; the per-sample
+//! weight gradient is `Σᵣ gₙᵣ ⊗ āₙᵣ`.
+//!
+//! A one-dimensional convolution is the two-dimensional one with a height of 1, so the code is
+//! written once. Patch columns run over `(c_in, kᵢ, kⱼ)` in that order, which is PyTorch's
+//! weight layout `(out, in, kh, kw)` flattened row-major.
+
+use super::{Cache, TapShape, folded_affine, spatial, tapped, weight, window_out};
+use crate::DualNum;
+use crate::batch::gemm;
+use faer::{Accum, Mat, MatRef};
+
+/// `nn.Conv1d` (`dims = 1`) or `nn.Conv2d` (`dims = 2`). For one spatial axis the first entry
+/// of each pair is 1 (kernel, stride, dilation) or 0 (padding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv {
+    dims: usize,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel size (height, width).
+    pub kernel: [usize; 2],
+    /// Stride.
+    pub stride: [usize; 2],
+    /// Zero padding on both sides.
+    pub padding: [usize; 2],
+    /// Dilation.
+    pub dilation: [usize; 2],
+    /// Whether the layer has a bias.
+    pub bias: bool,
+}
+
+/// Entry of the unfolding table that reads padding (a zero).
+const PAD: u32 = u32::MAX;
+
+impl Conv {
+    /// `nn.Conv1d(in, out, kernel)` with stride 1, no padding, dilation 1, bias.
+    pub fn conv1d(in_channels: usize, out_channels: usize, kernel: usize) -> Self {
+        Self {
+            dims: 1,
+            in_channels,
+            out_channels,
+            kernel: [1, kernel],
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            bias: true,
+        }
+    }
+    /// `nn.Conv2d(in, out, (kh, kw))` with stride 1, no padding, dilation 1, bias.
+    pub fn conv2d(in_channels: usize, out_channels: usize, kernel: [usize; 2]) -> Self {
+        Self {
+            dims: 2,
+            kernel,
+            ..Self::conv1d(in_channels, out_channels, 1)
+        }
+    }
+    /// Spatial axes: 1 or 2.
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+    /// The same with this stride (one value per spatial axis).
+    pub fn with_stride(mut self, s: &[usize]) -> Self {
+        self.stride = self.pair(s, 1);
+        self
+    }
+    /// The same with this padding.
+    pub fn with_padding(mut self, p: &[usize]) -> Self {
+        self.padding = self.pair(p, 0);
+        self
+    }
+    /// The same with this dilation.
+    pub fn with_dilation(mut self, d: &[usize]) -> Self {
+        self.dilation = self.pair(d, 1);
+        self
+    }
+    /// The same with or without bias.
+    pub fn with_bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
+        self
+    }
+    fn pair(&self, v: &[usize], unit: usize) -> [usize; 2] {
+        match (self.dims, v) {
+            (1, [a]) => [unit, *a],
+            (2, [a]) => [*a, *a],
+            (2, [a, b]) => [*a, *b],
+            _ => [unit, v.first().copied().unwrap_or(unit)],
+        }
+    }
+    pub(crate) fn bind(&self, input: &[usize]) -> Result<ConvAt, String> {
+        let (c, h, w) = spatial(input, self.dims, "this convolution")?;
+        if self.in_channels == 0 || self.out_channels == 0 {
+            return Err("in_channels and out_channels must be >= 1".into());
+        }
+        if c != self.in_channels {
+            return Err(format!(
+                "expects {} input channels, its input has {c} (shape {input:?})",
+                self.in_channels
+            ));
+        }
+        if self.kernel.contains(&0) || self.stride.contains(&0) || self.dilation.contains(&0) {
+            return Err("kernel_size, stride and dilation must be >= 1".into());
+        }
+        let fit = |len, a: usize| {
+            window_out(
+                len,
+                self.kernel[a],
+                self.stride[a],
+                self.padding[a],
+                self.dilation[a],
+            )
+        };
+        let (Some(ho), Some(wo)) = (fit(h, 0), fit(w, 1)) else {
+            return Err(format!(
+                "the kernel does not fit its input of shape {input:?} (with padding {:?})",
+                &self.padding[2 - self.dims..]
+            ));
+        };
+        let [kh, kw] = self.kernel;
+        let ck = c * kh * kw;
+        let r = ho * wo;
+        if (c * h * w) as u64 >= u64::from(PAD) || (ck as u64) * (r as u64) > 1 << 31 {
+            return Err(format!("input of shape {input:?} is too large"));
+        }
+        // table[col · R + loc]: input index read by patch column col at output location loc
+        let mut table = vec![PAD; ck * r];
+        for ci in 0..c {
+            for ki in 0..kh {
+                for kj in 0..kw {
+                    let col = (ci * kh + ki) * kw + kj;
+                    for oi in 0..ho {
+                        for oj in 0..wo {
+                            let ii = (oi * self.stride[0] + ki * self.dilation[0]) as isize
+                                - self.padding[0] as isize;
+                            let jj = (oj * self.stride[1] + kj * self.dilation[1]) as isize
+                                - self.padding[1] as isize;
+                            if ii >= 0 && (ii as usize) < h && jj >= 0 && (jj as usize) < w {
+                                table[col * r + oi * wo + oj] =
+                                    (ci * h * w + ii as usize * w + jj as usize) as u32;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(ConvAt {
+            t: TapShape {
+                out: self.out_channels,
+                inp: ck,
+                bias: self.bias,
+                locations: r,
+            },
+            in_len: c * h * w,
+            out_shape: if self.dims == 1 {
+                vec![self.out_channels, wo]
+            } else {
+                vec![self.out_channels, ho, wo]
+            },
+            kernel: [self.in_channels, kh, kw],
+            table,
+        })
+    }
+}
+
+/// A convolution bound to its input shape, with its unfolding table.
+#[derive(Debug, Clone)]
+pub(crate) struct ConvAt {
+    t: TapShape,
+    in_len: usize,
+    out_shape: Vec<usize>,
+    kernel: [usize; 3],
+    table: Vec<u32>,
+}
+
+/// Rows of unfolded patches handled at once in the backward pass (bounds its temporary).
+const PATCH_BLOCK: usize = 1 << 22;
+
+impl ConvAt {
+    pub fn tap_shape(&self) -> TapShape {
+        self.t
+    }
+    pub fn out_shape(&self) -> Vec<usize> {
+        self.out_shape.clone()
+    }
+    pub fn params(&self) -> Vec<(&'static str, Vec<usize>)> {
+        let [c, kh, kw] = self.kernel;
+        let mut shape = vec![self.t.out, c];
+        if self.out_shape.len() == 3 {
+            shape.push(kh);
+        }
+        shape.push(kw);
+        let mut v = vec![("weight", shape)];
+        if self.t.bias {
+            v.push(("bias", vec![self.t.out]));
+        }
+        v
+    }
+    /// Unfold `x` (N × C·H·W) into patches ((N·R) × (C·k + extra)), zero beyond `C·k`.
+    fn unfold(&self, x: MatRef<'_, f64>, extra: usize) -> Mat<f64> {
+        let (n, r, ck) = (x.nrows(), self.t.locations, self.t.inp);
+        let mut u = Mat::<f64>::zeros(n * r, ck + extra);
+        for col in 0..ck {
+            let idx = &self.table[col * r..(col + 1) * r];
+            let mut dst = u.as_mut().col_mut(col);
+            for s in 0..n {
+                for (loc, &i) in idx.iter().enumerate() {
+                    if i != PAD {
+                        dst[s * r + loc] = x[(s, i as usize)];
+                    }
+                }
+            }
+        }
+        u
+    }
+    /// `(M·R) × O` location rows into `M × (O·R)` sample rows (channel-major, as PyTorch).
+    fn fold_locations(&self, s: &Mat<f64>) -> Mat<f64> {
+        let r = self.t.locations;
+        let m = s.nrows() / r;
+        let mut y = Mat::<f64>::zeros(m, self.t.out * r);
+        for o in 0..self.t.out {
+            let src = s.col(o);
+            for loc in 0..r {
+                let mut dst = y.as_mut().col_mut(o * r + loc);
+                for row in 0..m {
+                    dst[row] = src[row * r + loc];
+                }
+            }
+        }
+        y
+    }
+    pub fn forward(&self, p: &[f64], x: MatRef<'_, f64>) -> (Mat<f64>, Cache) {
+        debug_assert_eq!(x.ncols(), self.in_len);
+        let mut u = self.unfold(x, usize::from(self.t.bias));
+        if self.t.bias {
+            u.as_mut().col_mut(self.t.inp).fill(1.0);
+        }
+        let s = folded_affine(u.as_ref(), p, self.t);
+        (self.fold_locations(&s), Cache::Tapped(u))
+    }
+    pub fn tap_grads(&self, g: MatRef<'_, f64>) -> Mat<f64> {
+        let r = self.t.locations;
+        let m = g.nrows();
+        let mut gs = Mat::<f64>::zeros(m * r, self.t.out);
+        for o in 0..self.t.out {
+            let mut dst = gs.as_mut().col_mut(o);
+            for loc in 0..r {
+                let src = g.col(o * r + loc);
+                for row in 0..m {
+                    dst[row * r + loc] = src[row];
+                }
+            }
+        }
+        gs
+    }
+    pub fn backward(&self, p: &[f64], _: &Cache, g: MatRef<'_, f64>) -> Mat<f64> {
+        let (r, ck) = (self.t.locations, self.t.inp);
+        let m = g.nrows();
+        let w = weight(p, self.t);
+        let mut dx = Mat::<f64>::zeros(m, self.in_len);
+        let block = (PATCH_BLOCK / (r * ck).max(1)).max(1);
+        for m0 in (0..m).step_by(block) {
+            let mb = block.min(m - m0);
+            let gs = self.tap_grads(g.subrows(m0, mb));
+            let mut du = Mat::<f64>::zeros(mb * r, ck);
+            gemm(du.as_mut(), Accum::Replace, gs.as_ref(), w, 1.0);
+            for col in 0..ck {
+                let idx = &self.table[col * r..(col + 1) * r];
+                let src = du.col(col);
+                for row in 0..mb {
+                    for (loc, &i) in idx.iter().enumerate() {
+                        if i != PAD {
+                            dx[(m0 + row, i as usize)] += src[row * r + loc];
+                        }
+                    }
+                }
+            }
+        }
+        dx
+    }
+    pub fn jvp(
+        &self,
+        p: &[f64],
+        v: &[f64],
+        cache: &Cache,
+        xdot: Option<MatRef<'_, f64>>,
+    ) -> Option<Mat<f64>> {
+        let mut s = folded_affine(tapped(cache).as_ref(), v, self.t);
+        if let Some(xd) = xdot {
+            let ud = self.unfold(xd, 0);
+            gemm(
+                s.as_mut(),
+                Accum::Add,
+                ud.as_ref(),
+                weight(p, self.t).transpose(),
+                1.0,
+            );
+        }
+        Some(self.fold_locations(&s))
+    }
+    pub fn forward_dual<D: DualNum<Primitive = f64> + Copy>(&self, p: &[D], x: &[D]) -> Vec<D> {
+        let TapShape {
+            out,
+            inp,
+            locations: r,
+            ..
+        } = self.t;
+        let mut y = vec![D::from(0.0); out * r];
+        for o in 0..out {
+            for loc in 0..r {
+                let mut acc = if self.t.bias {
+                    p[out * inp + o]
+                } else {
+                    D::from(0.0)
+                };
+                for col in 0..inp {
+                    let i = self.table[col * r + loc];
+                    if i != PAD {
+                        acc += p[o * inp + col] * x[i as usize];
+                    }
+                }
+                y[o * r + loc] = acc;
+            }
+        }
+        y
+    }
+}

@@ -1,0 +1,313 @@
+//! Networks as layers: each layer type is written once, in its own file, and says everything the
+//! routes above it need (DESIGN, "Networks are layers").
+//!
+//! A layer is first a *description* ([`Linear`], [`Conv`], [`MaxPool`], [`AvgPool`],
+//! [`AdaptiveAvgPool`], [`Flatten`], [`Dropout`], [`Activation`]) and is then *bound* to the
+//! per-sample shape of its input when a [`Sequential`] is built into a [`Network`]. A bound
+//! layer knows
+//!
+//! - its parameters: PyTorch `state_dict` names and shapes, in `parameters()` order (weight,
+//!   then bias);
+//! - a batched forward pass on `faer` (one sample per row, each row the C-order flattening of
+//!   the sample's shape, as `torch.flatten` gives) recording what the backward pass needs;
+//! - a batched backward pass (vector–Jacobian products for a block of stacked output seeds);
+//! - a batched Jacobian–vector product;
+//! - the same forward map over any [`DualNum`], for the forward-mode oracle in tests;
+//! - its **curvature taps**: a layer linear in its weights (Linear, Conv1d, Conv2d) exposes per
+//!   sample and per shared location r = 1..R its input `āₙᵣ` (patches for a convolution, bias
+//!   folded in as a trailing 1) and the output gradient `gₙᵣ`. The per-sample gradient of such a
+//!   layer is `Σᵣ gₙᵣ ⊗ āₙᵣ`.
+//!
+//! Nothing above this module knows a layer's type: the curvature routes see parameter ranges
+//! ([`TapInfo`]) and taps.
+
+mod activation;
+mod avgpool;
+mod conv;
+mod linear;
+mod maxpool;
+mod parse;
+mod reshape;
+mod sequential;
+
+pub use activation::{ACTIVATIONS, Activation, normal_cdf};
+pub use avgpool::{AdaptiveAvgPool, AvgPool};
+pub use conv::Conv;
+pub use linear::Linear;
+pub use maxpool::MaxPool;
+pub use parse::parse_model;
+pub use reshape::{Dropout, Flatten};
+pub use sequential::{Network, Sequential, TapInfo};
+
+use crate::DualNum;
+use faer::{Mat, MatRef};
+
+/// A layer description: what PyTorch's `print(model)` shows of one module.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Layer {
+    /// `nn.Linear`.
+    Linear(Linear),
+    /// `nn.Conv1d` / `nn.Conv2d`.
+    Conv(Conv),
+    /// `nn.MaxPool1d` / `nn.MaxPool2d`.
+    MaxPool(MaxPool),
+    /// `nn.AvgPool1d` / `nn.AvgPool2d`.
+    AvgPool(AvgPool),
+    /// `nn.AdaptiveAvgPool1d` / `nn.AdaptiveAvgPool2d`.
+    AdaptiveAvgPool(AdaptiveAvgPool),
+    /// `nn.Flatten`.
+    Flatten(Flatten),
+    /// `nn.Dropout` (the identity: the Fisher is taken in evaluation mode).
+    Dropout(Dropout),
+    /// An element-wise activation module.
+    Activation(Activation),
+    /// A nested `nn.Sequential`.
+    Sequential(Sequential),
+}
+
+macro_rules! layer_from {
+    ($($t:ident),*) => {$(
+        impl From<$t> for Layer {
+            fn from(l: $t) -> Self {
+                Layer::$t(l)
+            }
+        }
+    )*};
+}
+layer_from!(
+    Linear,
+    Conv,
+    MaxPool,
+    AvgPool,
+    AdaptiveAvgPool,
+    Flatten,
+    Dropout,
+    Activation,
+    Sequential
+);
+
+impl Layer {
+    /// The PyTorch class name (`Conv2d`, `ReLU`, …).
+    pub fn class_name(&self) -> String {
+        match self {
+            Layer::Linear(_) => "Linear".into(),
+            Layer::Conv(c) => format!("Conv{}d", c.dims()),
+            Layer::MaxPool(p) => format!("MaxPool{}d", p.dims()),
+            Layer::AvgPool(p) => format!("AvgPool{}d", p.dims()),
+            Layer::AdaptiveAvgPool(p) => format!("AdaptiveAvgPool{}d", p.dims()),
+            Layer::Flatten(_) => "Flatten".into(),
+            Layer::Dropout(_) => "Dropout".into(),
+            Layer::Activation(a) => a.class_name().into(),
+            Layer::Sequential(_) => "Sequential".into(),
+        }
+    }
+    /// Bind a leaf layer to its input shape.
+    pub(crate) fn bind(&self, input: &[usize]) -> Result<Bound, String> {
+        Ok(match self {
+            Layer::Linear(l) => Bound::Linear(l.bind(input)?),
+            Layer::Conv(c) => Bound::Conv(c.bind(input)?),
+            Layer::MaxPool(p) => Bound::MaxPool(p.bind(input)?),
+            Layer::AvgPool(p) => Bound::Average(p.bind(input)?),
+            Layer::AdaptiveAvgPool(p) => Bound::Average(p.bind(input)?),
+            Layer::Flatten(f) => Bound::Reshape(f.bind(input)?),
+            Layer::Dropout(d) => Bound::Reshape(d.bind(input)?),
+            Layer::Activation(a) => Bound::Activation(a.bind(input)),
+            Layer::Sequential(_) => {
+                return Err("a nested Sequential is flattened, not bound".into());
+            }
+        })
+    }
+}
+
+/// What a forward pass records for the backward pass and the taps.
+#[derive(Debug, Clone)]
+pub(crate) enum Cache {
+    /// A tapped layer: its bias-folded inputs `ā` ((N·R) × (I + bias), rows sample-major).
+    Tapped(Mat<f64>),
+    /// An activation: `σ'(s)` per entry (N × width).
+    Slopes(Mat<f64>),
+    /// A max-pool: for each sample and output, the input index of the maximum (row-major N × out).
+    ArgMax(Vec<u32>),
+    /// Nothing to record.
+    Nothing,
+}
+
+/// A layer bound to its input shape: the computational object.
+#[derive(Debug, Clone)]
+pub(crate) enum Bound {
+    Linear(linear::LinearAt),
+    Conv(conv::ConvAt),
+    MaxPool(maxpool::MaxPoolAt),
+    Average(avgpool::AverageAt),
+    Reshape(reshape::ReshapeAt),
+    Activation(activation::ActivationAt),
+}
+
+/// The geometry of a layer linear in its weights: `O` outputs per location from `I` inputs per
+/// location (`I = C_in · kernel` for a convolution), an optional bias, `R` shared locations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TapShape {
+    pub out: usize,
+    pub inp: usize,
+    pub bias: bool,
+    pub locations: usize,
+}
+
+impl TapShape {
+    pub fn num_params(&self) -> usize {
+        self.out * (self.inp + usize::from(self.bias))
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $b:ident => $e:expr) => {
+        match $self {
+            Bound::Linear($b) => $e,
+            Bound::Conv($b) => $e,
+            Bound::MaxPool($b) => $e,
+            Bound::Average($b) => $e,
+            Bound::Reshape($b) => $e,
+            Bound::Activation($b) => $e,
+        }
+    };
+}
+
+impl Bound {
+    pub fn out_shape(&self) -> Vec<usize> {
+        dispatch!(self, b => b.out_shape())
+    }
+    pub fn tap(&self) -> Option<TapShape> {
+        match self {
+            Bound::Linear(l) => Some(l.tap_shape()),
+            Bound::Conv(c) => Some(c.tap_shape()),
+            _ => None,
+        }
+    }
+    /// Parameter tensors: (name suffix, shape), in `parameters()` order.
+    pub fn params(&self) -> Vec<(&'static str, Vec<usize>)> {
+        match self {
+            Bound::Linear(l) => l.params(),
+            Bound::Conv(c) => c.params(),
+            _ => Vec::new(),
+        }
+    }
+    pub fn forward(&self, p: &[f64], x: MatRef<'_, f64>) -> (Mat<f64>, Cache) {
+        dispatch!(self, b => b.forward(p, x))
+    }
+    /// Input gradient of stacked seeds `g` (M × out; M = K·N, row m belongs to sample m mod N).
+    pub fn backward(&self, p: &[f64], cache: &Cache, g: MatRef<'_, f64>) -> Mat<f64> {
+        dispatch!(self, b => b.backward(p, cache, g))
+    }
+    /// For a tapped layer: the output gradients of stacked seeds reordered to one row per
+    /// (seed, sample, location): (M·R) × O.
+    pub fn tap_grads(&self, g: MatRef<'_, f64>) -> Mat<f64> {
+        match self {
+            Bound::Conv(c) => c.tap_grads(g),
+            _ => g.to_owned(),
+        }
+    }
+    /// `ẏ` from `ẋ` (None: the input does not depend on θ) and the layer's direction `v`.
+    pub fn jvp(
+        &self,
+        p: &[f64],
+        v: &[f64],
+        cache: &Cache,
+        xdot: Option<MatRef<'_, f64>>,
+    ) -> Option<Mat<f64>> {
+        dispatch!(self, b => b.jvp(p, v, cache, xdot))
+    }
+    pub fn forward_dual<D: DualNum<Primitive = f64> + Copy>(&self, p: &[D], x: &[D]) -> Vec<D> {
+        dispatch!(self, b => b.forward_dual(p, x))
+    }
+}
+
+/// The cached bias-folded inputs of a tapped layer.
+pub(crate) fn tapped(cache: &Cache) -> &Mat<f64> {
+    match cache {
+        Cache::Tapped(a) => a,
+        _ => unreachable!("a tapped layer always records its inputs"),
+    }
+}
+
+/// `[x, 1]` (or `x` without bias).
+pub(crate) fn fold_bias(x: MatRef<'_, f64>, bias: bool) -> Mat<f64> {
+    let i = x.ncols();
+    let mut a = Mat::<f64>::zeros(x.nrows(), i + usize::from(bias));
+    a.as_mut().subcols_mut(0, i).copy_from(x);
+    if bias {
+        a.as_mut().col_mut(i).fill(1.0);
+    }
+    a
+}
+
+/// Weight (O × I, row-major in θ) of a tapped layer's parameter slice.
+pub(crate) fn weight(p: &[f64], t: TapShape) -> MatRef<'_, f64> {
+    MatRef::from_row_major_slice(&p[..t.out * t.inp], t.out, t.inp)
+}
+
+/// Bias of a tapped layer's parameter slice (empty without bias).
+pub(crate) fn bias(p: &[f64], t: TapShape) -> &[f64] {
+    if t.bias {
+        &p[t.out * t.inp..t.out * (t.inp + 1)]
+    } else {
+        &[]
+    }
+}
+
+/// `s = ā V̄ᵀ` for a direction `v` of a tapped layer (weight and bias folded): rows of ā
+/// against the layer's weights and biases.
+pub(crate) fn folded_affine(abar: MatRef<'_, f64>, v: &[f64], t: TapShape) -> Mat<f64> {
+    let w = weight(v, t);
+    let mut s = Mat::<f64>::zeros(abar.nrows(), t.out);
+    crate::batch::gemm(
+        s.as_mut(),
+        faer::Accum::Replace,
+        abar.subcols(0, t.inp),
+        w.transpose(),
+        1.0,
+    );
+    if t.bias {
+        let b = bias(v, t);
+        for (o, bo) in b.iter().enumerate() {
+            for x in s.as_mut().col_mut(o).iter_mut() {
+                *x += bo;
+            }
+        }
+    }
+    s
+}
+
+/// Product of a shape's entries.
+pub(crate) fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// A spatial input `[C, L]` or `[C, H, W]` as `(C, H, W)` (H = 1 for one spatial axis).
+pub(crate) fn spatial(
+    input: &[usize],
+    dims: usize,
+    what: &str,
+) -> Result<(usize, usize, usize), String> {
+    match (dims, input) {
+        (1, &[c, l]) => Ok((c, 1, l)),
+        (2, &[c, h, w]) => Ok((c, h, w)),
+        _ => Err(format!(
+            "{what} takes inputs of shape ({}) per sample, got {input:?}",
+            if dims == 1 { "C, L" } else { "C, H, W" }
+        )),
+    }
+}
+
+/// Output length of a windowed axis (PyTorch's floor formula), or an error when the window does
+/// not fit.
+pub(crate) fn window_out(
+    len: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+) -> Option<usize> {
+    let span = dilation * (kernel - 1) + 1;
+    let padded = len + 2 * padding;
+    (padded >= span).then(|| (padded - span) / stride + 1)
+}
