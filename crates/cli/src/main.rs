@@ -98,7 +98,13 @@ impl From<fisherlab_fisher::Error> for CliError {
     }
 }
 
+/// Parallel tasks of every faer routine, whatever the number of threads in the pool: a fixed
+/// split makes the parallel Cholesky and eigendecompositions (not only the products) give the
+/// same bits for any `RAYON_NUM_THREADS`.
+const PARALLEL_SPLIT: usize = 2;
+
 fn main() -> ExitCode {
+    faer::set_global_parallelism(faer::Par::rayon(PARALLEL_SPLIT));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -3,9 +3,8 @@
 //! with one line, exit 2 and no output folder.
 
 mod common;
-use common::{fisherlab, fixture, run_bad, run_ok};
+use common::{fisherlab, fixture, read_npy, run_bad, run_ok};
 
-use faer::Mat;
 use serde_json::Value;
 use std::path::Path;
 
@@ -24,14 +23,6 @@ const FILES: [&str; 12] = [
     "training_loss.svg",
     "training_loss.png",
 ];
-
-fn read_npy(path: &Path) -> Mat<f64> {
-    let npy =
-        npyz::NpyFile::new(std::io::BufReader::new(std::fs::File::open(path).unwrap())).unwrap();
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    let v = npy.into_vec::<f64>().unwrap();
-    Mat::from_fn(shape[0], shape[1], |i, j| v[i * shape[1] + j])
-}
 
 /// The fixture MLP 3-4-2 (P = 26) on the five fixture inputs.
 fn model_args() -> Vec<String> {

@@ -4,21 +4,10 @@
 //! output file.
 
 mod common;
-use common::{fixture, run_bad, run_ok};
+use common::{fixture, read_npy, run_bad, run_ok};
 
-use faer::Mat;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-/// Read a float64 2-D .npy with npyz (C order).
-fn read_npy(path: &Path) -> Mat<f64> {
-    let npy =
-        npyz::NpyFile::new(std::io::BufReader::new(std::fs::File::open(path).unwrap())).unwrap();
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    assert_eq!(npy.order(), npyz::Order::C);
-    let v = npy.into_vec::<f64>().unwrap();
-    Mat::from_fn(shape[0], shape[1], |i, j| v[i * shape[1] + j])
-}
 
 fn out_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
@@ -49,7 +38,7 @@ fn softmax_regression_fisher_equals_numpy_from_its_definition() {
             out.to_str().unwrap(),
         ]);
         let got = read_npy(&out);
-        let want = read_npy(Path::new(&fixture("glm_fisher.npy")));
+        let want = read_npy(fixture("glm_fisher.npy"));
         assert_eq!((got.nrows(), got.ncols()), (8, 8));
         assert!((&got - &want).norm_max() < 1e-14 * want.norm_max());
     }

@@ -2,7 +2,19 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use assert_cmd::Command;
+use faer::Mat;
 use std::path::Path;
+
+/// Read a float64 .npy with npyz (C order) as N × (product of the other axes).
+pub fn read_npy(path: impl AsRef<Path>) -> Mat<f64> {
+    let file = std::fs::File::open(path.as_ref()).unwrap();
+    let npy = npyz::NpyFile::new(std::io::BufReader::new(file)).unwrap();
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    assert_eq!(npy.order(), npyz::Order::C);
+    let v = npy.into_vec::<f64>().unwrap();
+    let cols: usize = shape[1..].iter().product();
+    Mat::from_fn(shape[0], cols, |i, j| v[i * cols + j])
+}
 
 /// A fixture file by name (see `fixtures/make_fixtures.py`).
 pub fn fixture(name: &str) -> String {

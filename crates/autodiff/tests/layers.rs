@@ -1,0 +1,411 @@
+//! Every layer's batched passes against independent references: the forward pass against a
+//! direct loop over PyTorch's definition written here, and the backward pass, the
+//! Jacobian–vector product and the parameter gradient against forward-mode derivatives of the
+//! network over dual numbers and against central differences (no autodiff at all), for every
+//! option: stride, padding, dilation, no bias, one and two spatial axes.
+
+use faer::Mat;
+use fisherlab_autodiff::batch::{backward, backward_many, forward, jvp, param_gradient};
+use fisherlab_autodiff::layers::{
+    Activation, AdaptiveAvgPool, AvgPool, Conv, Dropout, Flatten, Linear, MaxPool, Network,
+    Sequential, parse_model,
+};
+use fisherlab_autodiff::network::AtInput;
+use fisherlab_autodiff::{Error, jacobian};
+
+fn theta(net: &Network, seed: usize) -> Vec<f64> {
+    (0..net.num_params())
+        .map(|k| (((k * 37 + seed * 11) % 23) as f64 - 11.0) / 17.0)
+        .collect()
+}
+
+fn inputs(n: usize, d: usize, seed: usize) -> Mat<f64> {
+    Mat::from_fn(n, d, |i, j| {
+        ((((i * 7 + j * 5 + seed * 3) % 13) as f64) - 6.0) / 5.0 + 0.013 * j as f64
+    })
+}
+
+/// Check the batched passes of `net` against forward mode and central differences.
+fn check(net: &Network, what: &str) {
+    let n = 3;
+    let p = net.num_params();
+    let th = theta(net, 1);
+    let x = inputs(n, net.input_dim(), 2);
+    let c = net.output_dim();
+    let fwd = forward(net, &th, x.as_ref());
+    let v: Vec<f64> = (0..p).map(|k| ((k as f64) * 0.61).sin()).collect();
+    let u = Mat::from_fn(n, c, |i, j| 0.3 - 0.2 * (i + 2 * j) as f64);
+    let zdot = jvp(net, &th, &fwd, &v);
+    let grad = param_gradient(net, &fwd, &backward(net, &th, &fwd, u.as_ref()));
+    let mut grad_ref = vec![0.0; p];
+    for s in 0..n {
+        let xi: Vec<f64> = (0..x.ncols()).map(|j| x[(s, j)]).collect();
+        // reference: the forward-mode Jacobian of the network written over dual numbers
+        let (z, jac) = jacobian(&AtInput { net, x: &xi }, &th);
+        for k in 0..c {
+            assert!((fwd.outputs[(s, k)] - z[k]).abs() < 1e-13, "{what}: output");
+            let jv: f64 = (0..p).map(|q| jac[(k, q)] * v[q]).sum();
+            assert!(
+                (zdot[(s, k)] - jv).abs() < 1e-11 * (1.0 + jv.abs()),
+                "{what}: J v {} vs {jv}",
+                zdot[(s, k)]
+            );
+            for q in 0..p {
+                grad_ref[q] += jac[(k, q)] * u[(s, k)];
+            }
+        }
+    }
+    for q in 0..p {
+        assert!(
+            (grad[q] - grad_ref[q]).abs() < 1e-11 * (1.0 + grad_ref[q].abs()),
+            "{what}: gradient entry {q}: {} vs {}",
+            grad[q],
+            grad_ref[q]
+        );
+    }
+    // central differences of the batched forward pass along v: no derivative code involved
+    let h = 1e-6;
+    let shifted = |sign: f64| {
+        let t: Vec<f64> = th.iter().zip(&v).map(|(a, b)| a + sign * h * b).collect();
+        forward(net, &t, x.as_ref()).outputs
+    };
+    let fd = (shifted(1.0) - shifted(-1.0)) * faer::Scale(0.5 / h);
+    let scale = 1.0 + fd.norm_max();
+    assert!(
+        (&zdot - &fd).norm_max() < 1e-6 * scale,
+        "{what}: J v against central differences"
+    );
+    // stacked seeds give the same taps as one seed at a time
+    let u2 = Mat::from_fn(n, c, |i, j| (i as f64 - j as f64) * 0.25);
+    let many = backward_many(net, &th, &fwd, &[u.clone(), u2.clone()]);
+    let one = backward(net, &th, &fwd, u2.as_ref());
+    for (a, b) in many[1].iter().zip(&one) {
+        assert!((a - b).norm_max() < 1e-14, "{what}: stacked seeds");
+    }
+}
+
+fn head(seq: Sequential, flat: usize) -> Sequential {
+    seq.push(Flatten::default())
+        .push(Activation::Tanh)
+        .push(Linear::new(flat, 2, true))
+}
+
+#[test]
+fn convolutions_for_every_option() {
+    // (kernel, stride, padding, dilation, bias) on a 2 × 7 × 6 input
+    type Case<'a> = ([usize; 2], &'a [usize], &'a [usize], &'a [usize], bool);
+    let cases: &[Case] = &[
+        ([3, 3], &[1], &[0], &[1], true),
+        ([3, 2], &[2, 1], &[1, 0], &[1], true),
+        ([2, 2], &[1], &[1], &[2, 1], false),
+        ([1, 1], &[3], &[0], &[1], true),
+        ([3, 3], &[2], &[2], &[2], false),
+    ];
+    for (k, s, p, d, b) in cases {
+        let conv = Conv::conv2d(2, 3, *k)
+            .with_stride(s)
+            .with_padding(p)
+            .with_dilation(d)
+            .with_bias(*b);
+        let probe = Sequential::new().push(conv).push(Flatten::default());
+        let flat = probe.build(&[2, 7, 6]).unwrap().output_dim();
+        let net = head(Sequential::new().push(conv).push(Activation::Gelu), flat)
+            .build(&[2, 7, 6])
+            .unwrap();
+        check(&net, &format!("conv2d {k:?} s{s:?} p{p:?} d{d:?} bias {b}"));
+    }
+    for (k, s, p, d, b) in [(3, 1, 1, 1, true), (4, 2, 0, 1, false), (3, 1, 2, 2, true)] {
+        let conv = Conv::conv1d(2, 3, k)
+            .with_stride(&[s])
+            .with_padding(&[p])
+            .with_dilation(&[d])
+            .with_bias(b);
+        let probe = Sequential::new().push(conv).push(Flatten::default());
+        let flat = probe.build(&[2, 9]).unwrap().output_dim();
+        let net = head(Sequential::new().push(conv).push(Activation::Silu), flat)
+            .build(&[2, 9])
+            .unwrap();
+        check(&net, &format!("conv1d k{k} s{s} p{p} d{d} bias {b}"));
+    }
+}
+
+#[test]
+fn pools_flatten_dropout_and_activations() {
+    let conv = || Conv::conv2d(1, 2, [2, 2]).with_padding(&[1]);
+    // a conv first so that the pools sit between parameterised layers
+    let pools: Vec<(&str, fisherlab_autodiff::layers::Layer)> = vec![
+        ("max 2x2", MaxPool::pool2d([2, 2]).into()),
+        (
+            "max 3x3 s2 p1 d1",
+            MaxPool::pool2d([3, 3])
+                .with_stride([2, 2])
+                .with_padding([1, 1])
+                .into(),
+        ),
+        (
+            "max 2x2 s1 d2",
+            MaxPool::pool2d([2, 2])
+                .with_stride([1, 1])
+                .with_dilation([2, 2])
+                .into(),
+        ),
+        ("avg 2x2", AvgPool::pool2d([2, 2]).into()),
+        (
+            "avg 3x2 s1 p1",
+            AvgPool::pool2d([3, 2])
+                .with_stride([1, 1])
+                .with_padding([1, 1])
+                .into(),
+        ),
+        ("adaptive 2x3", AdaptiveAvgPool::pool2d([2, 3]).into()),
+        ("adaptive 1x1", AdaptiveAvgPool::pool2d([1, 1]).into()),
+        ("dropout", Dropout { p: 0.3 }.into()),
+    ];
+    for (what, pool) in pools {
+        let body = Sequential::new()
+            .push(conv())
+            .push(Activation::Relu)
+            .push(pool);
+        let flat = body
+            .clone()
+            .push(Flatten::default())
+            .build(&[1, 5, 6])
+            .unwrap()
+            .output_dim();
+        check(&head(body, flat).build(&[1, 5, 6]).unwrap(), what);
+    }
+    for (what, pool) in [
+        (
+            "max1d 3 s2 p1",
+            fisherlab_autodiff::layers::Layer::from(
+                MaxPool::pool1d(3).with_stride([1, 2]).with_padding([0, 1]),
+            ),
+        ),
+        ("avg1d 2", AvgPool::pool1d(2).into()),
+        ("adaptive1d 4", AdaptiveAvgPool::pool1d(4).into()),
+    ] {
+        let body = Sequential::new()
+            .push(Conv::conv1d(1, 2, 3))
+            .push(Activation::LeakyRelu(0.2))
+            .push(pool);
+        let flat = body
+            .clone()
+            .push(Flatten::default())
+            .build(&[1, 11])
+            .unwrap()
+            .output_dim();
+        check(&head(body, flat).build(&[1, 11]).unwrap(), what);
+    }
+    for act in [
+        "identity",
+        "tanh",
+        "relu",
+        "sigmoid",
+        "softplus",
+        "gelu",
+        "silu",
+        "leaky_relu",
+    ] {
+        let a = Activation::from_name(act).unwrap();
+        let net = Sequential::new()
+            .push(Linear::new(4, 5, true))
+            .push(a)
+            .push(Linear::new(5, 3, false))
+            .push(a)
+            .push(Linear::new(3, 2, true))
+            .build(&[4])
+            .unwrap();
+        check(&net, act);
+    }
+}
+
+/// PyTorch's Conv2d written as its definition: out[o, i, j] = b[o] +
+/// Σ_{c, ki, kj} W[o, c, ki, kj] · x[c, i·s − p + ki·d, j·s − p + kj·d] (zero outside).
+#[allow(clippy::too_many_arguments)]
+fn conv_by_definition(
+    x: &[f64],
+    (c, h, w): (usize, usize, usize),
+    wt: &[f64],
+    b: Option<&[f64]>,
+    o: usize,
+    k: [usize; 2],
+    s: [usize; 2],
+    p: [usize; 2],
+    d: [usize; 2],
+) -> Vec<f64> {
+    let ho = (h + 2 * p[0] - d[0] * (k[0] - 1) - 1) / s[0] + 1;
+    let wo = (w + 2 * p[1] - d[1] * (k[1] - 1) - 1) / s[1] + 1;
+    let mut out = vec![0.0; o * ho * wo];
+    for oo in 0..o {
+        for i in 0..ho {
+            for j in 0..wo {
+                let mut acc = b.map_or(0.0, |b| b[oo]);
+                for cc in 0..c {
+                    for ki in 0..k[0] {
+                        for kj in 0..k[1] {
+                            let ii = (i * s[0] + ki * d[0]) as isize - p[0] as isize;
+                            let jj = (j * s[1] + kj * d[1]) as isize - p[1] as isize;
+                            if ii < 0 || jj < 0 || ii as usize >= h || jj as usize >= w {
+                                continue;
+                            }
+                            let wi = ((oo * c + cc) * k[0] + ki) * k[1] + kj;
+                            acc += wt[wi] * x[(cc * h + ii as usize) * w + jj as usize];
+                        }
+                    }
+                }
+                out[(oo * ho + i) * wo + j] = acc;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn forward_passes_follow_pytorchs_definitions() {
+    let (k, s, p, d) = ([3, 2], [2, 1], [1, 2], [1, 2]);
+    let conv = Conv::conv2d(2, 3, k)
+        .with_stride(&s)
+        .with_padding(&p)
+        .with_dilation(&d);
+    let net = Sequential::new()
+        .push(conv)
+        .push(Flatten::default())
+        .build(&[2, 6, 5])
+        .unwrap();
+    let th = theta(&net, 4);
+    let x = inputs(2, 60, 1);
+    let y = forward(&net, &th, x.as_ref()).outputs;
+    for n in 0..2 {
+        let xi: Vec<f64> = (0..60).map(|j| x[(n, j)]).collect();
+        let want = conv_by_definition(&xi, (2, 6, 5), &th[..36], Some(&th[36..]), 3, k, s, p, d);
+        assert_eq!(want.len(), y.ncols());
+        for (j, w) in want.iter().enumerate() {
+            assert!((y[(n, j)] - w).abs() < 1e-14);
+        }
+    }
+    // pools of a hand-made 1 × 4 × 4 image, rows [0 7 14 5] [12 3 10 1] [8 15 6 13] [4 11 2 9]
+    let img: Vec<f64> = (0..16).map(|v| ((v * 7) % 16) as f64).collect();
+    let x = Mat::from_fn(1, 16, |_, j| img[j]);
+    let identity = Conv::conv2d(1, 1, [1, 1]).with_bias(false);
+    for (pool, want) in [
+        (
+            fisherlab_autodiff::layers::Layer::from(MaxPool::pool2d([2, 2])),
+            // windows {0 7 12 3} {14 5 10 1} {8 15 4 11} {6 13 2 9}
+            vec![12.0, 14.0, 15.0, 13.0],
+        ),
+        (AvgPool::pool2d([2, 2]).into(), vec![5.5, 7.5, 9.5, 7.5]),
+        // adaptive 1 × 3: all rows, columns [0,2) [1,3) [2,4) (PyTorch's floor/ceil rule);
+        // column sums 24 36 32 28
+        (AdaptiveAvgPool::pool2d([1, 3]).into(), vec![7.5, 8.5, 7.5]),
+    ] {
+        let net = Sequential::new()
+            .push(identity)
+            .push(pool)
+            .push(Flatten::default())
+            .build(&[1, 4, 4])
+            .unwrap();
+        let y = forward(&net, &[1.0], x.as_ref()).outputs;
+        let got: Vec<f64> = (0..y.ncols()).map(|j| y[(0, j)]).collect();
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn pytorch_print_forms_parse_and_unsupported_modules_are_refused_by_line() {
+    let text = "Sequential(
+  (0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+  (1): ReLU()
+  (2): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+  (3): Sequential(
+    (0): Conv2d(4, 4, kernel_size=(3, 3), stride=(1, 1), padding=same, bias=False)
+    (1): AdaptiveAvgPool2d(output_size=(2, 2))
+  )
+  (4): Dropout(p=0.5, inplace=False)
+  (5): Flatten(start_dim=1, end_dim=-1)
+  (6): Linear(in_features=16, out_features=5, bias=True)
+)
+";
+    let net = parse_model(text).unwrap().build(&[1, 8, 8]).unwrap();
+    let names: Vec<String> = net.param_tensors().into_iter().map(|t| t.0).collect();
+    assert_eq!(
+        names,
+        ["0.weight", "0.bias", "3.0.weight", "6.weight", "6.bias"]
+    );
+    assert_eq!(net.param_tensors()[2].1, vec![4, 4, 3, 3]);
+    assert_eq!(net.num_params(), 36 + 4 + 144 + 80 + 5);
+    // every refusal names its line and what is supported
+    let refused = [
+        ("  (1): LSTM(4, 8)", 3, "not supported"),
+        ("  (1): ReLU(inplace=True, extra=1)", 3, "extra"),
+        (
+            "  (1): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=True)",
+            3,
+            "ceil_mode=False",
+        ),
+        (
+            "  (1): Conv2d(4, 4, kernel_size=(3, 3), stride=(1, 1), groups=2)",
+            3,
+            "groups=1",
+        ),
+        (
+            "  (1): Conv2d(4, 4, kernel_size=(3, 3), stride=(1, 1), padding_mode=reflect)",
+            3,
+            "zeros",
+        ),
+        ("  (1): GELU(approximate='tanh')", 3, "'none'"),
+        ("  (1): Softplus(beta=2.0, threshold=20.0)", 3, "beta=1.0"),
+    ];
+    for (line, at, says) in refused {
+        let text = format!(
+            "Sequential(\n  (0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1))\n{line}\n)\n"
+        );
+        let e = parse_model(&text).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            matches!(e, Error::ModelText { line, .. } if line == at),
+            "{msg}"
+        );
+        assert!(msg.contains(says), "{msg}");
+    }
+    assert!(parse_model("Net(\n  (conv): Conv2d(1, 4, kernel_size=(3, 3))\n)").is_err());
+    assert!(parse_model("Sequential(\n  (0): ReLU()\n").is_err()); // not closed
+    // a shape that does not chain: refused naming the module
+    let e = parse_model("Sequential(\n  (0): Conv2d(1, 4, kernel_size=(3, 3))\n  (1): Linear(in_features=10, out_features=2, bias=True)\n)")
+        .unwrap()
+        .build(&[1, 8, 8])
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("(1) Linear") && e.to_string().contains("Flatten"),
+        "{e}"
+    );
+    let e = parse_model("Sequential(\n  (0): Conv2d(3, 4, kernel_size=(3, 3))\n)")
+        .unwrap()
+        .build(&[1, 8, 8])
+        .unwrap_err();
+    assert!(e.to_string().contains("3 input channels"), "{e}");
+    let e =
+        parse_model("Sequential(\n  (0): Conv2d(1, 4, kernel_size=(9, 9))\n  (1): Flatten()\n)")
+            .unwrap()
+            .build(&[1, 8, 8])
+            .unwrap_err();
+    assert!(e.to_string().contains("does not fit"), "{e}");
+}
+
+#[test]
+fn the_mlp_shorthand_is_the_sequential_of_linear_layers() {
+    let mlp = fisherlab_autodiff::network::Mlp::parse("4,3,2", "tanh")
+        .unwrap()
+        .network();
+    let seq = Sequential::new()
+        .push(Linear::new(4, 3, true))
+        .push(Activation::Tanh)
+        .push(Linear::new(3, 2, true))
+        .build(&[4])
+        .unwrap();
+    assert_eq!(mlp.param_names(), seq.param_names());
+    let th = theta(&mlp, 0);
+    let x = inputs(4, 4, 0);
+    let a = forward(&mlp, &th, x.as_ref()).outputs;
+    let b = forward(&seq, &th, x.as_ref()).outputs;
+    assert!((a - b).norm_max() == 0.0);
+}

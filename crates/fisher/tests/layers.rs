@@ -1,0 +1,356 @@
+//! Every curvature route on networks built from convolutions and pools, against independent
+//! references:
+//! - the exact Fisher against brute force over the labels (scores from forward-mode autodiff of
+//!   the whole model) and against the generic `Lᵀ J` route with forward-mode Jacobians;
+//! - Monte-Carlo and empirical dense matrices against the per-sample-score routes;
+//! - matrix-free products, diagonal and block-diagonal against the dense matrix;
+//! - K-FAC where the literature proves it exact: a convolution with one output location is the
+//!   dense layer; the reduce setting on a deep linear network with global average pooling;
+//! - EKFAC at least as close as K-FAC (its refit is Frobenius-optimal in the basis);
+//! - the Hessian of the mean NLL against central differences of the batched gradient;
+//! - bit-identical results for 1, 2 and 3 threads.
+
+mod common;
+use common::{assert_same_bits_for_any_thread_count, max_rel};
+
+use faer::Mat;
+use fisherlab_autodiff::layers::{
+    Activation, AdaptiveAvgPool, AvgPool, Conv, Flatten, Linear, MaxPool, Network, Sequential,
+};
+use fisherlab_autodiff::{ScalarFn, gradient};
+use fisherlab_distributions::heads::Head;
+use fisherlab_fisher::curvature::{
+    Approximation, BlockDiagonalFisher, DenseFisher, DiagonalFisher, Ekfac, Kfac, KfacApprox,
+    Labels, MatrixFreeFisher, Problem,
+};
+use fisherlab_fisher::model::{
+    ExactFisherOptions, JacobianRoute, Model, ModelMcOptions, empirical_fisher, exact_fisher,
+    hessian_of_mean_nll, mean_nll_gradient, monte_carlo_fisher,
+};
+use fisherlab_linalg::CurvatureOperator;
+
+fn dense(a: &dyn Approximation, p: &Problem<'_>) -> Mat<f64> {
+    a.build(p).unwrap().to_dense().unwrap()
+}
+
+/// Inputs without exact ties (a max-pool is not differentiable at a tie, where the batched and
+/// the forward-mode passes may pick different maxima after different rounding).
+fn images(n: usize, d: usize) -> Mat<f64> {
+    Mat::from_fn(n, d, |i, j| 1.5 * ((i * d + j) as f64 * 0.737 + 0.3).sin())
+}
+
+/// Parameters without exact ties, varied by `seed`.
+fn theta_for(net: &Network, seed: usize) -> Vec<f64> {
+    (0..net.num_params())
+        .map(|k| 0.6 * ((k as f64) * 1.31 + seed as f64 * 0.7).sin())
+        .collect()
+}
+
+/// Conv2d (padding, bias) → tanh → max pool → Conv2d (stride, no bias) → average pool →
+/// Linear: two layers shared over locations, one dense.
+fn cnn() -> Network {
+    Sequential::new()
+        .push(Conv::conv2d(1, 2, [3, 3]).with_padding(&[1]))
+        .push(Activation::Tanh)
+        .push(MaxPool::pool2d([2, 2]).with_stride([1, 1]))
+        .push(
+            Conv::conv2d(2, 2, [2, 2])
+                .with_stride(&[1])
+                .with_bias(false),
+        )
+        .push(Activation::Softplus)
+        .push(AvgPool::pool2d([2, 2]))
+        .push(Flatten::default())
+        .push(Linear::new(2, 3, true))
+        .build(&[1, 5, 5])
+        .unwrap()
+}
+
+/// A Conv1d network with a Gaussian head.
+fn cnn1d() -> Network {
+    Sequential::new()
+        .push(Conv::conv1d(2, 3, 3).with_dilation(&[2]))
+        .push(Activation::Gelu)
+        .push(AdaptiveAvgPool::pool1d(2))
+        .push(Flatten::default())
+        .push(Linear::new(6, 2, true))
+        .build(&[2, 8])
+        .unwrap()
+}
+
+/// A model, its parameters, inputs and targets.
+type Case = (Model, Vec<f64>, Mat<f64>, Mat<f64>);
+
+fn cases() -> Vec<Case> {
+    let x2 = images(6, 25);
+    let y2 = Mat::from_fn(6, 1, |i, _| (i % 3) as f64);
+    let x1 = images(5, 16);
+    let y1 = Mat::from_fn(5, 2, |i, j| (i as f64 - j as f64) * 0.4);
+    vec![
+        (
+            Model::new(cnn(), Head::Categorical).unwrap(),
+            theta_for(&cnn(), 1),
+            x2,
+            y2,
+        ),
+        (
+            Model::new(cnn1d(), Head::Gaussian { sigma: 0.8 }).unwrap(),
+            theta_for(&cnn1d(), 2),
+            x1,
+            y1,
+        ),
+    ]
+}
+
+struct LogLik<'a> {
+    model: &'a Model,
+    x: &'a [f64],
+    y: &'a [f64],
+}
+
+impl ScalarFn for LogLik<'_> {
+    fn eval<D: fisherlab_autodiff::DualNum<Primitive = f64> + Copy>(&self, theta: &[D]) -> D {
+        let mut z = Vec::new();
+        self.model.net().forward(theta, self.x, &mut z);
+        self.model.head().log_likelihood(&z, self.y)
+    }
+}
+
+#[test]
+fn exact_fisher_of_a_cnn_is_the_expectation_over_labels() {
+    // (1/N) Σₙ Σ_y p(y|xₙ) s sᵀ, s = ∇_θ log p(y|xₙ; θ) by forward mode of the whole model:
+    // no Jacobian, no output Fisher, no taps
+    let (model, theta, x, _) = cases().swap_remove(0);
+    let p = model.num_params();
+    let mut want = Mat::<f64>::zeros(p, p);
+    for i in 0..x.nrows() {
+        let xi: Vec<f64> = (0..x.ncols()).map(|j| x[(i, j)]).collect();
+        let mut z = Vec::new();
+        model.net().forward(&theta, &xi, &mut z);
+        for label in 0..3 {
+            let y = [label as f64];
+            let lp = model.head().log_likelihood(&z, &y);
+            let (_, s) = gradient(
+                &LogLik {
+                    model: &model,
+                    x: &xi,
+                    y: &y,
+                },
+                &theta,
+            );
+            for a in 0..p {
+                for b in 0..p {
+                    want[(a, b)] += lp.exp() * s[a] * s[b] / x.nrows() as f64;
+                }
+            }
+        }
+    }
+    let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
+    let got = dense(&DenseFisher::new(Labels::Expected), &problem);
+    assert!(max_rel(&got, &want) < 1e-12, "{:e}", max_rel(&got, &want));
+}
+
+#[test]
+fn every_route_agrees_with_its_reference_on_convolutional_networks() {
+    for (model, theta, x, y) in cases() {
+        let problem = Problem::new(&model, &theta, x.as_ref())
+            .unwrap()
+            .with_targets(y.as_ref())
+            .unwrap();
+        let exact = dense(&DenseFisher::new(Labels::Expected), &problem);
+        // the generic route with forward-mode Jacobians, in chunks of 2
+        let generic = exact_fisher(
+            &model,
+            &theta,
+            x.as_ref(),
+            &ExactFisherOptions {
+                chunk: 2,
+                route: JacobianRoute::Forward,
+            },
+        )
+        .unwrap()
+        .to_dense()
+        .unwrap();
+        assert!(max_rel(&exact, &generic) < 1e-12);
+        // Monte Carlo and empirical against per-sample forward-mode scores with the same labels
+        let mc = dense(
+            &DenseFisher::new(Labels::Sampled {
+                per_input: 3,
+                seed: 5,
+            }),
+            &problem,
+        );
+        let (mc_ref, _) = monte_carlo_fisher(
+            &model,
+            &theta,
+            x.as_ref(),
+            &ModelMcOptions {
+                samples_per_input: 3,
+                seed: 5,
+            },
+        )
+        .unwrap();
+        assert!(max_rel(&mc, &mc_ref.to_dense().unwrap()) < 1e-12);
+        let emp = dense(&DenseFisher::new(Labels::Observed), &problem);
+        let emp_ref = empirical_fisher(&model, &theta, x.as_ref(), y.as_ref())
+            .unwrap()
+            .to_dense()
+            .unwrap();
+        assert!(max_rel(&emp, &emp_ref) < 1e-12);
+        // matrix-free products, diagonal and blocks against the dense matrix
+        let mf = dense(&MatrixFreeFisher, &problem);
+        assert!(max_rel(&mf, &exact) < 1e-12);
+        let taps = model.net().taps();
+        for labels in [Labels::Expected, Labels::Observed] {
+            let full = dense(&DenseFisher::new(labels), &problem);
+            let diag = DiagonalFisher::new(labels).entries(&problem).unwrap();
+            for (i, d) in diag.iter().enumerate() {
+                assert!((d - full[(i, i)]).abs() <= 1e-13 * full.norm_max());
+            }
+            let blocks = dense(&BlockDiagonalFisher::new(labels), &problem);
+            let layer = |q: usize| taps.iter().position(|t| t.range().contains(&q));
+            for i in 0..full.nrows() {
+                for j in 0..full.nrows() {
+                    let want = if layer(i) == layer(j) {
+                        full[(i, j)]
+                    } else {
+                        0.0
+                    };
+                    assert!((blocks[(i, j)] - want).abs() <= 1e-13 * full.norm_max());
+                }
+            }
+        }
+        // EKFAC is at least as close as K-FAC in Frobenius distance, for both settings
+        for approx in [KfacApprox::Expand, KfacApprox::Reduce] {
+            let kfac = dense(&Kfac::new(Labels::Expected).with_approx(approx), &problem);
+            let ekfac = dense(&Ekfac::new(Labels::Expected).with_approx(approx), &problem);
+            let fro = |a: &Mat<f64>| (a - &exact).norm_l2();
+            assert!(fro(&ekfac) <= fro(&kfac) * (1.0 + 1e-12), "{approx:?}");
+            // and EKFAC keeps the exact diagonal's trace per layer (its refit is exact)
+            let diag = DiagonalFisher::new(Labels::Expected)
+                .entries(&problem)
+                .unwrap();
+            for t in taps {
+                let tr: f64 = t.range().map(|q| ekfac[(q, q)]).sum();
+                let want: f64 = diag[t.range()].iter().sum();
+                assert!((tr - want).abs() < 1e-12 * want.abs().max(1.0));
+            }
+        }
+    }
+}
+
+#[test]
+fn kfac_is_exact_where_the_literature_proves_it() {
+    // (1) a convolution whose kernel covers the whole input has one output location: it is the
+    // dense layer with the same weights (PyTorch's (out, in, kh, kw) flattened row-major), and
+    // its K-FAC, expand and reduce alike, is the dense layer's K-FAC
+    let conv = Sequential::new()
+        .push(Conv::conv2d(2, 3, [2, 3]))
+        .push(Activation::Tanh)
+        .push(Flatten::default())
+        .push(Linear::new(3, 2, true))
+        .build(&[2, 2, 3])
+        .unwrap();
+    let lin = Sequential::new()
+        .push(Linear::new(12, 3, true))
+        .push(Activation::Tanh)
+        .push(Linear::new(3, 2, true))
+        .build(&[12])
+        .unwrap();
+    let theta = theta_for(&conv, 3);
+    let x = images(7, 12);
+    let (mc, ml) = (
+        Model::new(conv, Head::Categorical).unwrap(),
+        Model::new(lin, Head::Categorical).unwrap(),
+    );
+    let pc = Problem::new(&mc, &theta, x.as_ref()).unwrap();
+    let pl = Problem::new(&ml, &theta, x.as_ref()).unwrap();
+    let dense_l = dense(&Kfac::new(Labels::Expected), &pl);
+    for approx in [KfacApprox::Expand, KfacApprox::Reduce] {
+        let k = dense(&Kfac::new(Labels::Expected).with_approx(approx), &pc);
+        assert!(max_rel(&k, &dense_l) < 1e-14, "{approx:?}");
+    }
+    let fc = dense(&DenseFisher::new(Labels::Expected), &pc);
+    let fl = dense(&DenseFisher::new(Labels::Expected), &pl);
+    assert!(max_rel(&fc, &fl) < 1e-14);
+
+    // (2) a deep linear network, conv → global average pool → Linear, with a Gaussian head: the
+    // back-propagated gradient is the same at every location, so K-FAC-reduce is exact on both
+    // layers' blocks (Eschenhagen et al. 2023), and expand is not on the convolution
+    let net = Sequential::new()
+        .push(Conv::conv2d(2, 3, [2, 2]).with_padding(&[1]))
+        .push(AdaptiveAvgPool::pool2d([1, 1]))
+        .push(Flatten::default())
+        .push(Linear::new(3, 2, true))
+        .build(&[2, 3, 3])
+        .unwrap();
+    let theta = theta_for(&net, 6);
+    let model = Model::new(net, Head::Gaussian { sigma: 1.5 }).unwrap();
+    let x = images(9, 18);
+    let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
+    let exact = dense(&DenseFisher::new(Labels::Expected), &problem);
+    let taps = model.net().taps();
+    let block = |m: &Mat<f64>, t: usize| {
+        let r = taps[t].range();
+        m.as_ref()
+            .submatrix(r.start, r.start, r.len(), r.len())
+            .to_owned()
+    };
+    let reduce = dense(
+        &Kfac::new(Labels::Expected).with_approx(KfacApprox::Reduce),
+        &problem,
+    );
+    let expand = dense(
+        &Kfac::new(Labels::Expected).with_approx(KfacApprox::Expand),
+        &problem,
+    );
+    for t in 0..2 {
+        let err = max_rel(&block(&reduce, t), &block(&exact, t));
+        assert!(err < 1e-12, "reduce, layer {t}: {err:e}");
+    }
+    assert!(max_rel(&block(&expand, 0), &block(&exact, 0)) > 1e-2);
+}
+
+#[test]
+fn hessian_of_a_cnn_equals_central_differences_of_its_gradient() {
+    let (model, theta, x, y) = cases().swap_remove(1);
+    let h = hessian_of_mean_nll(&model, &theta, x.as_ref(), y.as_ref()).unwrap();
+    let p = theta.len();
+    let step = 1e-5;
+    for j in 0..p {
+        let at = |s: f64| {
+            let mut t = theta.clone();
+            t[j] += s * step;
+            mean_nll_gradient(&model, &t, x.as_ref(), y.as_ref())
+                .unwrap()
+                .1
+        };
+        let (gp, gm) = (at(1.0), at(-1.0));
+        for i in 0..p {
+            let fd = (gp[i] - gm[i]) / (2.0 * step);
+            assert!(
+                (h[(i, j)] - fd).abs() < 1e-6 * (1.0 + fd.abs()),
+                "H[{i},{j}]"
+            );
+        }
+    }
+}
+
+#[test]
+fn convolutional_routes_are_identical_for_any_thread_count() {
+    let (model, theta, x, _) = cases().swap_remove(0);
+    let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
+    let routes: Vec<Box<dyn Approximation>> = vec![
+        Box::new(DenseFisher::new(Labels::Expected)),
+        Box::new(Kfac::new(Labels::Sampled {
+            per_input: 2,
+            seed: 1,
+        })),
+        Box::new(Kfac::new(Labels::Expected).with_approx(KfacApprox::Reduce)),
+        Box::new(Ekfac::new(Labels::Expected)),
+        Box::new(DiagonalFisher::new(Labels::Expected)),
+    ];
+    for r in &routes {
+        assert_same_bits_for_any_thread_count(|| dense(r.as_ref(), &problem));
+    }
+}
