@@ -80,9 +80,10 @@ pub fn forward(net: &Network, theta: &[f64], x: MatRef<'_, f64>) -> Forward {
 }
 
 /// Back-propagate stacked seeds (each N × C) through the recorded pass: for every tapped layer
-/// and seed k, the output gradients `gₙₖᵣ = ∂(Σₙ wₙₖᵀ zₙ)/∂sₙᵣ` at its locations. The seeds are
-/// stacked so that each layer takes one GEMM of K·N rows. `result[k][t]` is seed k at tap t
-/// ((N·R) × O, sample-major rows like [`Forward::tap_inputs`]).
+/// the output gradients `gₙₖᵣ = ∂(Σₙ wₙₖᵀ zₙ)/∂sₙᵣ` of every seed k at its locations. The seeds
+/// are stacked so that each layer takes one GEMM of K·N rows; `result[t]` is tap t for all seeds,
+/// ((K·N·R) × O): rows `(k·N + n)·R + r`, so seed k is the block of rows `k·N·R .. (k+1)·N·R`
+/// laid out like [`Forward::tap_inputs`].
 ///
 /// # Panics
 /// If a seed's shape does not match the recorded pass.
@@ -92,11 +93,10 @@ pub fn backward_many(
     theta: &[f64],
     fwd: &Forward,
     seeds: &[Mat<f64>],
-) -> Vec<Vec<Mat<f64>>> {
+) -> Vec<Mat<f64>> {
     let (n, c) = (fwd.outputs.nrows(), fwd.outputs.ncols());
     let k = seeds.len();
-    let taps = net.taps().len();
-    let mut out: Vec<Vec<Mat<f64>>> = (0..k).map(|_| vec![Mat::zeros(0, 0); taps]).collect();
+    let mut out: Vec<Mat<f64>> = vec![Mat::zeros(0, 0); net.taps().len()];
     if k == 0 {
         return out;
     }
@@ -106,44 +106,29 @@ pub fn backward_many(
         g.as_mut().subrows_mut(j * n, n).copy_from(s);
     }
     // nothing before the first tapped layer needs a gradient
-    let first = net
-        .nodes
-        .iter()
-        .position(|nd| nd.tap.is_some())
-        .unwrap_or(0);
+    let first = net.nodes.iter().position(|nd| nd.tap.is_some()).unwrap_or(0);
     for (i, node) in net.nodes.iter().enumerate().rev() {
         if i < first {
             break;
         }
         let p = &theta[node.offset..node.offset + node.count];
         if let Some(t) = node.tap {
-            let gt = node.bound.tap_grads(g.as_ref());
-            let rows = gt.nrows() / k;
-            for (j, o) in out.iter_mut().enumerate() {
-                o[t] = gt.as_ref().subrows(j * rows, rows).to_owned();
-            }
+            out[t] = node.bound.tap_grads(g.as_ref());
         }
-        if i > first && !matches!(node.bound, crate::layers::Bound::Reshape(_)) {
-            g = node.bound.backward(p, &fwd.caches[i], g.as_ref());
+        if i > first {
+            g = node.bound.backward_owned(p, &fwd.caches[i], g);
         }
     }
     out
 }
 
-/// [`backward_many`] for one seed: `result[t]` for every tapped layer t.
+/// [`backward_many`] for one seed: `result[t]` ((N·R) × O) for every tapped layer t.
 ///
 /// # Panics
 /// If the seed's shape does not match the recorded pass.
 #[track_caller]
-pub fn backward(
-    net: &Network,
-    theta: &[f64],
-    fwd: &Forward,
-    seed: MatRef<'_, f64>,
-) -> Vec<Mat<f64>> {
+pub fn backward(net: &Network, theta: &[f64], fwd: &Forward, seed: MatRef<'_, f64>) -> Vec<Mat<f64>> {
     backward_many(net, theta, fwd, &[seed.to_owned()])
-        .pop()
-        .unwrap_or_default()
 }
 
 /// Forward-mode directional derivatives `żₙ = Jₙ v` for every sample (N × C), from the recorded

@@ -105,6 +105,7 @@ const PARALLEL_SPLIT: usize = 2;
 
 fn main() -> ExitCode {
     faer::set_global_parallelism(faer::Par::rayon(PARALLEL_SPLIT));
+    fisherlab_linalg::retain_freed_memory();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -240,6 +240,41 @@ fn every_route_agrees_with_its_reference_on_convolutional_networks() {
 }
 
 #[test]
+fn monte_carlo_routes_are_the_empirical_ones_at_the_sampled_labels() {
+    // with one label per input, every Monte-Carlo route is its empirical variant at the labels
+    // the sampler drew: K-FAC (expand and reduce), EKFAC, the diagonal and the dense matrix
+    for (model, theta, x, _) in cases() {
+        let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
+        let labels = problem.sampled_labels(1, 11).unwrap();
+        let at = problem.with_targets(labels[0].as_ref()).unwrap();
+        let mc = Labels::Sampled {
+            per_input: 1,
+            seed: 11,
+        };
+        let pairs: Vec<(Box<dyn Approximation>, Box<dyn Approximation>)> = vec![
+            (Box::new(Kfac::new(mc)), Box::new(Kfac::new(Labels::Observed))),
+            (
+                Box::new(Kfac::new(mc).with_approx(KfacApprox::Reduce)),
+                Box::new(Kfac::new(Labels::Observed).with_approx(KfacApprox::Reduce)),
+            ),
+            (Box::new(Ekfac::new(mc)), Box::new(Ekfac::new(Labels::Observed))),
+            (
+                Box::new(DiagonalFisher::new(mc)),
+                Box::new(DiagonalFisher::new(Labels::Observed)),
+            ),
+            (
+                Box::new(DenseFisher::new(mc)),
+                Box::new(DenseFisher::new(Labels::Observed)),
+            ),
+        ];
+        for (a, b) in &pairs {
+            let (da, db) = (dense(a.as_ref(), &at), dense(b.as_ref(), &at));
+            assert!(max_rel(&da, &db) < 1e-14, "{}", a.name());
+        }
+    }
+}
+
+#[test]
 fn kfac_is_exact_where_the_literature_proves_it() {
     // (1) a convolution whose kernel covers the whole input has one output location: it is the
     // dense layer with the same weights (PyTorch's (out, in, kh, kw) flattened row-major), and

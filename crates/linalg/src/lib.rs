@@ -164,6 +164,42 @@ pub enum Error {
     },
 }
 
+/// Keep large freed buffers in the process for the next allocation instead of returning them to
+/// the operating system; returns whether the setting took effect (glibc on Linux; elsewhere it
+/// does nothing and returns false).
+///
+/// The batched passes of a convolutional network allocate and free buffers of hundreds of
+/// megabytes (unfolded patches, stacked output gradients). glibc serves every block above its
+/// mmap threshold with fresh pages, which the kernel faults in and zeroes on first touch: on the
+/// CIFAR-sized CNN of `benches/cnn.rs` that was more than half of a gradient's time. Raising the
+/// mmap and trim thresholds to 1 GiB (`mallopt(M_MMAP_THRESHOLD)`, `mallopt(M_TRIM_THRESHOLD)`,
+/// the settings behind glibc's `MALLOC_MMAP_THRESHOLD_` and `MALLOC_TRIM_THRESHOLD_`) lets
+/// freed memory be reused; the cost is that the process keeps its peak heap until it exits.
+/// The `fisherlab` command line and the benchmarks call it once at start-up; call it before the
+/// first large allocation.
+///
+/// # Examples
+/// ```
+/// let _kept = fisherlab_linalg::retain_freed_memory();
+/// ```
+pub fn retain_freed_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn mallopt(param: i32, value: i32) -> i32;
+        }
+        const M_TRIM_THRESHOLD: i32 = -1;
+        const M_MMAP_THRESHOLD: i32 = -3;
+        // SAFETY: mallopt only changes allocator tuning parameters; it is thread-safe in glibc
+        // and takes plain integers
+        unsafe { mallopt(M_MMAP_THRESHOLD, 1 << 30) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
 /// Clear the upper halves of the vector registers of the calling thread (`vzeroupper`) where the
 /// CPU has AVX.
 ///
@@ -207,6 +243,45 @@ pub fn gemm(
     };
     faer::linalg::matmul::matmul(dst, accum, lhs, rhs, alpha, par);
     clear_upper_simd_state();
+}
+
+/// `dst += alpha · aᵀ a` (a Gram matrix, e.g. a K-FAC factor) at about half the cost of
+/// [`gemm`]: faer's triangular product fills the lower triangle, which is then mirrored, so the
+/// result is exactly symmetric. Sequential below 4M multiply-adds, as [`gemm`].
+///
+/// # Panics
+/// If `dst` is not `a.ncols()` square.
+#[track_caller]
+pub fn gram_add(mut dst: faer::MatMut<'_, f64>, a: MatRef<'_, f64>, alpha: f64) {
+    let n = a.ncols();
+    assert!(dst.nrows() == n && dst.ncols() == n, "Gram matrix shape");
+    let work = n * n * a.nrows() / 2;
+    let par = if work < 1 << 22 {
+        faer::Par::Seq
+    } else {
+        faer::get_global_parallelism()
+    };
+    let mut lower = Mat::<f64>::zeros(n, n);
+    faer::linalg::matmul::triangular::matmul(
+        lower.as_mut(),
+        faer::linalg::matmul::triangular::BlockStructure::TriangularLower,
+        faer::Accum::Replace,
+        a.transpose(),
+        faer::linalg::matmul::triangular::BlockStructure::Rectangular,
+        a,
+        faer::linalg::matmul::triangular::BlockStructure::Rectangular,
+        alpha,
+        par,
+    );
+    clear_upper_simd_state();
+    for j in 0..n {
+        dst[(j, j)] += lower[(j, j)];
+        for i in j + 1..n {
+            let v = lower[(i, j)];
+            dst[(i, j)] += v;
+            dst[(j, i)] += v;
+        }
+    }
 }
 
 /// `lhs · rhs` through [`gemm`].

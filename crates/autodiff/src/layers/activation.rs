@@ -200,18 +200,25 @@ impl ActivationAt {
         (y, Cache::Slopes(slope))
     }
     pub fn backward(&self, _: &[f64], cache: &Cache, g: MatRef<'_, f64>) -> Mat<f64> {
+        let mut out = g.to_owned();
+        Self::scale_by_slopes(cache, &mut out);
+        out
+    }
+    /// `g ⊙ σ'(s)` in place, for stacked seeds (row m belongs to sample m mod N).
+    pub fn scale_by_slopes(cache: &Cache, g: &mut Mat<f64>) {
         let Cache::Slopes(slope) = cache else {
             unreachable!("an activation records its slopes")
         };
         let n = slope.nrows();
-        let mut out = g.to_owned();
-        for j in 0..out.ncols() {
-            let sc = slope.col(j);
-            for (m, v) in out.as_mut().col_mut(j).iter_mut().enumerate() {
-                *v *= sc[m % n];
+        for j in 0..g.ncols() {
+            let sc = slope.col(j).try_as_col_major().expect("contiguous").as_slice();
+            let col = g.as_mut().col_mut(j).try_as_col_major_mut().expect("contiguous");
+            for block in col.as_slice_mut().chunks_mut(n) {
+                for (v, s) in block.iter_mut().zip(sc) {
+                    *v *= s;
+                }
             }
         }
-        out
     }
     pub fn jvp(
         &self,

@@ -8,7 +8,9 @@
 //! written once. Patch columns run over `(c_in, kᵢ, kⱼ)` in that order, which is PyTorch's
 //! weight layout `(out, in, kh, kw)` flattened row-major.
 
-use super::{Cache, TapShape, folded_affine, spatial, tapped, weight, window_out};
+use super::{
+    Cache, TapShape, folded_affine, spatial, tapped, transpose_into, transposed, weight, window_out,
+};
 use crate::DualNum;
 use crate::batch::gemm;
 use faer::{Accum, Mat, MatRef};
@@ -177,7 +179,7 @@ pub(crate) struct ConvAt {
 }
 
 /// Rows of unfolded patches handled at once in the backward pass (bounds its temporary).
-const PATCH_BLOCK: usize = 1 << 22;
+const PATCH_BLOCK: usize = 1 << 21;
 
 impl ConvAt {
     pub fn tap_shape(&self) -> TapShape {
@@ -202,14 +204,18 @@ impl ConvAt {
     /// Unfold `x` (N × C·H·W) into patches ((N·R) × (C·k + extra)), zero beyond `C·k`.
     fn unfold(&self, x: MatRef<'_, f64>, extra: usize) -> Mat<f64> {
         let (n, r, ck) = (x.nrows(), self.t.locations, self.t.inp);
+        // each sample contiguous, so that a patch reads one small block of memory
+        let xt = transposed(x);
         let mut u = Mat::<f64>::zeros(n * r, ck + extra);
         for col in 0..ck {
             let idx = &self.table[col * r..(col + 1) * r];
-            let mut dst = u.as_mut().col_mut(col);
+            let dst = u.as_mut().col_mut(col).try_as_col_major_mut().expect("contiguous");
+            let dst = dst.as_slice_mut();
             for s in 0..n {
-                for (loc, &i) in idx.iter().enumerate() {
+                let xs = xt.col(s).try_as_col_major().expect("contiguous").as_slice();
+                for (d, &i) in dst[s * r..(s + 1) * r].iter_mut().zip(idx) {
                     if i != PAD {
-                        dst[s * r + loc] = x[(s, i as usize)];
+                        *d = xs[i as usize];
                     }
                 }
             }
@@ -222,13 +228,10 @@ impl ConvAt {
         let m = s.nrows() / r;
         let mut y = Mat::<f64>::zeros(m, self.t.out * r);
         for o in 0..self.t.out {
-            let src = s.col(o);
-            for loc in 0..r {
-                let mut dst = y.as_mut().col_mut(o * r + loc);
-                for row in 0..m {
-                    dst[row] = src[row * r + loc];
-                }
-            }
+            // column o holds, per sample, its R locations: an R × M block
+            let src = s.col(o).try_as_col_major().expect("contiguous").as_slice();
+            let block = MatRef::from_column_major_slice(src, r, m);
+            transpose_into(y.as_mut().subcols_mut(o * r, r), block);
         }
         y
     }
@@ -246,13 +249,9 @@ impl ConvAt {
         let m = g.nrows();
         let mut gs = Mat::<f64>::zeros(m * r, self.t.out);
         for o in 0..self.t.out {
-            let mut dst = gs.as_mut().col_mut(o);
-            for loc in 0..r {
-                let src = g.col(o * r + loc);
-                for row in 0..m {
-                    dst[row * r + loc] = src[row];
-                }
-            }
+            let dst = gs.as_mut().col_mut(o).try_as_col_major_mut().expect("contiguous");
+            let block = faer::MatMut::from_column_major_slice_mut(dst.as_slice_mut(), r, m);
+            transpose_into(block, g.subcols(o * r, r));
         }
         gs
     }
@@ -261,23 +260,33 @@ impl ConvAt {
         let m = g.nrows();
         let w = weight(p, self.t);
         let mut dx = Mat::<f64>::zeros(m, self.in_len);
-        let block = (PATCH_BLOCK / (r * ck).max(1)).max(1);
+        let block = (PATCH_BLOCK / (r * ck).max(1)).clamp(1, m.max(1));
+        // buffers reused by every block: fresh pages would cost more than the arithmetic
+        let mut du_buf = Mat::<f64>::zeros(block * r, ck);
+        let mut dxt_buf = Mat::<f64>::zeros(self.in_len, block);
         for m0 in (0..m).step_by(block) {
             let mb = block.min(m - m0);
             let gs = self.tap_grads(g.subrows(m0, mb));
-            let mut du = Mat::<f64>::zeros(mb * r, ck);
+            let mut du = du_buf.as_mut().subrows_mut(0, mb * r);
             gemm(du.as_mut(), Accum::Replace, gs.as_ref(), w, 1.0);
+            let du = du.as_ref();
+            // fold the patches back, one sample (a contiguous column of dxt) at a time
+            let mut dxt = dxt_buf.as_mut().subcols_mut(0, mb);
+            dxt.fill(0.0);
             for col in 0..ck {
                 let idx = &self.table[col * r..(col + 1) * r];
-                let src = du.col(col);
+                let src = du.col(col).try_as_col_major().expect("contiguous").as_slice();
                 for row in 0..mb {
-                    for (loc, &i) in idx.iter().enumerate() {
+                    let dst = dxt.as_mut().col_mut(row).try_as_col_major_mut().expect("contiguous");
+                    let dst = dst.as_slice_mut();
+                    for (&v, &i) in src[row * r..(row + 1) * r].iter().zip(idx) {
                         if i != PAD {
-                            dx[(m0 + row, i as usize)] += src[row * r + loc];
+                            dst[i as usize] += v;
                         }
                     }
                 }
             }
+            transpose_into(dx.as_mut().subrows_mut(m0, mb), dxt.as_ref());
         }
         dx
     }

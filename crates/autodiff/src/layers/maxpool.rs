@@ -2,7 +2,7 @@
 //! The forward pass records, per sample and output, which input holds the maximum (the first
 //! one in window order, as PyTorch; padding reads −∞), and gradients flow to that input only.
 
-use super::{Cache, numel, spatial, window_out};
+use super::{Cache, numel, spatial, transposed, window_out};
 use crate::DualNum;
 use faer::{Mat, MatRef};
 
@@ -163,16 +163,19 @@ impl MaxPoolAt {
     }
     pub fn forward(&self, _: &[f64], x: MatRef<'_, f64>) -> (Mat<f64>, Cache) {
         let (n, out) = (x.nrows(), numel(&self.out_shape));
+        // one sample per contiguous column while its windows are scanned
+        let xt = transposed(x);
         let mut arg = vec![0u32; n * out];
-        let mut y = Mat::<f64>::zeros(n, out);
+        let mut yt = Mat::<f64>::zeros(out, n);
         for s in 0..n {
+            let xs = xt.col(s).try_as_col_major().expect("contiguous").as_slice();
             for j in 0..out {
-                let a = self.argmax(j, |i| x[(s, i)]);
+                let a = self.argmax(j, |i| xs[i]);
                 arg[s * out + j] = a;
-                y[(s, j)] = x[(s, a as usize)];
+                yt[(j, s)] = xs[a as usize];
             }
         }
-        (y, Cache::ArgMax(arg))
+        (transposed(yt.as_ref()), Cache::ArgMax(arg))
     }
     fn gather(
         cache: &Cache,
@@ -186,17 +189,25 @@ impl MaxPoolAt {
         };
         let n = arg.len() / out;
         let m = g.nrows();
-        if scatter {
-            let mut dx = Mat::<f64>::zeros(m, in_len);
-            for j in 0..out {
-                for row in 0..m {
-                    dx[(row, arg[(row % n) * out + j] as usize)] += g[(row, j)];
+        let gt = transposed(g);
+        let width = if scatter { in_len } else { out };
+        let mut rt = Mat::<f64>::zeros(width, m);
+        for row in 0..m {
+            let args = &arg[(row % n) * out..(row % n + 1) * out];
+            let src = gt.col(row).try_as_col_major().expect("contiguous").as_slice();
+            let dst = rt.as_mut().col_mut(row).try_as_col_major_mut().expect("contiguous");
+            let dst = dst.as_slice_mut();
+            if scatter {
+                for (&a, &v) in args.iter().zip(src) {
+                    dst[a as usize] += v;
+                }
+            } else {
+                for (d, &a) in dst.iter_mut().zip(args) {
+                    *d = src[a as usize];
                 }
             }
-            dx
-        } else {
-            Mat::from_fn(m, out, |row, j| g[(row, arg[(row % n) * out + j] as usize)])
         }
+        transposed(rt.as_ref())
     }
     pub fn backward(&self, _: &[f64], cache: &Cache, g: MatRef<'_, f64>) -> Mat<f64> {
         Self::gather(cache, numel(&self.out_shape), g, self.in_len, true)

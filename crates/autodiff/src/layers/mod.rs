@@ -198,6 +198,17 @@ impl Bound {
     pub fn backward(&self, p: &[f64], cache: &Cache, g: MatRef<'_, f64>) -> Mat<f64> {
         dispatch!(self, b => b.backward(p, cache, g))
     }
+    /// [`Bound::backward`] consuming `g`: activations scale it in place.
+    pub fn backward_owned(&self, p: &[f64], cache: &Cache, mut g: Mat<f64>) -> Mat<f64> {
+        match self {
+            Bound::Activation(_) => {
+                activation::ActivationAt::scale_by_slopes(cache, &mut g);
+                g
+            }
+            Bound::Reshape(_) => g,
+            other => other.backward(p, cache, g.as_ref()),
+        }
+    }
     /// For a tapped layer: the output gradients of stacked seeds reordered to one row per
     /// (seed, sample, location): (M·R) × O.
     pub fn tap_grads(&self, g: MatRef<'_, f64>) -> Mat<f64> {
@@ -275,6 +286,31 @@ pub(crate) fn folded_affine(abar: MatRef<'_, f64>, v: &[f64], t: TapShape) -> Ma
         }
     }
     s
+}
+
+/// `dst = srcᵀ` by square tiles, so that neither side is walked with a large stride for long.
+pub(crate) fn transpose_into(mut dst: faer::MatMut<'_, f64>, src: MatRef<'_, f64>) {
+    debug_assert_eq!((dst.nrows(), dst.ncols()), (src.ncols(), src.nrows()));
+    const TILE: usize = 32;
+    let (rows, cols) = (src.nrows(), src.ncols());
+    for j0 in (0..cols).step_by(TILE) {
+        let j1 = (j0 + TILE).min(cols);
+        for i0 in (0..rows).step_by(TILE) {
+            let i1 = (i0 + TILE).min(rows);
+            for i in i0..i1 {
+                for j in j0..j1 {
+                    dst[(j, i)] = src[(i, j)];
+                }
+            }
+        }
+    }
+}
+
+/// `srcᵀ` as a new matrix.
+pub(crate) fn transposed(src: MatRef<'_, f64>) -> Mat<f64> {
+    let mut t = Mat::<f64>::zeros(src.ncols(), src.nrows());
+    transpose_into(t.as_mut(), src);
+    t
 }
 
 /// Product of a shape's entries.

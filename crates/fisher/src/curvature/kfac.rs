@@ -1,9 +1,10 @@
 use super::{Approximation, ChunkTaps, Labels, Problem, folded_to_public};
 use crate::Result;
 use crate::model::Model;
-use faer::{Accum, Mat};
-use fisherlab_autodiff::batch::gemm;
-use fisherlab_linalg::{BlockDiagonal, CurvatureOperator, Kronecker, KroneckerDamping, Permuted};
+use faer::Mat;
+use fisherlab_linalg::{
+    BlockDiagonal, CurvatureOperator, Kronecker, KroneckerDamping, Permuted, gram_add,
+};
 
 /// K-FAC (Martens & Grosse 2015): each layer's block approximated by `Gₗ ⊗ Aₗ` with
 /// `Aₗ = (1/N) Σₙ āₙₗ āₙₗᵀ` (bias folded into the input as a trailing 1) and
@@ -120,32 +121,23 @@ impl KfacFactors {
         for (l, f) in factors.iter_mut().enumerate() {
             let r = chunk.taps[l].locations();
             let reduce = approx == KfacApprox::Reduce && r > 1;
-            let n = chunk.len;
             let a = if reduce {
                 sum_locations(chunk.abar[l], r, 1.0 / r as f64)
             } else {
                 chunk.abar[l].to_owned()
             };
             let a_scale = if reduce { scale } else { scale / r as f64 };
-            gemm(f.a.as_mut(), Accum::Add, a.transpose(), a.as_ref(), a_scale);
+            gram_add(f.a.as_mut(), a.as_ref(), a_scale);
             // the seeds' vectors stacked: one GEMM Σₖ g̃ₖᵀ g̃ₖ instead of K small ones
-            let rows = if reduce { n } else { n * r };
-            let mut stacked = Mat::<f64>::zeros(rows * chunk.grads.len(), f.g.nrows());
-            for (k, g) in chunk.grads.iter().enumerate() {
-                let mut dst = stacked.as_mut().subrows_mut(k * rows, rows);
-                if reduce {
-                    dst.copy_from(sum_locations(g[l].as_ref(), r, 1.0));
-                } else {
-                    dst.copy_from(&g[l]);
-                }
-            }
-            gemm(
-                f.g.as_mut(),
-                Accum::Add,
-                stacked.transpose(),
-                stacked.as_ref(),
-                scale * chunk.weight,
-            );
+            let reduced;
+            let stacked = if reduce {
+                // every seed's n samples have R consecutive rows: sum them
+                reduced = sum_locations(chunk.stacked[l], r, 1.0);
+                reduced.as_ref()
+            } else {
+                chunk.stacked[l]
+            };
+            gram_add(f.g.as_mut(), stacked, scale * chunk.weight);
         }
     }
 }

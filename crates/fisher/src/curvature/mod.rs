@@ -264,7 +264,9 @@ pub struct ChunkTaps<'a> {
     /// Bias-folded inputs of each tapped layer, `[aₙᵣ, 1]` ((n·R) × (I + bias)).
     pub abar: Vec<MatRef<'a, f64>>,
     /// `grads[k][t]`: back-propagated output gradients of seed k at tap t ((n·R) × O).
-    pub grads: Vec<Vec<Mat<f64>>>,
+    pub grads: Vec<Vec<MatRef<'a, f64>>>,
+    /// `stacked[t]`: those of every seed at tap t, seed after seed ((K·n·R) × O).
+    pub stacked: Vec<MatRef<'a, f64>>,
     /// Weight of every seed (1, or `1/per_input` for sampled labels).
     pub weight: f64,
     /// The tapped layers.
@@ -283,7 +285,32 @@ impl ChunkTaps<'_> {
         basis: Option<(&Mat<f64>, &Mat<f64>)>,
     ) -> Mat<f64> {
         let tap = &self.taps[t];
-        let (r, o, f) = (tap.locations(), tap.out(), tap.folded_inp());
+        let (o, f) = (tap.out(), tap.folded_inp());
+        let k = self.grads.len();
+        let mut out = Mat::<f64>::zeros(self.len * k, o * f);
+        self.for_each_sample_gradient(t, basis, |s, m| {
+            for kk in 0..k {
+                let row = s * k + kk;
+                for oo in 0..o {
+                    for c in 0..f {
+                        out[(row, oo * f + c)] = m[(kk * o + oo, c)];
+                    }
+                }
+            }
+        });
+        out
+    }
+    /// Call `f(s, M)` for every sample s of the chunk with its per-sample gradients for all seeds
+    /// stacked, `M = [G_s1; …; G_sK]` ((K·O) × (I + bias)), `G_sk = Σᵣ g_skr ā_srᵀ` (rotated by
+    /// the basis if one is given): one GEMM per sample, nothing of size n·K·P materialised.
+    pub fn for_each_sample_gradient(
+        &self,
+        t: usize,
+        basis: Option<(&Mat<f64>, &Mat<f64>)>,
+        mut f: impl FnMut(usize, MatRef<'_, f64>),
+    ) {
+        let tap = &self.taps[t];
+        let (r, o, width) = (tap.locations(), tap.out(), tap.folded_inp());
         let k = self.grads.len();
         let a = match basis {
             Some((_, qa)) => fisherlab_linalg::product(self.abar[t], qa.as_ref()),
@@ -293,13 +320,12 @@ impl ChunkTaps<'_> {
             .grads
             .iter()
             .map(|g| match basis {
-                Some((qg, _)) => fisherlab_linalg::product(g[t].as_ref(), qg.as_ref()),
-                None => g[t].clone(),
+                Some((qg, _)) => fisherlab_linalg::product(g[t], qg.as_ref()),
+                None => g[t].to_owned(),
             })
             .collect();
-        let mut out = Mat::<f64>::zeros(self.len * k, o * f);
         let mut stacked = Mat::<f64>::zeros(r, k * o);
-        let mut m = Mat::<f64>::zeros(k * o, f);
+        let mut m = Mat::<f64>::zeros(k * o, width);
         for s in 0..self.len {
             for (kk, g) in gs.iter().enumerate() {
                 stacked
@@ -314,16 +340,8 @@ impl ChunkTaps<'_> {
                 a.as_ref().subrows(s * r, r),
                 1.0,
             );
-            for kk in 0..k {
-                let row = s * k + kk;
-                for oo in 0..o {
-                    for c in 0..f {
-                        out[(row, oo * f + c)] = m[(kk * o + oo, c)];
-                    }
-                }
-            }
+            f(s, m.as_ref());
         }
-        out
     }
     /// The per-sample, per-seed gradient rows `∂(wₛₖᵀ zₛ)/∂θ` of the whole network (row
     /// `s·K + k`, P columns in the public order), seed weights not applied. With the seeds of
@@ -454,6 +472,35 @@ impl<'a> Problem<'a> {
         self.x.nrows() == 0
     }
 
+    /// The labels [`Labels::Sampled`] draws: `result[m]` holds the m-th label of every input
+    /// (N × target width), so that a Monte-Carlo route with one label per input equals the
+    /// empirical route at `result[0]` (a test of the sampling plumbing, and a way to see the
+    /// labels).
+    ///
+    /// # Errors
+    /// `per_input = 0`.
+    pub fn sampled_labels(&self, per_input: usize, seed: u64) -> Result<Vec<Mat<f64>>> {
+        positive("mc-samples", per_input)?;
+        let net = self.model.net();
+        let head = self.model.head();
+        let z = batch::forward(net, self.theta, self.x).outputs;
+        let (n, c) = (z.nrows(), z.ncols());
+        let width = head.target_dim(c);
+        let mut out = vec![Mat::<f64>::zeros(n, width); per_input];
+        let (mut zi, mut y) = (vec![0.0; c], vec![0.0; width]);
+        for i in 0..n {
+            let mut rng = sample_rng(seed, i);
+            copy_row(z.as_ref(), i, &mut zi);
+            for labels in out.iter_mut() {
+                head.sample(&zi, &mut rng, &mut y);
+                for (j, v) in y.iter().enumerate() {
+                    labels[(i, j)] = *v;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Stream the inputs in chunks: one forward pass per chunk, the seeds of `labels`, one
     /// backward pass per seed, then `f(chunk)`. Chunks come in order; results do not depend on
     /// the chunk size beyond rounding, nor on the thread count.
@@ -541,13 +588,26 @@ impl<'a> Problem<'a> {
                     (seeds, 1.0 / per_input as f64)
                 }
             };
-            let grads = batch::backward_many(net, self.theta, fwd, &seeds);
+            let k = seeds.len();
+            let stacked = batch::backward_many(net, self.theta, fwd, &seeds);
+            let grads = (0..k)
+                .map(|j| {
+                    stacked
+                        .iter()
+                        .map(|m| {
+                            let rows = m.nrows() / k;
+                            m.as_ref().subrows(j * rows, rows)
+                        })
+                        .collect()
+                })
+                .collect();
             let abar = (0..net.taps().len())
                 .map(|t| fwd.tap_inputs(net, t))
                 .collect();
             f(&ChunkTaps {
                 abar,
                 grads,
+                stacked: stacked.iter().map(|m| m.as_ref()).collect(),
                 weight,
                 taps: net.taps(),
                 len,
@@ -570,12 +630,17 @@ pub(crate) fn add_second_moments(
 ) {
     if chunk.taps[l].locations() > 1 {
         // the per-sample gradient Σᵣ gᵣ ⊗ āᵣ is no longer rank one: square it whole
-        let rows = chunk.per_sample_gradients(l, basis);
-        let f = acc.ncols();
-        for col in 0..rows.ncols() {
-            let ss: f64 = rows.col(col).iter().map(|v| v * v).sum();
-            acc[(col / f, col % f)] += scale * chunk.weight * ss;
-        }
+        let o = acc.nrows();
+        let w = scale * chunk.weight;
+        chunk.for_each_sample_gradient(l, basis, |_, m| {
+            for c in 0..m.ncols() {
+                let col = m.col(c).try_as_col_major().expect("contiguous").as_slice();
+                for (oo, dst) in acc.as_mut().col_mut(c).iter_mut().enumerate() {
+                    let ss: f64 = col[oo..].iter().step_by(o).map(|v| v * v).sum();
+                    *dst += w * ss;
+                }
+            }
+        });
         return;
     }
     let in_basis = |m: MatRef<'_, f64>, q: Option<&Mat<f64>>| match q {
@@ -586,7 +651,7 @@ pub(crate) fn add_second_moments(
     let a2 = Mat::from_fn(a.nrows(), a.ncols(), |s, c| a[(s, c)] * a[(s, c)]);
     let mut g2 = Mat::<f64>::zeros(a.nrows(), acc.nrows());
     for g in &chunk.grads {
-        let g = in_basis(g[l].as_ref(), basis.map(|b| b.0));
+        let g = in_basis(g[l], basis.map(|b| b.0));
         for r in 0..g.ncols() {
             for s in 0..g.nrows() {
                 g2[(s, r)] += g[(s, r)] * g[(s, r)];
