@@ -78,7 +78,11 @@ fn cnn(c: &mut Criterion) {
         b.iter(|| Kfac::new(mc).factors(black_box(&problem)).unwrap())
     });
     g.bench_function("kfac_factors_type2", |b| {
-        b.iter(|| Kfac::new(Labels::Expected).factors(black_box(&problem)).unwrap())
+        b.iter(|| {
+            Kfac::new(Labels::Expected)
+                .factors(black_box(&problem))
+                .unwrap()
+        })
     });
     g.bench_function("diag_exact", |b| {
         b.iter(|| {
@@ -88,7 +92,11 @@ fn cnn(c: &mut Criterion) {
         })
     });
     g.bench_function("diag_mc", |b| {
-        b.iter(|| DiagonalFisher::new(mc).entries(black_box(&problem)).unwrap())
+        b.iter(|| {
+            DiagonalFisher::new(mc)
+                .entries(black_box(&problem))
+                .unwrap()
+        })
     });
     let fvp = MatrixFreeFisher.build(&problem).unwrap();
     let v = Mat::from_fn(p, 1, |i, _| noise(i, 1, 3));

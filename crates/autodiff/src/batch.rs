@@ -106,7 +106,11 @@ pub fn backward_many(
         g.as_mut().subrows_mut(j * n, n).copy_from(s);
     }
     // nothing before the first tapped layer needs a gradient
-    let first = net.nodes.iter().position(|nd| nd.tap.is_some()).unwrap_or(0);
+    let first = net
+        .nodes
+        .iter()
+        .position(|nd| nd.tap.is_some())
+        .unwrap_or(0);
     for (i, node) in net.nodes.iter().enumerate().rev() {
         if i < first {
             break;
@@ -127,7 +131,12 @@ pub fn backward_many(
 /// # Panics
 /// If the seed's shape does not match the recorded pass.
 #[track_caller]
-pub fn backward(net: &Network, theta: &[f64], fwd: &Forward, seed: MatRef<'_, f64>) -> Vec<Mat<f64>> {
+pub fn backward(
+    net: &Network,
+    theta: &[f64],
+    fwd: &Forward,
+    seed: MatRef<'_, f64>,
+) -> Vec<Mat<f64>> {
     backward_many(net, theta, fwd, &[seed.to_owned()])
 }
 

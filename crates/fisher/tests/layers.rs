@@ -252,12 +252,18 @@ fn monte_carlo_routes_are_the_empirical_ones_at_the_sampled_labels() {
             seed: 11,
         };
         let pairs: Vec<(Box<dyn Approximation>, Box<dyn Approximation>)> = vec![
-            (Box::new(Kfac::new(mc)), Box::new(Kfac::new(Labels::Observed))),
+            (
+                Box::new(Kfac::new(mc)),
+                Box::new(Kfac::new(Labels::Observed)),
+            ),
             (
                 Box::new(Kfac::new(mc).with_approx(KfacApprox::Reduce)),
                 Box::new(Kfac::new(Labels::Observed).with_approx(KfacApprox::Reduce)),
             ),
-            (Box::new(Ekfac::new(mc)), Box::new(Ekfac::new(Labels::Observed))),
+            (
+                Box::new(Ekfac::new(mc)),
+                Box::new(Ekfac::new(Labels::Observed)),
+            ),
             (
                 Box::new(DiagonalFisher::new(mc)),
                 Box::new(DiagonalFisher::new(Labels::Observed)),

@@ -192,7 +192,9 @@ pub fn retain_freed_memory() -> bool {
         const M_MMAP_THRESHOLD: i32 = -3;
         // SAFETY: mallopt only changes allocator tuning parameters; it is thread-safe in glibc
         // and takes plain integers
-        unsafe { mallopt(M_MMAP_THRESHOLD, 1 << 30) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 }
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 1 << 30) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1
+        }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {

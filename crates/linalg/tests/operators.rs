@@ -536,3 +536,27 @@ fn permuted_kronecker_against_explicit_permutation() {
     assert!(Permuted::new(Box::new(Diagonal::new(vec![1.0, 2.0]).unwrap()), vec![1, 1]).is_err());
     assert!(Permuted::new(Box::new(Diagonal::new(vec![1.0, 2.0]).unwrap()), vec![0]).is_err());
 }
+
+#[test]
+fn gram_add_is_the_full_product_and_exactly_symmetric() {
+    // against an explicit triple loop (no faer product), for shapes below and above the
+    // parallel threshold, and with accumulation into a non-zero matrix
+    let mut r = rng(41);
+    for (m, n) in [(1, 1), (7, 3), (300, 130), (2000, 70)] {
+        let a = gaussian_mat(&mut r, m, n);
+        let start = gaussian_mat(&mut r, n, n);
+        let start = &start + start.transpose();
+        let mut got = start.clone();
+        gram_add(got.as_mut(), a.as_ref(), 0.5);
+        for i in 0..n {
+            for j in 0..n {
+                let want = start[(i, j)] + 0.5 * (0..m).map(|k| a[(k, i)] * a[(k, j)]).sum::<f64>();
+                assert!(
+                    (got[(i, j)] - want).abs() < 1e-12 * (1.0 + want.abs()),
+                    "{m}x{n}"
+                );
+                assert_eq!(got[(i, j)].to_bits(), got[(j, i)].to_bits());
+            }
+        }
+    }
+}

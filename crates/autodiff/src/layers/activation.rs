@@ -211,8 +211,16 @@ impl ActivationAt {
         };
         let n = slope.nrows();
         for j in 0..g.ncols() {
-            let sc = slope.col(j).try_as_col_major().expect("contiguous").as_slice();
-            let col = g.as_mut().col_mut(j).try_as_col_major_mut().expect("contiguous");
+            let sc = slope
+                .col(j)
+                .try_as_col_major()
+                .expect("contiguous")
+                .as_slice();
+            let col = g
+                .as_mut()
+                .col_mut(j)
+                .try_as_col_major_mut()
+                .expect("contiguous");
             for block in col.as_slice_mut().chunks_mut(n) {
                 for (v, s) in block.iter_mut().zip(sc) {
                     *v *= s;

@@ -209,7 +209,11 @@ impl ConvAt {
         let mut u = Mat::<f64>::zeros(n * r, ck + extra);
         for col in 0..ck {
             let idx = &self.table[col * r..(col + 1) * r];
-            let dst = u.as_mut().col_mut(col).try_as_col_major_mut().expect("contiguous");
+            let dst = u
+                .as_mut()
+                .col_mut(col)
+                .try_as_col_major_mut()
+                .expect("contiguous");
             let dst = dst.as_slice_mut();
             for s in 0..n {
                 let xs = xt.col(s).try_as_col_major().expect("contiguous").as_slice();
@@ -249,7 +253,11 @@ impl ConvAt {
         let m = g.nrows();
         let mut gs = Mat::<f64>::zeros(m * r, self.t.out);
         for o in 0..self.t.out {
-            let dst = gs.as_mut().col_mut(o).try_as_col_major_mut().expect("contiguous");
+            let dst = gs
+                .as_mut()
+                .col_mut(o)
+                .try_as_col_major_mut()
+                .expect("contiguous");
             let block = faer::MatMut::from_column_major_slice_mut(dst.as_slice_mut(), r, m);
             transpose_into(block, g.subcols(o * r, r));
         }
@@ -275,9 +283,17 @@ impl ConvAt {
             dxt.fill(0.0);
             for col in 0..ck {
                 let idx = &self.table[col * r..(col + 1) * r];
-                let src = du.col(col).try_as_col_major().expect("contiguous").as_slice();
+                let src = du
+                    .col(col)
+                    .try_as_col_major()
+                    .expect("contiguous")
+                    .as_slice();
                 for row in 0..mb {
-                    let dst = dxt.as_mut().col_mut(row).try_as_col_major_mut().expect("contiguous");
+                    let dst = dxt
+                        .as_mut()
+                        .col_mut(row)
+                        .try_as_col_major_mut()
+                        .expect("contiguous");
                     let dst = dst.as_slice_mut();
                     for (&v, &i) in src[row * r..(row + 1) * r].iter().zip(idx) {
                         if i != PAD {

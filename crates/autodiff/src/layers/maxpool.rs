@@ -194,8 +194,16 @@ impl MaxPoolAt {
         let mut rt = Mat::<f64>::zeros(width, m);
         for row in 0..m {
             let args = &arg[(row % n) * out..(row % n + 1) * out];
-            let src = gt.col(row).try_as_col_major().expect("contiguous").as_slice();
-            let dst = rt.as_mut().col_mut(row).try_as_col_major_mut().expect("contiguous");
+            let src = gt
+                .col(row)
+                .try_as_col_major()
+                .expect("contiguous")
+                .as_slice();
+            let dst = rt
+                .as_mut()
+                .col_mut(row)
+                .try_as_col_major_mut()
+                .expect("contiguous");
             let dst = dst.as_slice_mut();
             if scatter {
                 for (&a, &v) in args.iter().zip(src) {
