@@ -420,15 +420,9 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
     }
     let mut text =
         format!(
-            "{} inputs, {} {} ({}), P = {}, Fisher at {} (loss {}), λ = {}\n\n",
+            "{} inputs, {}, P = {}, Fisher at {} (loss {}), λ = {}\n\n",
             x.nrows(),
-            if results.summary["arch"].is_null() {
-                "network"
-            } else {
-                "MLP"
-            },
-            results.summary["network"].as_str().unwrap_or(""),
-            head.name(),
+            describe(&results.summary),
             net.num_params(),
             results.summary["fisher_at"].as_str().map_or(
                 "the given weights".to_string(),
@@ -785,6 +779,15 @@ fn html_table(headers: &[&str], body: &[Vec<String>]) -> String {
     t + "</table>\n"
 }
 
+/// `MLP 64-32-10 (tanh, categorical)` or `network Conv2d-ReLU-…-Linear (categorical)`.
+fn describe(s: &Value) -> String {
+    let head = s["likelihood"].as_str().unwrap_or("");
+    match (s["arch"].as_str(), s["activation"].as_str()) {
+        (Some(arch), Some(act)) => format!("MLP {} ({act}, {head})", arch.replace(',', "-")),
+        _ => format!("network {} ({head})", s["network"].as_str().unwrap_or("")),
+    }
+}
+
 fn html(dir: &Path, r: &Results) -> Result<String, CliError> {
     let png = |stem: &str| -> Result<String, CliError> {
         let bytes = std::fs::read(dir.join(format!("{stem}.png")))
@@ -793,15 +796,9 @@ fn html(dir: &Path, r: &Results) -> Result<String, CliError> {
     };
     let s = &r.summary;
     let title = format!(
-        "Exact and approximate Fisher: {}, {} {}, {}, P = {}",
+        "Exact and approximate Fisher: {}, {}, P = {}",
         s["dataset"].as_str().unwrap_or("user data"),
-        if s["arch"].is_null() {
-            "network"
-        } else {
-            "MLP"
-        },
-        s["network"].as_str().unwrap_or(""),
-        s["likelihood"].as_str().unwrap_or(""),
+        describe(s),
         s["parameters"]
     );
     let mut h = String::new();

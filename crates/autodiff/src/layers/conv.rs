@@ -99,9 +99,11 @@ impl Conv {
             return Err("in_channels and out_channels must be >= 1".into());
         }
         if c != self.in_channels {
+            let plural = |k: usize| if k == 1 { "" } else { "s" };
             return Err(format!(
-                "expects {} input channels, its input has {c} (shape {input:?})",
-                self.in_channels
+                "expects {} input channel{}, its input has {c} (shape {input:?})",
+                self.in_channels,
+                plural(self.in_channels)
             ));
         }
         if self.kernel.contains(&0) || self.stride.contains(&0) || self.dilation.contains(&0) {
