@@ -266,28 +266,46 @@ fn conv(dims: usize, mut a: Args) -> Result<Layer, String> {
     Ok(Layer::Conv(layer))
 }
 
+/// A pool's window as PyTorch prints it: kernel, stride (`None` or absent: the kernel) and
+/// padding, each an int or a `dims`-tuple, as (height, width) pairs.
+struct Window {
+    kernel: [usize; 2],
+    stride: Option<[usize; 2]>,
+    padding: [usize; 2],
+}
+
+fn window(dims: usize, a: &mut Args, class: &str) -> Result<Window, String> {
+    let k = a
+        .take("kernel_size", Some(0))
+        .ok_or_else(|| format!("{class} needs kernel_size"))?;
+    let kernel = pair(&ints(&k, dims, "kernel_size")?, 1);
+    let stride = match a.take("stride", Some(1)) {
+        Some(s) if s != Value::Word("None".into()) => Some(pair(&ints(&s, dims, "stride")?, 1)),
+        _ => None,
+    };
+    let padding = match a.take("padding", Some(2)) {
+        Some(p) => pair(&ints(&p, dims, "padding")?, 0),
+        None => [0, 0],
+    };
+    Ok(Window {
+        kernel,
+        stride,
+        padding,
+    })
+}
+
 fn max_pool(dims: usize, mut a: Args) -> Result<Layer, String> {
     let class = format!("MaxPool{dims}d");
-    let k = ints(
-        &a.take("kernel_size", Some(0))
-            .ok_or_else(|| format!("{class} needs kernel_size"))?,
-        dims,
-        "kernel_size",
-    )?;
-    let k = pair(&k, 1);
+    let w = window(dims, &mut a, &class)?;
     let mut layer = if dims == 1 {
-        MaxPool::pool1d(k[1])
+        MaxPool::pool1d(w.kernel[1])
     } else {
-        MaxPool::pool2d(k)
+        MaxPool::pool2d(w.kernel)
     };
-    if let Some(s) = a.take("stride", Some(1))
-        && s != Value::Word("None".into())
-    {
-        layer = layer.with_stride(pair(&ints(&s, dims, "stride")?, 1));
+    if let Some(s) = w.stride {
+        layer = layer.with_stride(s);
     }
-    if let Some(p) = a.take("padding", Some(2)) {
-        layer = layer.with_padding(pair(&ints(&p, dims, "padding")?, 0));
-    }
+    layer = layer.with_padding(w.padding);
     if let Some(d) = a.take("dilation", Some(3)) {
         layer = layer.with_dilation(pair(&ints(&d, dims, "dilation")?, 1));
     }
@@ -307,26 +325,16 @@ fn max_pool(dims: usize, mut a: Args) -> Result<Layer, String> {
 
 fn avg_pool(dims: usize, mut a: Args) -> Result<Layer, String> {
     let class = format!("AvgPool{dims}d");
-    let k = ints(
-        &a.take("kernel_size", Some(0))
-            .ok_or_else(|| format!("{class} needs kernel_size"))?,
-        dims,
-        "kernel_size",
-    )?;
-    let k = pair(&k, 1);
+    let w = window(dims, &mut a, &class)?;
     let mut layer = if dims == 1 {
-        AvgPool::pool1d(k[1])
+        AvgPool::pool1d(w.kernel[1])
     } else {
-        AvgPool::pool2d(k)
+        AvgPool::pool2d(w.kernel)
     };
-    if let Some(s) = a.take("stride", Some(1))
-        && s != Value::Word("None".into())
-    {
-        layer = layer.with_stride(pair(&ints(&s, dims, "stride")?, 1));
+    if let Some(s) = w.stride {
+        layer = layer.with_stride(s);
     }
-    if let Some(p) = a.take("padding", Some(2)) {
-        layer = layer.with_padding(pair(&ints(&p, dims, "padding")?, 0));
-    }
+    layer = layer.with_padding(w.padding);
     if let Some(v) = a.take("ceil_mode", Some(3))
         && bool_of(&v, "ceil_mode")?
     {
