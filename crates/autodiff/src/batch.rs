@@ -33,6 +33,24 @@ impl Forward {
     pub fn is_empty(&self) -> bool {
         self.outputs.nrows() == 0
     }
+    /// Whether this pass was recorded by a network of `net`'s structure (one record per layer,
+    /// the tapped layers' inputs of their shapes).
+    pub fn fits(&self, net: &Network) -> bool {
+        self.caches.len() == net.nodes.len()
+            && self.outputs.ncols() == net.output_dim()
+            && net
+                .nodes
+                .iter()
+                .zip(&self.caches)
+                .all(|(node, cache)| match node.tap {
+                    Some(t) => {
+                        let info = &net.taps()[t];
+                        matches!(cache, Cache::Tapped(a) if a.ncols() == info.folded_inp()
+                        && a.nrows() == self.outputs.nrows() * info.locations())
+                    }
+                    None => !matches!(cache, Cache::Tapped(_)),
+                })
+    }
     /// The bias-folded inputs `ā` of tapped layer `t` ((N·R) × (I + bias), sample-major rows:
     /// row `n·R + r` is sample n at location r).
     ///

@@ -278,6 +278,13 @@ fn matrix_free_products_equal_the_dense_matrix() {
         let again = MatrixFreeFisher.build(&recorded).unwrap();
         assert!(max_rel(&again.apply(v.as_ref()).unwrap(), &want) < 1e-12);
     }
+    // a pass recorded by a network of another structure is refused, not trusted
+    let (model, theta) = &cases()[0];
+    let other = Mlp::parse("3,6,3", "tanh").unwrap().network();
+    let x = data(4, 3);
+    let fwd = fisherlab_autodiff::batch::forward(&other, &theta_for(&other, 1), x.as_ref());
+    let problem = Problem::new(model, theta, x.as_ref()).unwrap();
+    assert!(problem.with_forward(&fwd).is_err());
 }
 
 #[test]

@@ -417,13 +417,7 @@ impl<'a> Problem<'a> {
     /// A pass whose shapes do not match the inputs and network.
     pub fn with_forward(mut self, forward: &'a batch::Forward) -> Result<Self> {
         let net = self.model.net();
-        let ok = forward.outputs.nrows() == self.len()
-            && forward.outputs.ncols() == net.output_dim()
-            && (0..net.taps().len()).all(|t| {
-                let a = forward.tap_inputs(net, t);
-                a.ncols() == net.taps()[t].folded_inp()
-                    && a.nrows() == self.len() * net.taps()[t].locations()
-            });
+        let ok = forward.outputs.nrows() == self.len() && forward.fits(net);
         if !ok {
             return Err(Error::InvalidInput {
                 what: format!(
