@@ -7,8 +7,8 @@
 use faer::Mat;
 use fisherlab_autodiff::batch::{backward, backward_many, forward, jvp, param_gradient};
 use fisherlab_autodiff::layers::{
-    Activation, AdaptiveAvgPool, AvgPool, Conv, Dropout, Flatten, Linear, MaxPool, Network,
-    Sequential, parse_model,
+    Activation, AdaptiveAvgPool, AvgPool, Conv, Dropout, Flatten, Linear, MaxPool, MeanPool,
+    Network, Sequential, parse_model,
 };
 use fisherlab_autodiff::network::AtInput;
 use fisherlab_autodiff::{Error, jacobian};
@@ -409,4 +409,50 @@ fn the_mlp_shorthand_is_the_sequential_of_linear_layers() {
     let a = forward(&mlp, &th, x.as_ref()).outputs;
     let b = forward(&seq, &th, x.as_ref()).outputs;
     assert!((a - b).norm_max() == 0.0);
+}
+
+#[test]
+fn linear_layers_shared_over_positions_and_the_mean_over_an_axis() {
+    // tokens (T = 4, d = 3): Linear at every position, GELU, Linear without bias, mean over
+    // the positions, Linear; and two position axes (2 × 3 × 4) ending in Flatten
+    let net = Sequential::new()
+        .push(Linear::new(3, 5, true))
+        .push(Activation::Gelu)
+        .push(Linear::new(5, 4, false))
+        .push(MeanPool { dim: 1 })
+        .push(Linear::new(4, 2, true))
+        .build(&[4, 3])
+        .unwrap();
+    assert_eq!(net.taps()[0].locations(), 4);
+    check(&net, "tokens");
+    let net = Sequential::new()
+        .push(Linear::new(4, 3, true))
+        .push(Activation::Tanh)
+        .push(MeanPool { dim: -2 })
+        .push(Flatten::default())
+        .push(Linear::new(6, 2, true))
+        .build(&[2, 3, 4])
+        .unwrap();
+    assert_eq!(net.taps()[0].locations(), 6);
+    check(&net, "two position axes");
+    // by definition: y[t] = W x[t] + b at every position, then the mean over t
+    let net = Sequential::new()
+        .push(Linear::new(2, 1, true))
+        .push(MeanPool { dim: 1 })
+        .build(&[3, 2])
+        .unwrap();
+    let x = Mat::from_fn(1, 6, |_, j| j as f64); // tokens [0 1] [2 3] [4 5]
+    let y = forward(&net, &[1.0, -2.0, 0.5], x.as_ref()).outputs;
+    // per token 0 − 2 + 0.5, 2 − 6 + 0.5, 4 − 10 + 0.5: mean −3.5
+    assert!((y[(0, 0)] + 3.5).abs() < 1e-15);
+    let text = "Sequential(\n  (0): Linear(in_features=2, out_features=1, bias=True)\n  (1): MeanPool(dim=1)\n)\n";
+    let parsed = parse_model(text).unwrap().build(&[3, 2]).unwrap();
+    assert_eq!(parsed.param_names(), net.param_names());
+    assert!(MeanPool { dim: 1 }.eq(&MeanPool { dim: 1 }));
+    let e = Sequential::new()
+        .push(Linear::new(3, 2, true))
+        .push(MeanPool { dim: 2 })
+        .build(&[3])
+        .unwrap_err();
+    assert!(e.to_string().contains("dim=2"), "{e}");
 }

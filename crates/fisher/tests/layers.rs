@@ -15,7 +15,8 @@ use common::{assert_same_bits_for_any_thread_count, max_rel};
 
 use faer::Mat;
 use fisherlab_autodiff::layers::{
-    Activation, AdaptiveAvgPool, AvgPool, Conv, Flatten, Linear, MaxPool, Network, Sequential,
+    Activation, AdaptiveAvgPool, AvgPool, Conv, Flatten, Linear, MaxPool, MeanPool, Network,
+    Sequential,
 };
 use fisherlab_autodiff::{ScalarFn, gradient};
 use fisherlab_distributions::heads::Head;
@@ -348,6 +349,53 @@ fn kfac_is_exact_where_the_literature_proves_it() {
     for t in 0..2 {
         let err = max_rel(&block(&reduce, t), &block(&exact, t));
         assert!(err < 1e-12, "reduce, layer {t}: {err:e}");
+    }
+    assert!(max_rel(&block(&expand, 0), &block(&exact, 0)) > 1e-2);
+
+    // (3) the same for a Linear layer shared over sequence positions followed by the mean over
+    // them (Eschenhagen et al. 2023's reduce setting), with every other route against dense
+    let net = Sequential::new()
+        .push(Linear::new(3, 4, true))
+        .push(MeanPool { dim: 1 })
+        .push(Linear::new(4, 2, true))
+        .build(&[5, 3])
+        .unwrap();
+    let theta = theta_for(&net, 7);
+    let model = Model::new(net, Head::Gaussian { sigma: 0.7 }).unwrap();
+    let x = images(8, 15);
+    let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
+    let exact = dense(&DenseFisher::new(Labels::Expected), &problem);
+    let generic = exact_fisher(
+        &model,
+        &theta,
+        x.as_ref(),
+        &ExactFisherOptions {
+            chunk: 3,
+            route: JacobianRoute::Forward,
+        },
+    )
+    .unwrap()
+    .to_dense()
+    .unwrap();
+    assert!(max_rel(&exact, &generic) < 1e-12);
+    assert!(max_rel(&dense(&MatrixFreeFisher, &problem), &exact) < 1e-12);
+    let taps = model.net().taps();
+    let block = |m: &Mat<f64>, t: usize| {
+        let r = taps[t].range();
+        m.as_ref()
+            .submatrix(r.start, r.start, r.len(), r.len())
+            .to_owned()
+    };
+    let reduce = dense(
+        &Kfac::new(Labels::Expected).with_approx(KfacApprox::Reduce),
+        &problem,
+    );
+    let expand = dense(&Kfac::new(Labels::Expected), &problem);
+    for t in 0..2 {
+        assert!(
+            max_rel(&block(&reduce, t), &block(&exact, t)) < 1e-12,
+            "tokens {t}"
+        );
     }
     assert!(max_rel(&block(&expand, 0), &block(&exact, 0)) > 1e-2);
 }

@@ -154,6 +154,52 @@ impl AdaptiveAvgPool {
     }
 }
 
+/// The mean over one per-sample axis, `x.mean(dim)` (dims counted as PyTorch does, 0 being the
+/// batch axis): not a PyTorch module, but printed `MeanPool(dim=1)` by the small module shown in
+/// `docs/layers.md`, e.g. to average a sequence of tokens before a classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeanPool {
+    /// The averaged axis (≥ 1, or negative from the end).
+    pub dim: isize,
+}
+
+impl MeanPool {
+    pub(crate) fn bind(&self, input: &[usize]) -> Result<AverageAt, String> {
+        let rank = input.len() as isize + 1;
+        let a = if self.dim < 0 {
+            self.dim + rank
+        } else {
+            self.dim
+        };
+        if input.len() < 2 || a < 1 || a >= rank {
+            return Err(format!(
+                "dim={} must name one of the per-sample axes 1..{} of an input of shape {input:?} with at least two axes",
+                self.dim,
+                rank - 1
+            ));
+        }
+        let a = a as usize - 1;
+        let (outer, len, inner) = (
+            input[..a].iter().product::<usize>(),
+            input[a],
+            input[a + 1..].iter().product::<usize>(),
+        );
+        let mut terms = Vec::with_capacity(outer * inner);
+        for o in 0..outer {
+            for i in 0..inner {
+                terms.push(
+                    (0..len)
+                        .map(|k| (((o * len + k) * inner + i) as u32, 1.0 / len as f64))
+                        .collect(),
+                );
+            }
+        }
+        let mut out_shape = input.to_vec();
+        out_shape.remove(a);
+        Ok(AverageAt::new(numel(input), out_shape, terms))
+    }
+}
+
 /// A fixed linear pooling map: output j is `Σ weight · input` over its terms.
 #[derive(Debug, Clone)]
 pub(crate) struct AverageAt {

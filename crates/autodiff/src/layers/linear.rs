@@ -1,6 +1,9 @@
-//! `nn.Linear(in_features, out_features, bias)` on per-sample vectors: `y = W x + b`, weight
-//! `(out, in)` row-major then bias. One shared location (R = 1): its taps are the bias-folded
-//! input `[x, 1]` and the output gradient, so its per-sample gradient is the rank-one `g ⊗ ā`.
+//! `nn.Linear(in_features, out_features, bias)`: `y = W x + b` on the last axis, weight
+//! `(out, in)` row-major then bias. On per-sample vectors it has one location (R = 1): its taps
+//! are the bias-folded input `[x, 1]` and the output gradient, so its per-sample gradient is the
+//! rank-one `g ⊗ ā`. On inputs with leading axes, `(T, d)` or `(T₁, T₂, d)` (a transformer's
+//! tokens), the same weight acts at each of the `R = T₁·T₂` positions, which are its shared
+//! locations, as the output pixels of a convolution are.
 
 use super::{Cache, TapShape, fold_bias, folded_affine, tapped, weight};
 use crate::DualNum;
@@ -31,9 +34,10 @@ impl Linear {
         if self.in_features == 0 || self.out_features == 0 {
             return Err("in_features and out_features must be >= 1".into());
         }
-        if input != [self.in_features] {
+        if input.last() != Some(&self.in_features) {
             return Err(format!(
-                "takes inputs of shape ({},) per sample, got {input:?}{}",
+                "takes inputs of shape ({},) or (…, {}) per sample, got {input:?}{}",
+                self.in_features,
                 self.in_features,
                 if input.len() > 1 {
                     " (add a Flatten before it)"
@@ -42,13 +46,17 @@ impl Linear {
                 }
             ));
         }
+        let lead = &input[..input.len() - 1];
+        let mut out_shape = lead.to_vec();
+        out_shape.push(self.out_features);
         Ok(LinearAt {
             t: TapShape {
                 out: self.out_features,
                 inp: self.in_features,
                 bias: self.bias,
-                locations: 1,
+                locations: lead.iter().product(),
             },
+            out_shape,
         })
     }
 }
@@ -57,6 +65,40 @@ impl Linear {
 #[derive(Debug, Clone)]
 pub(crate) struct LinearAt {
     t: TapShape,
+    out_shape: Vec<usize>,
+}
+
+/// `N × (R·w)` sample rows (position-major, as PyTorch lays out `(…, w)`) into `(N·R) × w`
+/// position rows, with `extra` zero columns.
+fn to_positions(x: MatRef<'_, f64>, r: usize, extra: usize) -> Mat<f64> {
+    let (n, w) = (x.nrows(), x.ncols() / r);
+    let mut u = Mat::<f64>::zeros(n * r, w + extra);
+    for t in 0..r {
+        for j in 0..w {
+            let src = x.col(t * w + j);
+            let mut dst = u.as_mut().col_mut(j);
+            for s in 0..n {
+                dst[s * r + t] = src[s];
+            }
+        }
+    }
+    u
+}
+
+/// The inverse of [`to_positions`] (without extra columns): `(M·R) × w` into `M × (R·w)`.
+fn from_positions(u: MatRef<'_, f64>, r: usize) -> Mat<f64> {
+    let (m, w) = (u.nrows() / r, u.ncols());
+    let mut x = Mat::<f64>::zeros(m, r * w);
+    for t in 0..r {
+        for j in 0..w {
+            let src = u.col(j);
+            let mut dst = x.as_mut().col_mut(t * w + j);
+            for s in 0..m {
+                dst[s] = src[s * r + t];
+            }
+        }
+    }
+    x
 }
 
 impl LinearAt {
@@ -64,7 +106,15 @@ impl LinearAt {
         self.t
     }
     pub fn out_shape(&self) -> Vec<usize> {
-        vec![self.t.out]
+        self.out_shape.clone()
+    }
+    /// Output gradients of stacked seeds, one row per (seed, sample, position).
+    pub fn tap_grads(&self, g: MatRef<'_, f64>) -> Mat<f64> {
+        if self.t.locations == 1 {
+            g.to_owned()
+        } else {
+            to_positions(g, self.t.locations, 0)
+        }
     }
     pub fn params(&self) -> Vec<(&'static str, Vec<usize>)> {
         let mut v = vec![("weight", vec![self.t.out, self.t.inp])];
@@ -74,14 +124,35 @@ impl LinearAt {
         v
     }
     pub fn forward(&self, p: &[f64], x: MatRef<'_, f64>) -> (Mat<f64>, Cache) {
-        let abar = fold_bias(x, self.t.bias);
-        let y = folded_affine(abar.as_ref(), p, self.t);
-        (y, Cache::Tapped(abar))
+        let r = self.t.locations;
+        if r == 1 {
+            let abar = fold_bias(x, self.t.bias);
+            let y = folded_affine(abar.as_ref(), p, self.t);
+            return (y, Cache::Tapped(abar));
+        }
+        let mut abar = to_positions(x, r, usize::from(self.t.bias));
+        if self.t.bias {
+            abar.as_mut().col_mut(self.t.inp).fill(1.0);
+        }
+        let s = folded_affine(abar.as_ref(), p, self.t);
+        (from_positions(s.as_ref(), r), Cache::Tapped(abar))
     }
     pub fn backward(&self, p: &[f64], _: &Cache, g: MatRef<'_, f64>) -> Mat<f64> {
-        let mut out = Mat::<f64>::zeros(g.nrows(), self.t.inp);
-        gemm(out.as_mut(), Accum::Replace, g, weight(p, self.t), 1.0);
-        out
+        let r = self.t.locations;
+        let gs = self.tap_grads(g);
+        let mut out = Mat::<f64>::zeros(gs.nrows(), self.t.inp);
+        gemm(
+            out.as_mut(),
+            Accum::Replace,
+            gs.as_ref(),
+            weight(p, self.t),
+            1.0,
+        );
+        if r == 1 {
+            out
+        } else {
+            from_positions(out.as_ref(), r)
+        }
     }
     pub fn jvp(
         &self,
@@ -90,32 +161,50 @@ impl LinearAt {
         cache: &Cache,
         xdot: Option<MatRef<'_, f64>>,
     ) -> Option<Mat<f64>> {
+        let r = self.t.locations;
         let mut s = folded_affine(tapped(cache).as_ref(), v, self.t);
         if let Some(xd) = xdot {
+            let xd = if r == 1 {
+                xd.to_owned()
+            } else {
+                to_positions(xd, r, 0)
+            };
             gemm(
                 s.as_mut(),
                 Accum::Add,
-                xd,
+                xd.as_ref(),
                 weight(p, self.t).transpose(),
                 1.0,
             );
         }
-        Some(s)
+        Some(if r == 1 {
+            s
+        } else {
+            from_positions(s.as_ref(), r)
+        })
     }
     pub fn forward_dual<D: DualNum<Primitive = f64> + Copy>(&self, p: &[D], x: &[D]) -> Vec<D> {
-        let TapShape { out, inp, .. } = self.t;
-        (0..out)
-            .map(|r| {
+        let TapShape {
+            out,
+            inp,
+            locations,
+            ..
+        } = self.t;
+        let mut y = Vec::with_capacity(out * locations);
+        for t in 0..locations {
+            let xt = &x[t * inp..(t + 1) * inp];
+            for r in 0..out {
                 let mut acc = if self.t.bias {
                     p[out * inp + r]
                 } else {
                     D::from(0.0)
                 };
                 for c in 0..inp {
-                    acc += p[r * inp + c] * x[c];
+                    acc += p[r * inp + c] * xt[c];
                 }
-                acc
-            })
-            .collect()
+                y.push(acc);
+            }
+        }
+        y
     }
 }

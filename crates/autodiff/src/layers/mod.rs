@@ -31,7 +31,7 @@ mod reshape;
 mod sequential;
 
 pub use activation::{ACTIVATIONS, Activation, normal_cdf};
-pub use avgpool::{AdaptiveAvgPool, AvgPool};
+pub use avgpool::{AdaptiveAvgPool, AvgPool, MeanPool};
 pub use conv::Conv;
 pub use linear::Linear;
 pub use maxpool::MaxPool;
@@ -55,6 +55,8 @@ pub enum Layer {
     AvgPool(AvgPool),
     /// `nn.AdaptiveAvgPool1d` / `nn.AdaptiveAvgPool2d`.
     AdaptiveAvgPool(AdaptiveAvgPool),
+    /// The mean over one axis (a small module, see [`MeanPool`]).
+    MeanPool(MeanPool),
     /// `nn.Flatten`.
     Flatten(Flatten),
     /// `nn.Dropout` (the identity: the Fisher is taken in evaluation mode).
@@ -80,6 +82,7 @@ layer_from!(
     MaxPool,
     AvgPool,
     AdaptiveAvgPool,
+    MeanPool,
     Flatten,
     Dropout,
     Activation,
@@ -95,6 +98,7 @@ impl Layer {
             Layer::MaxPool(p) => format!("MaxPool{}d", p.dims()),
             Layer::AvgPool(p) => format!("AvgPool{}d", p.dims()),
             Layer::AdaptiveAvgPool(p) => format!("AdaptiveAvgPool{}d", p.dims()),
+            Layer::MeanPool(_) => "MeanPool".into(),
             Layer::Flatten(_) => "Flatten".into(),
             Layer::Dropout(_) => "Dropout".into(),
             Layer::Activation(a) => a.class_name().into(),
@@ -109,6 +113,7 @@ impl Layer {
             Layer::MaxPool(p) => Bound::MaxPool(p.bind(input)?),
             Layer::AvgPool(p) => Bound::Average(p.bind(input)?),
             Layer::AdaptiveAvgPool(p) => Bound::Average(p.bind(input)?),
+            Layer::MeanPool(p) => Bound::Average(p.bind(input)?),
             Layer::Flatten(f) => Bound::Reshape(f.bind(input)?),
             Layer::Dropout(d) => Bound::Reshape(d.bind(input)?),
             Layer::Activation(a) => Bound::Activation(a.bind(input)),
@@ -214,6 +219,7 @@ impl Bound {
     pub fn tap_grads(&self, g: MatRef<'_, f64>) -> Mat<f64> {
         match self {
             Bound::Conv(c) => c.tap_grads(g),
+            Bound::Linear(l) => l.tap_grads(g),
             _ => g.to_owned(),
         }
     }

@@ -15,13 +15,13 @@
 //! and what is supported, before any work.
 
 use super::{
-    Activation, AdaptiveAvgPool, AvgPool, Conv, Dropout, Flatten, Layer, Linear, MaxPool,
+    Activation, AdaptiveAvgPool, AvgPool, Conv, Dropout, Flatten, Layer, Linear, MaxPool, MeanPool,
     Sequential,
 };
 use crate::Error;
 
 /// Modules [`parse_model`] accepts.
-pub const MODULES: &str = "Linear, Conv1d, Conv2d, MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d, Flatten, Dropout, Identity, Tanh, ReLU, Sigmoid, Softplus, GELU, SiLU, LeakyReLU, Sequential";
+pub const MODULES: &str = "Linear, Conv1d, Conv2d, MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d, MeanPool, Flatten, Dropout, Identity, Tanh, ReLU, Sigmoid, Softplus, GELU, SiLU, LeakyReLU, Sequential";
 
 #[derive(Debug, Clone, PartialEq)]
 enum Value {
@@ -388,6 +388,15 @@ fn module(class: &str, args: &str) -> Result<Layer, String> {
             } else {
                 AdaptiveAvgPool::pool2d([o[0], o[1]])
             })
+        }
+        "MeanPool" => {
+            let dim = match a.take("dim", Some(0)) {
+                Some(Value::Int(d)) => d as isize,
+                Some(other) => return Err(format!("dim={other} must be an integer")),
+                None => return Err("MeanPool needs dim".into()),
+            };
+            no_args(a, "dim")?;
+            Layer::MeanPool(MeanPool { dim })
         }
         "Flatten" => {
             let mut f = Flatten::default();
