@@ -4,8 +4,7 @@
 //! `[⌊i·L/out⌋, ⌈(i+1)·L/out⌉)`). Both are fixed linear maps: each output is a weighted sum
 //! of a window of inputs, so one bound type serves both.
 
-use super::maxpool::windows;
-use super::{Cache, numel, spatial};
+use super::{Cache, PAD, numel, spatial, windows};
 use crate::DualNum;
 use faer::{Mat, MatRef};
 
@@ -72,20 +71,14 @@ impl AvgPool {
                 "padding must be at most half the kernel size (as PyTorch requires)".into(),
             );
         }
-        let Some((ho, wo, table)) =
-            windows((c, h, w), self.kernel, self.stride, self.padding, [1, 1])
-        else {
-            return Err(format!(
-                "the window does not fit its input of shape {input:?}"
-            ));
-        };
+        let (ho, wo, table) = windows((c, h, w), self.kernel, self.stride, self.padding, [1, 1])?;
         let kk = self.kernel[0] * self.kernel[1];
         // count_include_pad: every window divides by the kernel size
         let terms = table
             .chunks(kk)
             .map(|win| {
                 win.iter()
-                    .filter(|&&i| i != u32::MAX)
+                    .filter(|&&i| i != PAD)
                     .map(|&i| (i, 1.0 / kk as f64))
                     .collect()
             })

@@ -9,7 +9,8 @@
 //! weight layout `(out, in, kh, kw)` flattened row-major.
 
 use super::{
-    Cache, TapShape, folded_affine, spatial, tapped, transpose_into, transposed, weight, window_out,
+    Cache, PAD, TapShape, folded_affine, spatial, tapped, transpose_into, transposed, weight,
+    windows,
 };
 use crate::DualNum;
 use crate::batch::gemm;
@@ -35,9 +36,6 @@ pub struct Conv {
     /// Whether the layer has a bias.
     pub bias: bool,
 }
-
-/// Entry of the unfolding table that reads padding (a zero).
-const PAD: u32 = u32::MAX;
 
 impl Conv {
     /// `nn.Conv1d(in, out, kernel)` with stride 1, no padding, dilation 1, bias.
@@ -109,45 +107,23 @@ impl Conv {
         if self.kernel.contains(&0) || self.stride.contains(&0) || self.dilation.contains(&0) {
             return Err("kernel_size, stride and dilation must be >= 1".into());
         }
-        let fit = |len, a: usize| {
-            window_out(
-                len,
-                self.kernel[a],
-                self.stride[a],
-                self.padding[a],
-                self.dilation[a],
-            )
-        };
-        let (Some(ho), Some(wo)) = (fit(h, 0), fit(w, 1)) else {
-            return Err(format!(
-                "the kernel does not fit its input of shape {input:?} (with padding {:?})",
-                &self.padding[2 - self.dims..]
-            ));
-        };
+        let (ho, wo, win) = windows(
+            (c, h, w),
+            self.kernel,
+            self.stride,
+            self.padding,
+            self.dilation,
+        )?;
         let [kh, kw] = self.kernel;
-        let ck = c * kh * kw;
-        let r = ho * wo;
-        if (c * h * w) as u64 >= u64::from(PAD) || (ck as u64) * (r as u64) > 1 << 31 {
-            return Err(format!("input of shape {input:?} is too large"));
-        }
-        // table[col · R + loc]: input index read by patch column col at output location loc
+        let (kk, r) = (kh * kw, ho * wo);
+        let ck = c * kk;
+        // table[col · R + loc]: input index read by patch column col = (cᵢ, kᵢ, kⱼ) at output
+        // location loc — the windows reordered so that each patch column is contiguous
         let mut table = vec![PAD; ck * r];
         for ci in 0..c {
-            for ki in 0..kh {
-                for kj in 0..kw {
-                    let col = (ci * kh + ki) * kw + kj;
-                    for oi in 0..ho {
-                        for oj in 0..wo {
-                            let ii = (oi * self.stride[0] + ki * self.dilation[0]) as isize
-                                - self.padding[0] as isize;
-                            let jj = (oj * self.stride[1] + kj * self.dilation[1]) as isize
-                                - self.padding[1] as isize;
-                            if ii >= 0 && (ii as usize) < h && jj >= 0 && (jj as usize) < w {
-                                table[col * r + oi * wo + oj] =
-                                    (ci * h * w + ii as usize * w + jj as usize) as u32;
-                            }
-                        }
-                    }
+            for k in 0..kk {
+                for loc in 0..r {
+                    table[(ci * kk + k) * r + loc] = win[(ci * r + loc) * kk + k];
                 }
             }
         }

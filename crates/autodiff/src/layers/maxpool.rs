@@ -2,7 +2,7 @@
 //! The forward pass records, per sample and output, which input holds the maximum (the first
 //! one in window order, as PyTorch; padding reads −∞), and gradients flow to that input only.
 
-use super::{Cache, numel, spatial, transposed, window_out};
+use super::{Cache, PAD, numel, spatial, transposed, windows};
 use crate::DualNum;
 use faer::{Mat, MatRef};
 
@@ -18,43 +18,6 @@ pub struct MaxPool {
     pub padding: [usize; 2],
     /// Dilation.
     pub dilation: [usize; 2],
-}
-
-const PAD: u32 = u32::MAX;
-
-/// Windows of a pooling layer: for each output `(c, i, j)` the input indices it reads, `PAD`
-/// where it reads padding. Shared with the average pools.
-pub(crate) fn windows(
-    (c, h, w): (usize, usize, usize),
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    padding: [usize; 2],
-    dilation: [usize; 2],
-) -> Option<(usize, usize, Vec<u32>)> {
-    let ho = window_out(h, kernel[0], stride[0], padding[0], dilation[0])?;
-    let wo = window_out(w, kernel[1], stride[1], padding[1], dilation[1])?;
-    let kk = kernel[0] * kernel[1];
-    let mut t = Vec::with_capacity(c * ho * wo * kk);
-    for ci in 0..c {
-        for oi in 0..ho {
-            for oj in 0..wo {
-                for ki in 0..kernel[0] {
-                    for kj in 0..kernel[1] {
-                        let ii = (oi * stride[0] + ki * dilation[0]) as isize - padding[0] as isize;
-                        let jj = (oj * stride[1] + kj * dilation[1]) as isize - padding[1] as isize;
-                        t.push(
-                            if ii >= 0 && (ii as usize) < h && jj >= 0 && (jj as usize) < w {
-                                (ci * h * w + ii as usize * w + jj as usize) as u32
-                            } else {
-                                PAD
-                            },
-                        );
-                    }
-                }
-            }
-        }
-    }
-    Some((ho, wo, t))
 }
 
 impl MaxPool {
@@ -107,20 +70,13 @@ impl MaxPool {
                 "padding must be at most half the kernel size (as PyTorch requires)".into(),
             );
         }
-        if numel(input) as u64 >= u64::from(PAD) {
-            return Err(format!("input of shape {input:?} is too large"));
-        }
-        let Some((ho, wo, table)) = windows(
+        let (ho, wo, table) = windows(
             (c, h, w),
             self.kernel,
             self.stride,
             self.padding,
             self.dilation,
-        ) else {
-            return Err(format!(
-                "the window does not fit its input of shape {input:?}"
-            ));
-        };
+        )?;
         Ok(MaxPoolAt {
             out_shape: if self.dims == 1 {
                 vec![c, wo]

@@ -340,6 +340,54 @@ pub(crate) fn spatial(
     }
 }
 
+/// Entry of a window table that reads padding.
+pub(crate) const PAD: u32 = u32::MAX;
+
+/// The windows of a convolution or pool over a `(C, H, W)` input: for each output `(c, i, j)`,
+/// the input indices its kernel positions `(kᵢ, kⱼ)` read (`PAD` where they read padding), as
+/// `table[((c·Hₒ + i)·Wₒ + j)·k + kᵢ·k_w + kⱼ]`, with the output size `(Hₒ, Wₒ)`.
+pub(crate) fn windows(
+    (c, h, w): (usize, usize, usize),
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+) -> Result<(usize, usize, Vec<u32>), String> {
+    let shape = (c, h, w);
+    let out = |a: usize, len: usize| window_out(len, kernel[a], stride[a], padding[a], dilation[a]);
+    let (Some(ho), Some(wo)) = (out(0, h), out(1, w)) else {
+        return Err(format!(
+            "the window does not fit its input of shape {shape:?} (with padding {padding:?})"
+        ));
+    };
+    let kk = kernel[0] * kernel[1];
+    let entries = (c as u64) * (ho as u64) * (wo as u64) * (kk as u64);
+    if (c * h * w) as u64 >= u64::from(PAD) || entries > 1 << 31 {
+        return Err(format!("input of shape {shape:?} is too large"));
+    }
+    let mut t = Vec::with_capacity(entries as usize);
+    for ci in 0..c {
+        for oi in 0..ho {
+            for oj in 0..wo {
+                for ki in 0..kernel[0] {
+                    for kj in 0..kernel[1] {
+                        let ii = (oi * stride[0] + ki * dilation[0]) as isize - padding[0] as isize;
+                        let jj = (oj * stride[1] + kj * dilation[1]) as isize - padding[1] as isize;
+                        t.push(
+                            if ii >= 0 && (ii as usize) < h && jj >= 0 && (jj as usize) < w {
+                                (ci * h * w + ii as usize * w + jj as usize) as u32
+                            } else {
+                                PAD
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok((ho, wo, t))
+}
+
 /// Output length of a windowed axis (PyTorch's floor formula), or an error when the window does
 /// not fit.
 pub(crate) fn window_out(
