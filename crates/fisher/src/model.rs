@@ -233,23 +233,9 @@ pub fn exact_fisher(
 /// The rows `Lₙᵀ Jₙ` of a chunk of inputs by reverse mode: the forward pass gives `zₙ` and so
 /// `Lₙ`, then one backward pass per column k of L with the per-sample seeds `Lₙ[:, k]`.
 fn reverse_rows(model: &Model, theta: &[f64], x: MatRef<'_, f64>) -> Result<Mat<f64>> {
-    let problem = crate::curvature::Problem::new(model, theta, x)?.with_chunk(x.nrows())?;
-    let mut rows = Mat::<f64>::zeros(0, model.num_params());
-    problem.for_each_chunk(crate::curvature::Labels::Expected, |chunk| {
-        let r = chunk.gradient_rows(model.num_params());
-        rows = if rows.nrows() == 0 {
-            r
-        } else {
-            let mut both = Mat::zeros(rows.nrows() + r.nrows(), r.ncols());
-            both.as_mut().subrows_mut(0, rows.nrows()).copy_from(&rows);
-            both.as_mut()
-                .subrows_mut(rows.nrows(), r.nrows())
-                .copy_from(&r);
-            both
-        };
-        Ok(())
-    })?;
-    Ok(rows)
+    crate::curvature::Problem::new(model, theta, x)?
+        .with_chunk(x.nrows())?
+        .jacobian_rows()
 }
 
 /// Per-sample scores `∇_θ log p(y | xₙ; θ)` accumulated into `(1/rows) Σ s sᵀ` with a Welford

@@ -2,7 +2,7 @@ use crate::damping::natural_step;
 use crate::{Damping, Error, Optimizer, Result, StepInput, StepReport, dot, positive};
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
-use fisherlab_fisher::curvature::{Labels, Problem};
+use fisherlab_fisher::curvature::Problem;
 
 /// Exact natural gradient on the mini-batch through the Sherman–Morrison–Woodbury identity: with
 /// `U` the B·K rows `Lₙᵀ Jₙ / √B` (so that `F = UᵀU`),
@@ -32,25 +32,8 @@ impl SmwNgd {
 /// The rows `Lₙᵀ Jₙ / √B` of a mini-batch (B·K × P, public order).
 fn jacobian_rows(problem: &Problem<'_>) -> Result<Mat<f64>> {
     let b = problem.len();
-    let p = problem.model().num_params();
-    let whole = problem.with_chunk(b)?;
-    let mut u = Mat::<f64>::zeros(0, p);
-    let scale = 1.0 / (b as f64).sqrt();
-    whole.for_each_chunk(Labels::Expected, |chunk| {
-        let rows = chunk.gradient_rows(p) * faer::Scale(scale);
-        u = if u.nrows() == 0 {
-            rows
-        } else {
-            let mut both = Mat::zeros(u.nrows() + rows.nrows(), p);
-            both.as_mut().subrows_mut(0, u.nrows()).copy_from(&u);
-            both.as_mut()
-                .subrows_mut(u.nrows(), rows.nrows())
-                .copy_from(&rows);
-            both
-        };
-        Ok(())
-    })?;
-    Ok(u)
+    let rows = problem.with_chunk(b)?.jacobian_rows()?;
+    Ok(rows * faer::Scale(1.0 / (b as f64).sqrt()))
 }
 
 impl Optimizer for SmwNgd {

@@ -1,4 +1,4 @@
-use super::dense::{accumulate_block, public_rows};
+use super::dense::accumulate_block;
 use super::{Approximation, Labels, Problem};
 use crate::Result;
 use faer::{Accum, Mat};
@@ -36,7 +36,7 @@ impl Approximation for BlockDiagonalFisher {
         problem.for_each_chunk(self.labels, |chunk| {
             for (l, b) in blocks.iter_mut().enumerate() {
                 if taps[l].locations() > 1 {
-                    let j = public_rows(chunk, l, (scale * chunk.weight).sqrt());
+                    let j = chunk.layer_gradient_rows(l, (scale * chunk.weight).sqrt());
                     gemm(b.as_mut(), Accum::Add, j.transpose(), j.as_ref(), 1.0);
                 } else {
                     accumulate_block(chunk, l, l, scale, b.as_mut());

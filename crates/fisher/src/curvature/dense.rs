@@ -64,7 +64,7 @@ impl Approximation for DenseFisher {
             let rows: Vec<Option<Mat<f64>>> = (0..layers)
                 .map(|l| {
                     (shared[l] || shared.iter().any(|&s| s))
-                        .then(|| public_rows(chunk, l, (scale * chunk.weight).sqrt()))
+                        .then(|| chunk.layer_gradient_rows(l, (scale * chunk.weight).sqrt()))
                 })
                 .collect();
             for l in 0..layers {
@@ -95,28 +95,6 @@ impl Approximation for DenseFisher {
         }
         Ok(Box::new(Dense::new(f)?))
     }
-}
-
-/// Per-sample gradient rows of tap l times `factor`, columns in the layer's public order.
-pub(super) fn public_rows(chunk: &ChunkTaps, l: usize, factor: f64) -> Mat<f64> {
-    let tap = &chunk.taps[l];
-    let folded = chunk.per_sample_gradients(l, None);
-    let f = tap.folded_inp();
-    let mut out = Mat::<f64>::zeros(folded.nrows(), tap.num_params());
-    for o in 0..tap.out() {
-        for c in 0..f {
-            let dst = tap.public_index(o, c) - tap.offset;
-            for (d, v) in out
-                .as_mut()
-                .col_mut(dst)
-                .iter_mut()
-                .zip(folded.col(o * f + c).iter())
-            {
-                *d = factor * v;
-            }
-        }
-    }
-    out
 }
 
 /// `block += scale · Σₙ Hₙ ⊗ āₙₗ āₙₘᵀ` over one chunk of two layers with one location each,

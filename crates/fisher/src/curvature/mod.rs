@@ -343,6 +343,28 @@ impl ChunkTaps<'_> {
             f(s, m.as_ref());
         }
     }
+    /// Per-sample gradient rows of tap t times `factor` (row `s·K + k`), columns in the
+    /// layer's public order (weight row-major, then bias).
+    pub fn layer_gradient_rows(&self, t: usize, factor: f64) -> Mat<f64> {
+        let tap = &self.taps[t];
+        let folded = self.per_sample_gradients(t, None);
+        let f = tap.folded_inp();
+        let mut out = Mat::<f64>::zeros(folded.nrows(), tap.num_params());
+        for o in 0..tap.out() {
+            for c in 0..f {
+                let dst = tap.public_index(o, c) - tap.offset;
+                for (d, v) in out
+                    .as_mut()
+                    .col_mut(dst)
+                    .iter_mut()
+                    .zip(folded.col(o * f + c).iter())
+                {
+                    *d = factor * v;
+                }
+            }
+        }
+        out
+    }
     /// The per-sample, per-seed gradient rows `∂(wₛₖᵀ zₛ)/∂θ` of the whole network (row
     /// `s·K + k`, P columns in the public order), seed weights not applied. With the seeds of
     /// [`Labels::Expected`] these are the rows `Lₛᵀ Jₛ`.
@@ -350,15 +372,9 @@ impl ChunkTaps<'_> {
         let k = self.grads.len();
         let mut out = Mat::<f64>::zeros(self.len * k, p);
         for (t, tap) in self.taps.iter().enumerate() {
-            let rows = self.per_sample_gradients(t, None);
-            let f = tap.folded_inp();
-            for o in 0..tap.out() {
-                for c in 0..f {
-                    out.as_mut()
-                        .col_mut(tap.public_index(o, c))
-                        .copy_from(rows.col(o * f + c));
-                }
-            }
+            out.as_mut()
+                .subcols_mut(tap.offset, tap.num_params())
+                .copy_from(self.layer_gradient_rows(t, 1.0));
         }
         out
     }
@@ -464,6 +480,28 @@ impl<'a> Problem<'a> {
     /// Always false: a problem has at least one input.
     pub fn is_empty(&self) -> bool {
         self.x.nrows() == 0
+    }
+
+    /// The rows `Lₙᵀ Jₙ` of every input (N·K × P, public order; row `n·K + k`), chunk after
+    /// chunk: the per-sample Jacobians seen through the output Fisher's factor, whose Gram
+    /// matrix `(1/N) UᵀU` is the exact Fisher.
+    ///
+    /// # Errors
+    /// As [`Problem::for_each_chunk`].
+    pub fn jacobian_rows(&self) -> Result<Mat<f64>> {
+        let p = self.model.num_params();
+        let mut chunks = Vec::new();
+        self.for_each_chunk(Labels::Expected, |chunk| {
+            chunks.push(chunk.gradient_rows(p));
+            Ok(())
+        })?;
+        let mut rows = Mat::<f64>::zeros(chunks.iter().map(|c| c.nrows()).sum(), p);
+        let mut at = 0;
+        for c in &chunks {
+            rows.as_mut().subrows_mut(at, c.nrows()).copy_from(c);
+            at += c.nrows();
+        }
+        Ok(rows)
     }
 
     /// The labels [`Labels::Sampled`] draws: `result[m]` holds the m-th label of every input
