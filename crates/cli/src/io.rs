@@ -100,32 +100,25 @@ fn read_array(path: &Path, what: &str) -> Result<(Vec<usize>, Mat<f64>), CliErro
         )));
     }
     // Fortran order: the first axis varies fastest, so entry (i, rest) sits at i + rows·f(rest)
-    // where f is the Fortran offset of the remaining axes
-    let m = if fortran && shape.len() > 2 {
+    // where f is the Fortran offset of the remaining axes (the column index itself for 2-D)
+    let m = if fortran {
         let tail = &shape[1..];
         let mut fortran_of = vec![0usize; cols];
         for (c, f) in fortran_of.iter_mut().enumerate() {
-            let (mut rest, mut stride, mut off) = (c, 1usize, 0usize);
+            let (mut rest, mut stride) = (c, 1usize);
             let mut idx = vec![0; tail.len()];
             for (k, d) in tail.iter().enumerate().rev() {
                 idx[k] = rest % d;
                 rest /= d;
             }
             for (k, d) in tail.iter().enumerate() {
-                off += idx[k] * stride;
+                *f += idx[k] * stride;
                 stride *= d;
             }
-            *f = off;
         }
         Mat::from_fn(rows, cols, |i, j| values[i + rows * fortran_of[j]])
     } else {
-        Mat::from_fn(rows, cols, |i, j| {
-            if fortran {
-                values[j * rows + i]
-            } else {
-                values[i * cols + j]
-            }
-        })
+        Mat::from_fn(rows, cols, |i, j| values[i * cols + j])
     };
     Ok((shape, m))
 }
