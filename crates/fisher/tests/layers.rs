@@ -281,6 +281,31 @@ fn monte_carlo_routes_are_the_empirical_ones_at_the_sampled_labels() {
     }
 }
 
+/// K-FAC-reduce equals the exact Fisher on the blocks of both layers, and expand does not on
+/// the first one (a layer shared over locations).
+fn assert_reduce_is_exact_and_expand_is_not(problem: &Problem<'_>, exact: &Mat<f64>) {
+    let taps = problem.model().net().taps();
+    let block = |m: &Mat<f64>, t: usize| {
+        let r = taps[t].range();
+        m.as_ref()
+            .submatrix(r.start, r.start, r.len(), r.len())
+            .to_owned()
+    };
+    let reduce = dense(
+        &Kfac::new(Labels::Expected).with_approx(KfacApprox::Reduce),
+        problem,
+    );
+    let expand = dense(
+        &Kfac::new(Labels::Expected).with_approx(KfacApprox::Expand),
+        problem,
+    );
+    for t in 0..2 {
+        let err = max_rel(&block(&reduce, t), &block(exact, t));
+        assert!(err < 1e-12, "reduce, layer {t}: {err:e}");
+    }
+    assert!(max_rel(&block(&expand, 0), &block(exact, 0)) > 1e-2);
+}
+
 #[test]
 fn kfac_is_exact_where_the_literature_proves_it() {
     // (1) a convolution whose kernel covers the whole input has one output location: it is the
@@ -331,26 +356,7 @@ fn kfac_is_exact_where_the_literature_proves_it() {
     let x = images(9, 18);
     let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
     let exact = dense(&DenseFisher::new(Labels::Expected), &problem);
-    let taps = model.net().taps();
-    let block = |m: &Mat<f64>, t: usize| {
-        let r = taps[t].range();
-        m.as_ref()
-            .submatrix(r.start, r.start, r.len(), r.len())
-            .to_owned()
-    };
-    let reduce = dense(
-        &Kfac::new(Labels::Expected).with_approx(KfacApprox::Reduce),
-        &problem,
-    );
-    let expand = dense(
-        &Kfac::new(Labels::Expected).with_approx(KfacApprox::Expand),
-        &problem,
-    );
-    for t in 0..2 {
-        let err = max_rel(&block(&reduce, t), &block(&exact, t));
-        assert!(err < 1e-12, "reduce, layer {t}: {err:e}");
-    }
-    assert!(max_rel(&block(&expand, 0), &block(&exact, 0)) > 1e-2);
+    assert_reduce_is_exact_and_expand_is_not(&problem, &exact);
 
     // (3) the same for a Linear layer shared over sequence positions followed by the mean over
     // them (Eschenhagen et al. 2023's reduce setting), with every other route against dense
@@ -379,25 +385,7 @@ fn kfac_is_exact_where_the_literature_proves_it() {
     .unwrap();
     assert!(max_rel(&exact, &generic) < 1e-12);
     assert!(max_rel(&dense(&MatrixFreeFisher, &problem), &exact) < 1e-12);
-    let taps = model.net().taps();
-    let block = |m: &Mat<f64>, t: usize| {
-        let r = taps[t].range();
-        m.as_ref()
-            .submatrix(r.start, r.start, r.len(), r.len())
-            .to_owned()
-    };
-    let reduce = dense(
-        &Kfac::new(Labels::Expected).with_approx(KfacApprox::Reduce),
-        &problem,
-    );
-    let expand = dense(&Kfac::new(Labels::Expected), &problem);
-    for t in 0..2 {
-        assert!(
-            max_rel(&block(&reduce, t), &block(&exact, t)) < 1e-12,
-            "tokens {t}"
-        );
-    }
-    assert!(max_rel(&block(&expand, 0), &block(&exact, 0)) > 1e-2);
+    assert_reduce_is_exact_and_expand_is_not(&problem, &exact);
 }
 
 #[test]
