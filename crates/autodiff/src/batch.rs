@@ -12,7 +12,7 @@
 //! a `faer` GEMM, whose parallel split is over output blocks only, so results do not depend on
 //! the thread count.
 
-use crate::layers::{Cache, Network, TapInfo, tapped};
+use crate::layers::{Bound, Cache, Network, TapInfo, TapKind, tapped};
 use faer::{Mat, MatRef};
 pub use fisherlab_linalg::{clear_upper_simd_state, gemm};
 
@@ -45,14 +45,16 @@ impl Forward {
                 .all(|(node, cache)| match node.tap {
                     Some(t) => {
                         let info = &net.taps()[t];
-                        matches!(cache, Cache::Tapped(a) if a.ncols() == info.folded_inp()
-                        && a.nrows() == self.outputs.nrows() * info.locations())
+                        matches!(cache, Cache::Tapped(_) | Cache::Normalized { .. })
+                            && tapped(cache).ncols() == info.widths().0
+                            && tapped(cache).nrows() == self.outputs.nrows() * info.locations()
                     }
                     None => !matches!(cache, Cache::Tapped(_)),
                 })
     }
     /// The bias-folded inputs `ā` of tapped layer `t` ((N·R) × (I + bias), sample-major rows:
-    /// row `n·R + r` is sample n at location r).
+    /// row `n·R + r` is sample n at location r); for a scale-and-shift tap the normalised
+    /// inputs `x̂` ((N·R) × d).
     ///
     /// # Panics
     /// If `t` is not a tap of the network that recorded the pass.
@@ -76,10 +78,25 @@ pub fn forward(net: &Network, theta: &[f64], x: MatRef<'_, f64>) -> Forward {
     assert_eq!(x.ncols(), net.input_dim(), "input width");
     let mut caches = Vec::with_capacity(net.nodes.len());
     let mut a: Option<Mat<f64>> = None;
+    let mut saved: Vec<Mat<f64>> = Vec::new();
     for node in &net.nodes {
         let p = &theta[node.offset..node.offset + node.count];
         let input = a.as_ref().map_or(x, |m| m.as_ref());
-        if matches!(node.bound, crate::layers::Bound::Reshape(_)) {
+        match node.bound {
+            Bound::Fork(_) => {
+                saved.push(input.to_owned());
+                caches.push(Cache::Nothing);
+                continue;
+            }
+            Bound::Join(_) => {
+                let skip = saved.pop().expect("a join closes a fork");
+                a = Some(input + skip);
+                caches.push(Cache::Nothing);
+                continue;
+            }
+            _ => {}
+        }
+        if matches!(node.bound, Bound::Reshape(_)) {
             // values pass on unchanged: no copy
             caches.push(Cache::Nothing);
             if a.is_none() {
@@ -129,9 +146,22 @@ pub fn backward_many(
         .iter()
         .position(|nd| nd.tap.is_some())
         .unwrap_or(0);
+    // gradients reaching the end of a residual block, waiting for its start
+    let mut pending: Vec<Mat<f64>> = Vec::new();
     for (i, node) in net.nodes.iter().enumerate().rev() {
         if i < first {
             break;
+        }
+        match node.bound {
+            Bound::Join(_) => {
+                pending.push(g.clone());
+                continue;
+            }
+            Bound::Fork(_) => {
+                g += pending.pop().expect("a fork opens a join");
+                continue;
+            }
+            _ => {}
         }
         let p = &theta[node.offset..node.offset + node.count];
         if let Some(t) = node.tap {
@@ -167,10 +197,23 @@ pub fn backward(
 pub fn jvp(net: &Network, theta: &[f64], fwd: &Forward, v: &[f64]) -> Mat<f64> {
     assert_eq!(v.len(), net.num_params(), "direction length");
     let mut xdot: Option<Mat<f64>> = None;
+    let mut saved: Vec<Option<Mat<f64>>> = Vec::new();
     for (i, node) in net.nodes.iter().enumerate() {
         let r = node.offset..node.offset + node.count;
-        if matches!(node.bound, crate::layers::Bound::Reshape(_)) {
-            continue;
+        match node.bound {
+            Bound::Reshape(_) => continue,
+            Bound::Fork(_) => {
+                saved.push(xdot.clone());
+                continue;
+            }
+            Bound::Join(_) => {
+                xdot = match (xdot, saved.pop().flatten()) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    (a, b) => a.or(b),
+                };
+                continue;
+            }
+            _ => {}
         }
         xdot = node.bound.jvp(
             &theta[r.clone()],
@@ -182,8 +225,9 @@ pub fn jvp(net: &Network, theta: &[f64], fwd: &Forward, v: &[f64]) -> Mat<f64> {
     xdot.unwrap_or_else(|| Mat::zeros(fwd.len(), net.output_dim()))
 }
 
-/// A tapped layer's folded gradient `Σ gᵀ ā` (O × (I + bias)) written into `out` in the public
-/// order (weight row-major, then bias).
+/// A tapped layer's folded gradient (O × (I + bias), e.g. `Σ gᵀ ā`) written into `out` in the
+/// public order (weight row-major, then bias); for a scale-and-shift tap a column of its
+/// parameters in the public order.
 pub fn scatter_folded(tap: &TapInfo, folded: MatRef<'_, f64>, out: &mut [f64]) {
     for r in 0..tap.out() {
         for c in 0..tap.folded_inp() {
@@ -193,7 +237,8 @@ pub fn scatter_folded(tap: &TapInfo, folded: MatRef<'_, f64>, out: &mut [f64]) {
 }
 
 /// The parameter gradient `Σₙ ∂(wₙᵀ zₙ)/∂θ` in the public order from the back-propagated
-/// vectors of one seed ([`backward`]): for every tapped layer `Σₙᵣ gₙᵣ āₙᵣᵀ`.
+/// vectors of one seed ([`backward`]): for every tapped layer `Σₙᵣ gₙᵣ āₙᵣᵀ`, for a
+/// scale-and-shift `(Σₙᵣ gₙᵣ ⊙ x̂ₙᵣ, Σₙᵣ gₙᵣ)`.
 ///
 /// # Panics
 /// If the shapes do not match the network.
@@ -202,6 +247,18 @@ pub fn param_gradient(net: &Network, fwd: &Forward, grads: &[Mat<f64>]) -> Vec<f
     let mut out = vec![0.0; net.num_params()];
     for (t, tap) in net.taps().iter().enumerate() {
         let a = fwd.tap_inputs(net, t);
+        if let TapKind::ScaleShift { width, bias } = tap.kind() {
+            let dst = &mut out[tap.range()];
+            let g = &grads[t];
+            for j in 0..width {
+                let (gc, ac) = (g.col(j), a.col(j));
+                dst[j] = (0..g.nrows()).map(|s| gc[s] * ac[s % a.nrows()]).sum();
+                if bias {
+                    dst[width + j] = gc.iter().sum();
+                }
+            }
+            continue;
+        }
         let mut gw = Mat::zeros(tap.out(), tap.folded_inp());
         gemm(
             gw.as_mut(),

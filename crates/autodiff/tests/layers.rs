@@ -7,8 +7,8 @@
 use faer::Mat;
 use fisherlab_autodiff::batch::{backward, backward_many, forward, jvp, param_gradient};
 use fisherlab_autodiff::layers::{
-    Activation, AdaptiveAvgPool, AvgPool, Conv, Dropout, Flatten, Linear, MaxPool, MeanPool,
-    Network, Sequential, parse_model,
+    Activation, AdaptiveAvgPool, AvgPool, BatchNorm, Conv, Dropout, Flatten, LayerNorm, Linear,
+    MaxPool, MeanPool, Network, Residual, Sequential, parse_model,
 };
 use fisherlab_autodiff::network::AtInput;
 use fisherlab_autodiff::{Error, jacobian};
@@ -455,4 +455,339 @@ fn linear_layers_shared_over_positions_and_the_mean_over_an_axis() {
         .build(&[3])
         .unwrap_err();
     assert!(e.to_string().contains("dim=2"), "{e}");
+}
+
+/// Running statistics that are not PyTorch's defaults, for every BatchNorm of `net`.
+fn set_stats(net: &mut Network) {
+    for (name, values) in net.buffers() {
+        let v: Vec<f64> = (0..values.len())
+            .map(|c| {
+                if name.ends_with("running_var") {
+                    0.4 + 0.3 * c as f64
+                } else {
+                    0.2 * c as f64 - 0.3
+                }
+            })
+            .collect();
+        net.set_buffer(&name, &v).unwrap();
+    }
+}
+
+#[test]
+fn layer_norm_in_every_affine_setting() {
+    // over the last axis of tokens (T = 3, d = 4), and over two trailing axes (2 × 3) of each
+    // of 2 positions; scale and shift, scale only, neither
+    for (affine, bias) in [(true, true), (true, false), (false, false)] {
+        let net = Sequential::new()
+            .push(Linear::new(4, 4, true))
+            .push(LayerNorm::new(&[4]).with_affine(affine, bias))
+            .push(Activation::Gelu)
+            .push(MeanPool { dim: 1 })
+            .push(Linear::new(4, 2, true))
+            .build(&[3, 4])
+            .unwrap();
+        assert_eq!(net.taps().len(), 2 + usize::from(affine));
+        check(&net, &format!("layernorm affine {affine} bias {bias}"));
+        let net = Sequential::new()
+            .push(
+                LayerNorm::new(&[2, 3])
+                    .with_affine(affine, bias)
+                    .with_eps(0.1),
+            )
+            .push(Flatten::default())
+            .push(Linear::new(12, 2, true))
+            .build(&[2, 2, 3])
+            .unwrap();
+        check(
+            &net,
+            &format!("layernorm (2, 3) affine {affine} bias {bias}"),
+        );
+    }
+    // by definition, one position of [1, 2, 3, 6]: mean 3, biased variance 3.5
+    let net = Sequential::new()
+        .push(LayerNorm::new(&[4]).with_eps(0.5))
+        .build(&[4])
+        .unwrap();
+    let gamma_beta = [1.0, 2.0, -1.0, 0.5, 0.0, 0.1, 0.2, 0.3];
+    let y = forward(
+        &net,
+        &gamma_beta,
+        Mat::from_fn(1, 4, |_, j| [1.0, 2.0, 3.0, 6.0][j]).as_ref(),
+    )
+    .outputs;
+    for j in 0..4 {
+        let xhat = ([1.0, 2.0, 3.0, 6.0][j] - 3.0) / 4.0f64.sqrt();
+        let want = gamma_beta[j] * xhat + gamma_beta[4 + j];
+        assert!((y[(0, j)] - want).abs() < 1e-15, "{j}");
+    }
+    assert_eq!(net.param_tensors()[1].0, "0.bias");
+    let e = Sequential::new()
+        .push(LayerNorm::new(&[5]))
+        .build(&[3, 4])
+        .unwrap_err();
+    assert!(e.to_string().contains("trailing axes"), "{e}");
+}
+
+#[test]
+fn batch_norm_in_evaluation_mode() {
+    // BatchNorm2d after a convolution, BatchNorm1d on (C, L) and on vectors; with and without
+    // the affine parameters, with running statistics that are not the defaults
+    for affine in [true, false] {
+        let mut net = Sequential::new()
+            .push(Conv::conv2d(1, 3, [2, 2]))
+            .push(BatchNorm::norm2d(3).with_affine(affine))
+            .push(Activation::Tanh)
+            .push(Flatten::default())
+            .push(Linear::new(3 * 4 * 3, 2, true))
+            .build(&[1, 5, 4])
+            .unwrap();
+        set_stats(&mut net);
+        check(&net, &format!("batchnorm2d affine {affine}"));
+        let mut net = Sequential::new()
+            .push(Conv::conv1d(2, 3, 2))
+            .push(BatchNorm::norm1d(3).with_affine(affine).with_eps(0.01))
+            .push(Flatten::default())
+            .push(Linear::new(3 * 4, 4, true))
+            .push(BatchNorm::norm1d(4).with_affine(affine))
+            .push(Activation::Softplus)
+            .push(Linear::new(4, 2, true))
+            .build(&[2, 5])
+            .unwrap();
+        set_stats(&mut net);
+        check(&net, &format!("batchnorm1d affine {affine}"));
+    }
+    // by definition: γ (x − m) / √(v + ε) + β per channel, at every position
+    let mut net = Sequential::new()
+        .push(BatchNorm::norm1d(2).with_eps(0.0))
+        .push(Flatten::default())
+        .build(&[2, 3])
+        .unwrap();
+    net.set_buffer("0.running_mean", &[1.0, -2.0]).unwrap();
+    net.set_buffer("0.running_var", &[4.0, 0.25]).unwrap();
+    let x = Mat::from_fn(1, 6, |_, j| j as f64); // channel 0: 0 1 2, channel 1: 3 4 5
+    let y = forward(&net, &[3.0, -1.0, 0.5, 0.25], x.as_ref()).outputs;
+    for j in 0..6 {
+        let (c, xv) = (j / 3, j as f64);
+        let want = if c == 0 {
+            3.0 * (xv - 1.0) / 2.0 + 0.5
+        } else {
+            -(xv + 2.0) / 0.5 + 0.25
+        };
+        assert!(
+            (y[(0, j)] - want).abs() < 1e-14,
+            "{j}: {} vs {want}",
+            y[(0, j)]
+        );
+    }
+    assert_eq!(
+        net.buffers()
+            .iter()
+            .map(|b| b.0.as_str())
+            .collect::<Vec<_>>(),
+        ["0.running_mean", "0.running_var"]
+    );
+    assert_eq!(net.ignored_tensors(), ["0.num_batches_tracked"]);
+    // bad buffers are refused with their rule
+    for (name, v, says) in [
+        ("0.running_var", vec![1.0, -1.0], "variance"),
+        ("0.running_mean", vec![1.0], "2 channels"),
+        ("0.running_mean", vec![f64::NAN, 0.0], "NaN"),
+        ("1.running_mean", vec![0.0, 0.0], "not a buffer"),
+    ] {
+        let e = net.set_buffer(name, &v).unwrap_err();
+        assert!(e.to_string().contains(says), "{e}");
+    }
+    let e = Sequential::new()
+        .push(BatchNorm::norm2d(3))
+        .build(&[2, 4, 4])
+        .unwrap_err();
+    assert!(e.to_string().contains("C = 3"), "{e}");
+}
+
+#[test]
+fn residual_blocks_nest_and_name_their_parameters_as_pytorch() {
+    // a block holding a convolution, a BatchNorm and a further block with a LayerNorm-free
+    // MLP-like body; then a pre-norm block on tokens
+    let inner = Residual::new(
+        Sequential::new()
+            .push(Activation::Relu)
+            .push(Conv::conv2d(2, 2, [3, 3]).with_padding(&[1])),
+    );
+    let outer = Residual::new(
+        Sequential::new()
+            .push(Conv::conv2d(2, 2, [3, 3]).with_padding(&[1]))
+            .push(BatchNorm::norm2d(2))
+            .push(inner),
+    );
+    let mut net = Sequential::new()
+        .push(Conv::conv2d(1, 2, [2, 2]))
+        .push(outer)
+        .push(Activation::Tanh)
+        .push(Flatten::default())
+        .push(Linear::new(2 * 3 * 3, 2, true))
+        .build(&[1, 4, 4])
+        .unwrap();
+    set_stats(&mut net);
+    let names: Vec<String> = net.param_tensors().into_iter().map(|t| t.0).collect();
+    assert_eq!(
+        names,
+        [
+            "0.weight",
+            "0.bias",
+            "1.body.0.weight",
+            "1.body.0.bias",
+            "1.body.1.weight",
+            "1.body.1.bias",
+            "1.body.2.body.1.weight",
+            "1.body.2.body.1.bias",
+            "4.weight",
+            "4.bias"
+        ]
+    );
+    assert_eq!(net.buffers()[0].0, "1.body.1.running_mean");
+    check(&net, "residual two deep");
+    let block = || {
+        Residual::new(
+            Sequential::new()
+                .push(LayerNorm::new(&[4]))
+                .push(Linear::new(4, 6, true))
+                .push(Activation::Gelu)
+                .push(Linear::new(6, 4, true)),
+        )
+    };
+    let net = Sequential::new()
+        .push(Linear::new(3, 4, true))
+        .push(block())
+        .push(block())
+        .push(MeanPool { dim: 1 })
+        .push(Linear::new(4, 2, true))
+        .build(&[5, 3])
+        .unwrap();
+    assert_eq!(
+        net.to_string(),
+        "Linear-Residual(LayerNorm-Linear-GELU-Linear)-Residual(LayerNorm-Linear-GELU-Linear)-MeanPool-Linear"
+    );
+    check(&net, "pre-norm blocks on tokens");
+    // a residual block at the very start, before any parameter: its gradient still flows
+    let net = Sequential::new()
+        .push(Residual::new(Sequential::new().push(Activation::Tanh)))
+        .push(Linear::new(3, 2, true))
+        .build(&[3])
+        .unwrap();
+    check(&net, "parameter-free block first");
+    // by definition: x + W x for a bias-free linear body
+    let net = Sequential::new()
+        .push(Residual::new(
+            Sequential::new().push(Linear::new(2, 2, false)),
+        ))
+        .build(&[2])
+        .unwrap();
+    let y = forward(
+        &net,
+        &[1.0, 2.0, 3.0, 4.0],
+        Mat::from_fn(1, 2, |_, j| [1.0, -1.0][j]).as_ref(),
+    )
+    .outputs;
+    assert_eq!((y[(0, 0)], y[(0, 1)]), (1.0 - 1.0, -1.0 - 1.0));
+    // a body that changes the shape is refused naming the block
+    let e = Sequential::new()
+        .push(Residual::new(
+            Sequential::new().push(Linear::new(3, 2, true)),
+        ))
+        .build(&[3])
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("(0) Residual") && e.to_string().contains("same shape"),
+        "{e}"
+    );
+}
+
+#[test]
+fn normalisation_and_residual_print_forms() {
+    let text = "Sequential(
+  (0): Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+  (1): BatchNorm2d(2, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+  (2): Residual(
+    (body): Sequential(
+      (0): Conv2d(2, 2, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)
+      (1): BatchNorm2d(2, eps=0.001, momentum=None, affine=False, track_running_stats=True)
+      (2): Residual(
+        (body): Sequential(
+          (0): ReLU()
+        )
+      )
+    )
+  )
+  (3): Flatten(start_dim=1, end_dim=-1)
+  (4): LayerNorm((32,), eps=1e-05, elementwise_affine=True)
+  (5): LayerNorm((32,), eps=1e-05, elementwise_affine=True, bias=False)
+  (6): LayerNorm((32,), eps=1e-05, elementwise_affine=False)
+  (7): BatchNorm1d(32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+  (8): Linear(in_features=32, out_features=3, bias=True)
+)
+";
+    let net = parse_model(text).unwrap().build(&[1, 4, 4]).unwrap();
+    let names: Vec<String> = net.param_tensors().into_iter().map(|t| t.0).collect();
+    assert_eq!(
+        names,
+        [
+            "0.weight",
+            "0.bias",
+            "1.weight",
+            "1.bias",
+            "2.body.0.weight",
+            "4.weight",
+            "4.bias",
+            "5.weight",
+            "7.weight",
+            "7.bias",
+            "8.weight",
+            "8.bias"
+        ]
+    );
+    let buffers: Vec<String> = net.buffers().into_iter().map(|b| b.0).collect();
+    assert_eq!(
+        buffers,
+        [
+            "1.running_mean",
+            "1.running_var",
+            "2.body.1.running_mean",
+            "2.body.1.running_var",
+            "7.running_mean",
+            "7.running_var"
+        ]
+    );
+    let refused = [
+        (
+            "  (1): BatchNorm2d(2, eps=1e-05, momentum=0.1, affine=True, track_running_stats=False)",
+            "track_running_stats=False",
+        ),
+        (
+            "  (1): LayerNorm((8,), eps=1e-05, elementwise_affine=False, bias=True)",
+            "bias=True needs",
+        ),
+        (
+            "  (1): Residual(
+    (0): ReLU()
+  )",
+            "(body): Sequential(",
+        ),
+        (
+            "  (1): Residual(
+  )",
+            "has none",
+        ),
+        (
+            "  (1): GroupNorm(2, 4, eps=1e-05, affine=True)",
+            "not supported",
+        ),
+    ];
+    for (line, says) in refused {
+        let text = format!(
+            "Sequential(\n  (0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1))\n{line}\n)\n"
+        );
+        let e = parse_model(&text).unwrap_err();
+        assert!(matches!(e, Error::ModelText { .. }), "{e}");
+        assert!(e.to_string().contains(says), "{e}");
+    }
 }

@@ -223,7 +223,11 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
         }
     };
     let built = args.net.build(&shape, dataset.map(|d| d.compare_arch))?;
-    let net = built.net;
+    let mut net = built.net;
+    let theta0 = match &args.weights {
+        Some(p) => io::load_weights(p, &mut net)?,
+        None => io::default_init(&net, args.init_seed),
+    };
     let likelihood = args
         .likelihood
         .clone()
@@ -239,10 +243,6 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
             layers - 1
         )));
     }
-    let theta0 = match &args.weights {
-        Some(p) => io::load_weights(p, &net)?,
-        None => io::default_init(&net, args.init_seed),
-    };
     Problem::new(&model, &theta0, x.as_ref())?.with_targets(y.as_ref())?;
     let fisher_at = args.fisher_at.unwrap_or(args.optimizers[0]);
     if args.weights.is_none() && !args.optimizers.contains(&fisher_at) {

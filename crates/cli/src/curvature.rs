@@ -9,7 +9,7 @@ use faer::Mat;
 use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::curvature::{
     Approximation, BlockDiagonalFisher, DenseFisher, DiagonalFisher, Ekfac, Kfac, KfacApprox,
-    Labels, LowRank, Problem,
+    Labels, LowRank, Problem, ScaleShiftBlock,
 };
 use fisherlab_fisher::metrics::{CompareOptions, compare};
 use fisherlab_fisher::model::{Model, hessian_of_mean_nll, mean_nll_gradient};
@@ -94,6 +94,24 @@ impl From<KfacApproxArg> for KfacApprox {
     }
 }
 
+/// How K-FAC and EKFAC keep normalisation layers' scale and shift (no Kronecker structure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NormBlockArg {
+    /// The exact diagonal of the block.
+    Diagonal,
+    /// The exact dense block.
+    Dense,
+}
+
+impl From<NormBlockArg> for ScaleShiftBlock {
+    fn from(a: NormBlockArg) -> Self {
+        match a {
+            NormBlockArg::Diagonal => ScaleShiftBlock::Diagonal,
+            NormBlockArg::Dense => ScaleShiftBlock::Dense,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct CurvatureArgs {
     #[command(flatten)]
@@ -127,9 +145,14 @@ pub struct CurvatureArgs {
     /// Variant of diag, block-diag, kfac and ekfac.
     #[arg(long, value_enum, default_value_t = KfacTypeArg::Type2)]
     kfac_type: KfacTypeArg,
-    /// K-FAC and EKFAC factors of convolutions: expand or reduce (the same for dense layers).
+    /// K-FAC and EKFAC factors of convolutions and Linear layers over positions: expand or
+    /// reduce (the same for dense layers).
     #[arg(long, value_enum, default_value_t = KfacApproxArg::Expand)]
     kfac_approx: KfacApproxArg,
+    /// K-FAC and EKFAC block of normalisation layers' scale and shift: its exact diagonal or
+    /// the exact dense block.
+    #[arg(long, value_enum, default_value_t = NormBlockArg::Diagonal)]
+    norm_block: NormBlockArg,
     /// Labels sampled per input by mc and --kfac-type mc.
     #[arg(long, default_value_t = 1)]
     mc_samples: usize,
@@ -179,8 +202,16 @@ fn approximation(args: &CurvatureArgs) -> Option<Box<dyn Approximation>> {
         KindArg::Hessian => return None,
         KindArg::Diag => Box::new(DiagonalFisher::new(l)),
         KindArg::BlockDiag => Box::new(BlockDiagonalFisher::new(l)),
-        KindArg::Kfac => Box::new(Kfac::new(l).with_approx(args.kfac_approx.into())),
-        KindArg::Ekfac => Box::new(Ekfac::new(l).with_approx(args.kfac_approx.into())),
+        KindArg::Kfac => Box::new(
+            Kfac::new(l)
+                .with_approx(args.kfac_approx.into())
+                .with_norm_block(args.norm_block.into()),
+        ),
+        KindArg::Ekfac => Box::new(
+            Ekfac::new(l)
+                .with_approx(args.kfac_approx.into())
+                .with_norm_block(args.norm_block.into()),
+        ),
         KindArg::LowRank if args.randomized => Box::new(LowRank::randomized(args.rank, args.seed)),
         KindArg::LowRank => Box::new(LowRank::top_k(args.rank)),
     })
@@ -222,12 +253,12 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
         }
     };
     let built = args.net.build(&shape, None)?;
-    let net = built.net;
-    let model = Model::new(net.clone(), head)?;
+    let mut net = built.net;
     let theta = match &args.weights {
-        Some(path) => io::load_weights(path, &net)?,
+        Some(path) => io::load_weights(path, &mut net)?,
         None => io::default_init(&net, args.init_seed),
     };
+    let model = Model::new(net.clone(), head)?;
     let mut problem = Problem::new(&model, &theta, x.as_ref())?;
     if let Some(y) = &y {
         problem = problem.with_targets(y.as_ref())?;
@@ -288,6 +319,10 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
             "input_shape": net.input_shape(),
             "kfac_approx": match args.kind {
                 KindArg::Kfac | KindArg::Ekfac => Value::from(KfacApprox::from(args.kfac_approx).name()),
+                _ => Value::Null,
+            },
+            "norm_block": match args.kind {
+                KindArg::Kfac | KindArg::Ekfac => Value::from(ScaleShiftBlock::from(args.norm_block).name()),
                 _ => Value::Null,
             },
             "parameters": net.num_params(),

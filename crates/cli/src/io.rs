@@ -248,18 +248,29 @@ pub fn write_folder(
 
 /// Read the parameters of `net` from a safetensors file with PyTorch `state_dict` names
 /// (`0.weight` (out × in, or out × in × k… for a convolution), `0.bias` (out), `3.1.weight`, …;
-/// activations and pools hold no weights) into the public parameter order. float64 and float32
-/// tensors are accepted; every expected tensor must be present with its shape, and no other
-/// tensor may be.
-pub fn load_weights(path: &Path, net: &Network) -> Result<Vec<f64>, CliError> {
+/// activations and pools hold no weights) into the public parameter order, and the buffers
+/// (BatchNorm's `running_mean`, `running_var`) into `net`. float64 and float32 tensors are
+/// accepted; every expected tensor must be present with its shape, and no other tensor may be
+/// (BatchNorm's `num_batches_tracked` is skipped).
+pub fn load_weights(path: &Path, net: &mut Network) -> Result<Vec<f64>, CliError> {
     let shown = path.display();
     let bytes = std::fs::read(path)
         .map_err(|e| input(format!("weights file {shown}: cannot read: {e}")))?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| input(format!("weights file {shown}: not a safetensors file: {e}")))?;
     let mut theta = vec![0.0; net.num_params()];
-    let tensors = net.param_tensors();
-    for (name, shape, offset) in &tensors {
+    let mut tensors = net.param_tensors();
+    let buffers: Vec<(String, Vec<usize>)> = net
+        .buffers()
+        .into_iter()
+        .map(|(name, v)| (name, vec![v.len()]))
+        .collect();
+    let mut buffer_values = Vec::new();
+    for (name, shape, offset) in tensors
+        .iter()
+        .map(|(n, s, o)| (n, s, Some(*o)))
+        .chain(buffers.iter().map(|(n, s)| (n, s, None)))
+    {
         let t = st.tensor(name).map_err(|_| {
             input(format!(
                 "weights file {shown}: tensor `{name}` is missing (the {net} network needs it with shape {shape:?})"
@@ -294,12 +305,21 @@ pub fn load_weights(path: &Path, net: &Network) -> Result<Vec<f64>, CliError> {
                 values[k]
             )));
         }
-        theta[*offset..offset + values.len()].copy_from_slice(&values);
+        match offset {
+            Some(offset) => theta[offset..offset + values.len()].copy_from_slice(&values),
+            None => buffer_values.push((name.clone(), values)),
+        }
     }
+    for (name, values) in buffer_values {
+        net.set_buffer(&name, &values)
+            .map_err(|e| input(format!("weights file {shown}: {e}")))?;
+    }
+    let ignored = net.ignored_tensors();
+    tensors.extend(buffers.into_iter().map(|(n, s)| (n, s, 0)));
     let mut extra: Vec<&str> = st
         .names()
         .into_iter()
-        .filter(|n| !tensors.iter().any(|(e, _, _)| e == n))
+        .filter(|n| !tensors.iter().any(|(e, _, _)| e == n) && !ignored.iter().any(|e| e == n))
         .collect();
     extra.sort_unstable();
     if let Some(name) = extra.first() {
@@ -313,11 +333,11 @@ pub fn load_weights(path: &Path, net: &Network) -> Result<Vec<f64>, CliError> {
     Ok(theta)
 }
 
-/// Write the parameters of `net` as float64 safetensors with PyTorch `state_dict` names,
-/// atomically.
+/// Write the parameters of `net` as float64 safetensors with PyTorch `state_dict` names, and its
+/// buffers (BatchNorm's running statistics), atomically.
 pub fn save_weights(path: &Path, net: &Network, theta: &[f64]) -> Result<(), CliError> {
     let bytes = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = net
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = net
         .param_tensors()
         .into_iter()
         .map(|(name, shape, off)| {
@@ -326,6 +346,11 @@ pub fn save_weights(path: &Path, net: &Network, theta: &[f64]) -> Result<(), Cli
             (name, shape, data)
         })
         .collect();
+    tensors.extend(
+        net.buffers()
+            .into_iter()
+            .map(|(name, v)| (name, vec![v.len()], bytes(&v))),
+    );
     let views = tensors
         .iter()
         .map(|(name, shape, data)| {
@@ -340,13 +365,17 @@ pub fn save_weights(path: &Path, net: &Network, theta: &[f64]) -> Result<(), Cli
 }
 
 /// PyTorch's default initialisation of `nn.Linear` and `nn.Conv*d` (weights and biases uniform
-/// on `±1/√fan_in`, fan_in = inputs per output location), seeded: parameters for runs without a
-/// weights file.
+/// on `±1/√fan_in`, fan_in = inputs per output location), and of normalisation layers (scale 1,
+/// shift 0), seeded: parameters for runs without a weights file.
 pub fn default_init(net: &Network, seed: u64) -> Vec<f64> {
     use rand::RngExt;
     let mut rng = fisherlab_distributions::rng_from_seed(seed);
     let mut theta = vec![0.0; net.num_params()];
     for t in net.taps() {
+        if let fisherlab_autodiff::layers::TapKind::ScaleShift { width, .. } = t.kind() {
+            theta[t.offset..t.offset + width].fill(1.0);
+            continue;
+        }
         let bound = 1.0 / (t.inp() as f64).sqrt();
         for v in &mut theta[t.range()] {
             *v = rng.random_range(-bound..bound);

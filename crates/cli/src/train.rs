@@ -1,7 +1,7 @@
 //! `fisherlab train`: one or several optimizers on the same data and initialisation, with a
 //! per-step JSONL log, saved weights and a comparison table.
 
-use crate::curvature::{KfacApproxArg, KfacTypeArg};
+use crate::curvature::{KfacApproxArg, KfacTypeArg, NormBlockArg};
 use crate::net::NetArgs;
 use crate::{CliError, checks, data, format, io};
 use clap::{Args, ValueEnum};
@@ -97,9 +97,14 @@ pub struct OptimizerOptions {
     /// Statistics of K-FAC and EKFAC (and diag: mc samples one label per input, type2 is exact).
     #[arg(long, value_enum, default_value_t = KfacTypeArg::Mc)]
     kfac_type: KfacTypeArg,
-    /// K-FAC and EKFAC factors of convolutions: expand or reduce (the same for dense layers).
+    /// K-FAC and EKFAC factors of convolutions and Linear layers over positions: expand or
+    /// reduce (the same for dense layers).
     #[arg(long, value_enum, default_value_t = KfacApproxArg::Expand)]
     pub kfac_approx: KfacApproxArg,
+    /// K-FAC and EKFAC block of normalisation layers' scale and shift: its exact diagonal or
+    /// the exact dense block.
+    #[arg(long, value_enum, default_value_t = NormBlockArg::Diagonal)]
+    pub norm_block: NormBlockArg,
     /// Decay of the running curvature averages.
     #[arg(long, default_value_t = 0.95)]
     decay: f64,
@@ -223,6 +228,7 @@ pub fn build(args: &OptimizerOptions, which: OptimizerArg) -> Box<dyn Optimizer>
                 .with_damping(damping)
                 .with_factor_labels(labels)
                 .with_approx(args.kfac_approx.into())
+                .with_norm_block(args.norm_block.into())
                 .with_decay(args.decay)
                 .with_periods(args.factor_period, args.inverse_period)
                 .with_kronecker_damping(if args.factored_damping {
@@ -243,6 +249,7 @@ pub fn build(args: &OptimizerOptions, which: OptimizerArg) -> Box<dyn Optimizer>
                 .with_damping(damping)
                 .with_factor_labels(labels)
                 .with_approx(args.kfac_approx.into())
+                .with_norm_block(args.norm_block.into())
                 .with_eigen_period(args.inverse_period),
         ),
         OptimizerArg::Smw => Box::new(SmwNgd::new(lr, args.damping).with_damping(damping)),
@@ -357,12 +364,12 @@ pub fn run(args: &TrainArgs) -> Result<String, CliError> {
             ));
         }
     };
-    let net = args.net.build(&shape, None)?.net;
-    let model = Model::new(net.clone(), head)?;
+    let mut net = args.net.build(&shape, None)?.net;
     let theta0 = match &args.weights {
-        Some(p) => io::load_weights(p, &net)?,
+        Some(p) => io::load_weights(p, &mut net)?,
         None => io::default_init(&net, args.init_seed),
     };
+    let model = Model::new(net.clone(), head)?;
     // validate data and targets once, as an input error
     fisherlab_fisher::curvature::Problem::new(&model, &theta0, x.as_ref())?
         .with_targets(y.as_ref())?;

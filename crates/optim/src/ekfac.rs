@@ -3,8 +3,8 @@ use crate::kfac::FactorLabels;
 use crate::{Damping, Error, Optimizer, Result, StepInput, StepReport, positive, solve, unit};
 use faer::Mat;
 use fisherlab_fisher::curvature::{
-    KfacApprox, KfacFactors, accumulate_scalings, ekfac_bases, ekfac_operator, ekfac_scalings,
-    zero_scalings,
+    KfacApprox, KfacFactors, ScaleShiftBlock, accumulate_scalings, ekfac_bases, ekfac_operator,
+    ekfac_scalings, zero_scalings,
 };
 
 /// EKFAC (George et al. 2018) as an optimizer: running K-FAC factors (decay ε) whose
@@ -17,6 +17,7 @@ pub struct EkfacOptimizer {
     damping: Damping,
     factor_labels: FactorLabels,
     approx: KfacApprox,
+    norm_block: ScaleShiftBlock,
     decay: f64,
     eigen_period: usize,
     factors: Option<Vec<KfacFactors>>,
@@ -32,6 +33,7 @@ impl EkfacOptimizer {
             damping: Damping::fixed(lambda),
             factor_labels: FactorLabels::Type2,
             approx: KfacApprox::Expand,
+            norm_block: ScaleShiftBlock::Diagonal,
             decay: 0.95,
             eigen_period: 10,
             factors: None,
@@ -47,6 +49,11 @@ impl EkfacOptimizer {
     /// Expand or reduce factors (the basis) for layers shared over locations.
     pub fn with_approx(mut self, approx: KfacApprox) -> Self {
         self.approx = approx;
+        self
+    }
+    /// The block kept for normalisation layers' scale and shift (diagonal by default).
+    pub fn with_norm_block(mut self, norm_block: ScaleShiftBlock) -> Self {
+        self.norm_block = norm_block;
         self
     }
     /// Steps between eigenbasis refreshes (≥ 1).
@@ -95,7 +102,7 @@ impl Optimizer for EkfacOptimizer {
         let mut batch = KfacFactors::zeros(input.model);
         let mut batch_s = self.bases.as_deref().map(zero_scalings);
         problem.for_each_chunk(labels, |chunk| {
-            KfacFactors::accumulate(&mut batch, chunk, scale, self.approx);
+            KfacFactors::accumulate(&mut batch, chunk, scale, self.approx, self.norm_block);
             if let (Some(s), Some(b), false) = (&mut batch_s, &self.bases, refresh) {
                 accumulate_scalings(s, chunk, b, scale);
             }

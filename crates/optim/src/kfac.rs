@@ -2,7 +2,8 @@ use crate::damping::{fisher_quadratic, natural_step};
 use crate::diagonal::step_seed;
 use crate::{Damping, Error, Optimizer, Result, StepInput, StepReport, dot, positive, solve, unit};
 use fisherlab_fisher::curvature::{
-    Approximation, Kfac, KfacApprox, KfacFactors, Labels, MatrixFreeFisher, Problem, kfac_operator,
+    Approximation, Kfac, KfacApprox, KfacFactors, Labels, MatrixFreeFisher, Problem,
+    ScaleShiftBlock, kfac_operator,
 };
 use fisherlab_linalg::{CurvatureOperator, KroneckerDamping};
 
@@ -47,6 +48,7 @@ pub struct KfacOptimizer {
     kronecker_damping: KroneckerDamping,
     factor_labels: FactorLabels,
     approx: KfacApprox,
+    norm_block: ScaleShiftBlock,
     decay: f64,
     factor_period: usize,
     inverse_period: usize,
@@ -65,6 +67,7 @@ impl std::fmt::Debug for KfacOptimizer {
             .field("kronecker_damping", &self.kronecker_damping)
             .field("factor_labels", &self.factor_labels)
             .field("approx", &self.approx)
+            .field("norm_block", &self.norm_block)
             .field("decay", &self.decay)
             .field("factor_period", &self.factor_period)
             .field("inverse_period", &self.inverse_period)
@@ -83,6 +86,7 @@ impl KfacOptimizer {
             kronecker_damping: KroneckerDamping::Exact,
             factor_labels: FactorLabels::Type2,
             approx: KfacApprox::Expand,
+            norm_block: ScaleShiftBlock::Diagonal,
             decay: 0.95,
             factor_period: 1,
             inverse_period: 10,
@@ -101,6 +105,11 @@ impl KfacOptimizer {
     /// Expand or reduce factors for layers shared over locations (convolutions).
     pub fn with_approx(mut self, approx: KfacApprox) -> Self {
         self.approx = approx;
+        self
+    }
+    /// The block kept for normalisation layers' scale and shift (diagonal by default).
+    pub fn with_norm_block(mut self, norm_block: ScaleShiftBlock) -> Self {
+        self.norm_block = norm_block;
         self
     }
     /// Factor and inverse update periods (≥ 1 each).
@@ -162,6 +171,7 @@ impl KfacOptimizer {
         if self.factors.is_none() || input.step.is_multiple_of(self.factor_period) {
             let batch = Kfac::new(self.factor_labels.labels(input))
                 .with_approx(self.approx)
+                .with_norm_block(self.norm_block)
                 .factors(problem)?;
             self.factors = Some(match self.factors.take() {
                 Some(mut avg) => {

@@ -9,8 +9,8 @@
 //! weight layout `(out, in, kh, kw)` flattened row-major.
 
 use super::{
-    Cache, PAD, TapShape, folded_affine, spatial, tapped, transpose_into, transposed, weight,
-    windows,
+    Cache, PAD, TapKind, TapShape, folded_affine, spatial, tapped, transpose_into, transposed,
+    weight, windows,
 };
 use crate::DualNum;
 use crate::batch::gemm;
@@ -133,6 +133,7 @@ impl Conv {
                 inp: ck,
                 bias: self.bias,
                 locations: r,
+                kind: TapKind::Kronecker,
             },
             in_len: c * h * w,
             out_shape: if self.dims == 1 {

@@ -5,7 +5,10 @@
 //! tokens), the same weight acts at each of the `R = T₁·T₂` positions, which are its shared
 //! locations, as the output pixels of a convolution are.
 
-use super::{Cache, TapShape, fold_bias, folded_affine, tapped, weight};
+use super::{
+    Cache, TapKind, TapShape, fold_bias, folded_affine, from_positions, tapped, to_positions,
+    weight,
+};
 use crate::DualNum;
 use crate::batch::gemm;
 use faer::{Accum, Mat, MatRef};
@@ -55,6 +58,7 @@ impl Linear {
                 inp: self.in_features,
                 bias: self.bias,
                 locations: lead.iter().product(),
+                kind: TapKind::Kronecker,
             },
             out_shape,
         })
@@ -66,39 +70,6 @@ impl Linear {
 pub(crate) struct LinearAt {
     t: TapShape,
     out_shape: Vec<usize>,
-}
-
-/// `N × (R·w)` sample rows (position-major, as PyTorch lays out `(…, w)`) into `(N·R) × w`
-/// position rows, with `extra` zero columns.
-fn to_positions(x: MatRef<'_, f64>, r: usize, extra: usize) -> Mat<f64> {
-    let (n, w) = (x.nrows(), x.ncols() / r);
-    let mut u = Mat::<f64>::zeros(n * r, w + extra);
-    for t in 0..r {
-        for j in 0..w {
-            let src = x.col(t * w + j);
-            let mut dst = u.as_mut().col_mut(j);
-            for s in 0..n {
-                dst[s * r + t] = src[s];
-            }
-        }
-    }
-    u
-}
-
-/// The inverse of [`to_positions`] (without extra columns): `(M·R) × w` into `M × (R·w)`.
-fn from_positions(u: MatRef<'_, f64>, r: usize) -> Mat<f64> {
-    let (m, w) = (u.nrows() / r, u.ncols());
-    let mut x = Mat::<f64>::zeros(m, r * w);
-    for t in 0..r {
-        for j in 0..w {
-            let src = u.col(j);
-            let mut dst = x.as_mut().col_mut(t * w + j);
-            for s in 0..m {
-                dst[s] = src[s * r + t];
-            }
-        }
-    }
-    x
 }
 
 impl LinearAt {
@@ -113,7 +84,7 @@ impl LinearAt {
         if self.t.locations == 1 {
             g.to_owned()
         } else {
-            to_positions(g, self.t.locations, 0)
+            to_positions(g, self.t.locations, 0, false)
         }
     }
     pub fn params(&self) -> Vec<(&'static str, Vec<usize>)> {
@@ -130,12 +101,12 @@ impl LinearAt {
             let y = folded_affine(abar.as_ref(), p, self.t);
             return (y, Cache::Tapped(abar));
         }
-        let mut abar = to_positions(x, r, usize::from(self.t.bias));
+        let mut abar = to_positions(x, r, usize::from(self.t.bias), false);
         if self.t.bias {
             abar.as_mut().col_mut(self.t.inp).fill(1.0);
         }
         let s = folded_affine(abar.as_ref(), p, self.t);
-        (from_positions(s.as_ref(), r), Cache::Tapped(abar))
+        (from_positions(s.as_ref(), r, false), Cache::Tapped(abar))
     }
     pub fn backward(&self, p: &[f64], _: &Cache, g: MatRef<'_, f64>) -> Mat<f64> {
         let r = self.t.locations;
@@ -151,7 +122,7 @@ impl LinearAt {
         if r == 1 {
             out
         } else {
-            from_positions(out.as_ref(), r)
+            from_positions(out.as_ref(), r, false)
         }
     }
     pub fn jvp(
@@ -167,7 +138,7 @@ impl LinearAt {
             let xd = if r == 1 {
                 xd.to_owned()
             } else {
-                to_positions(xd, r, 0)
+                to_positions(xd, r, 0, false)
             };
             gemm(
                 s.as_mut(),
@@ -180,7 +151,7 @@ impl LinearAt {
         Some(if r == 1 {
             s
         } else {
-            from_positions(s.as_ref(), r)
+            from_positions(s.as_ref(), r, false)
         })
     }
     pub fn forward_dual<D: DualNum<Primitive = f64> + Copy>(&self, p: &[D], x: &[D]) -> Vec<D> {

@@ -26,8 +26,10 @@ mod avgpool;
 mod conv;
 mod linear;
 mod maxpool;
+mod norm;
 mod parse;
 mod reshape;
+mod residual;
 mod sequential;
 
 pub use activation::{ACTIVATIONS, Activation, normal_cdf};
@@ -35,8 +37,10 @@ pub use avgpool::{AdaptiveAvgPool, AvgPool, MeanPool};
 pub use conv::Conv;
 pub use linear::Linear;
 pub use maxpool::MaxPool;
+pub use norm::{BatchNorm, LayerNorm};
 pub use parse::parse_model;
 pub use reshape::{Dropout, Flatten};
+pub use residual::Residual;
 pub use sequential::{Network, Sequential, TapInfo};
 
 use crate::DualNum;
@@ -63,6 +67,12 @@ pub enum Layer {
     Dropout(Dropout),
     /// An element-wise activation module.
     Activation(Activation),
+    /// `nn.LayerNorm`.
+    LayerNorm(LayerNorm),
+    /// `nn.BatchNorm1d` / `nn.BatchNorm2d` (evaluation mode).
+    BatchNorm(BatchNorm),
+    /// A residual block `x + body(x)` (a small module, see [`Residual`]).
+    Residual(Residual),
     /// A nested `nn.Sequential`.
     Sequential(Sequential),
 }
@@ -86,6 +96,9 @@ layer_from!(
     Flatten,
     Dropout,
     Activation,
+    LayerNorm,
+    BatchNorm,
+    Residual,
     Sequential
 );
 
@@ -102,6 +115,9 @@ impl Layer {
             Layer::Flatten(_) => "Flatten".into(),
             Layer::Dropout(_) => "Dropout".into(),
             Layer::Activation(a) => a.class_name().into(),
+            Layer::LayerNorm(_) => "LayerNorm".into(),
+            Layer::BatchNorm(b) => format!("BatchNorm{}d", b.dims()),
+            Layer::Residual(_) => "Residual".into(),
             Layer::Sequential(_) => "Sequential".into(),
         }
     }
@@ -117,8 +133,10 @@ impl Layer {
             Layer::Flatten(f) => Bound::Reshape(f.bind(input)?),
             Layer::Dropout(d) => Bound::Reshape(d.bind(input)?),
             Layer::Activation(a) => Bound::Activation(a.bind(input)),
-            Layer::Sequential(_) => {
-                return Err("a nested Sequential is flattened, not bound".into());
+            Layer::LayerNorm(l) => Bound::Norm(l.bind(input)?),
+            Layer::BatchNorm(b) => Bound::Norm(b.bind(input)?),
+            Layer::Sequential(_) | Layer::Residual(_) => {
+                return Err("a container is flattened, not bound".into());
             }
         })
     }
@@ -133,6 +151,9 @@ pub(crate) enum Cache {
     Slopes(Mat<f64>),
     /// A max-pool: for each sample and output, the input index of the maximum (row-major N × out).
     ArgMax(Vec<u32>),
+    /// A normalisation layer: the normalised inputs `x̂` in position rows ((N·R) × d) and, for
+    /// LayerNorm, `1/√(σ² + ε)` of each position row.
+    Normalized { xhat: Mat<f64>, rstd: Vec<f64> },
     /// Nothing to record.
     Nothing,
 }
@@ -146,16 +167,44 @@ pub(crate) enum Bound {
     Average(avgpool::AverageAt),
     Reshape(reshape::ReshapeAt),
     Activation(activation::ActivationAt),
+    Norm(norm::NormAt),
+    /// The start of a residual block: its input is remembered.
+    Fork(residual::SkipAt),
+    /// The end of a residual block: the remembered input is added.
+    Join(residual::SkipAt),
 }
 
 /// The geometry of a layer linear in its weights: `O` outputs per location from `I` inputs per
 /// location (`I = C_in · kernel` for a convolution), an optional bias, `R` shared locations.
+/// A scale-and-shift tap (a normalisation layer's affine parameters) is one vector of `O`
+/// parameters with `I = 1` and no bias (see [`TapKind`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TapShape {
     pub out: usize,
     pub inp: usize,
     pub bias: bool,
     pub locations: usize,
+    pub kind: TapKind,
+}
+
+/// How a tapped layer's per-sample gradient is formed from its taps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TapKind {
+    /// A layer linear in its weights (Linear, Conv1d, Conv2d): the taps are the bias-folded
+    /// inputs `āₙᵣ` ((I + bias) wide) and the output gradients `gₙᵣ` (O wide) at each location;
+    /// the per-sample gradient is `Σᵣ gₙᵣ ⊗ āₙᵣ`, which K-FAC factors as `G ⊗ A`.
+    Kronecker,
+    /// The per-feature scale `γ` and shift `β` of a normalisation layer (LayerNorm,
+    /// BatchNorm): the taps are the normalised inputs `x̂ₙᵣ` and the output gradients `gₙᵣ`,
+    /// both `width` wide, at each position; the per-sample gradient is
+    /// `(Σᵣ gₙᵣ ⊙ x̂ₙᵣ, Σᵣ gₙᵣ)` (the shift part only with `bias`). There is no Kronecker
+    /// structure: K-FAC and EKFAC keep the exact block (its diagonal by default).
+    ScaleShift {
+        /// Features d.
+        width: usize,
+        /// Whether there is a shift β.
+        bias: bool,
+    },
 }
 
 impl TapShape {
@@ -173,6 +222,9 @@ macro_rules! dispatch {
             Bound::Average($b) => $e,
             Bound::Reshape($b) => $e,
             Bound::Activation($b) => $e,
+            Bound::Norm($b) => $e,
+            Bound::Fork($b) => $e,
+            Bound::Join($b) => $e,
         }
     };
 }
@@ -185,6 +237,7 @@ impl Bound {
         match self {
             Bound::Linear(l) => Some(l.tap_shape()),
             Bound::Conv(c) => Some(c.tap_shape()),
+            Bound::Norm(n) => n.tap_shape(),
             _ => None,
         }
     }
@@ -193,6 +246,7 @@ impl Bound {
         match self {
             Bound::Linear(l) => l.params(),
             Bound::Conv(c) => c.params(),
+            Bound::Norm(n) => n.params(),
             _ => Vec::new(),
         }
     }
@@ -210,7 +264,7 @@ impl Bound {
                 activation::ActivationAt::scale_by_slopes(cache, &mut g);
                 g
             }
-            Bound::Reshape(_) => g,
+            Bound::Reshape(_) | Bound::Fork(_) | Bound::Join(_) => g,
             other => other.backward(p, cache, g.as_ref()),
         }
     }
@@ -220,6 +274,7 @@ impl Bound {
         match self {
             Bound::Conv(c) => c.tap_grads(g),
             Bound::Linear(l) => l.tap_grads(g),
+            Bound::Norm(n) => n.tap_grads(g),
             _ => g.to_owned(),
         }
     }
@@ -238,10 +293,10 @@ impl Bound {
     }
 }
 
-/// The cached bias-folded inputs of a tapped layer.
+/// The cached tap inputs of a tapped layer: bias-folded inputs, or normalised inputs.
 pub(crate) fn tapped(cache: &Cache) -> &Mat<f64> {
     match cache {
-        Cache::Tapped(a) => a,
+        Cache::Tapped(a) | Cache::Normalized { xhat: a, .. } => a,
         _ => unreachable!("a tapped layer always records its inputs"),
     }
 }
@@ -317,6 +372,47 @@ pub(crate) fn transposed(src: MatRef<'_, f64>) -> Mat<f64> {
     let mut t = Mat::<f64>::zeros(src.ncols(), src.nrows());
     transpose_into(t.as_mut(), src);
     t
+}
+
+/// `M × (R·w)` sample rows as `(M·R) × (w + extra)` position rows (row `m·R + r`), the extra
+/// columns zero. A sample's entry `(r, j)` is at `r·w + j` (features last, as PyTorch lays out
+/// `(…, w)`), or at `j·R + r` with `channel_major` (channels first, `(C, H, W)`).
+pub(crate) fn to_positions(
+    x: MatRef<'_, f64>,
+    r: usize,
+    extra: usize,
+    channel_major: bool,
+) -> Mat<f64> {
+    let (n, w) = (x.nrows(), x.ncols() / r);
+    let mut u = Mat::<f64>::zeros(n * r, w + extra);
+    for t in 0..r {
+        for j in 0..w {
+            let src = x.col(if channel_major { j * r + t } else { t * w + j });
+            let mut dst = u.as_mut().col_mut(j);
+            for s in 0..n {
+                dst[s * r + t] = src[s];
+            }
+        }
+    }
+    u
+}
+
+/// The inverse of [`to_positions`] (without extra columns): `(M·R) × w` into `M × (R·w)`.
+pub(crate) fn from_positions(u: MatRef<'_, f64>, r: usize, channel_major: bool) -> Mat<f64> {
+    let (m, w) = (u.nrows() / r, u.ncols());
+    let mut x = Mat::<f64>::zeros(m, r * w);
+    for t in 0..r {
+        for j in 0..w {
+            let src = u.col(j);
+            let mut dst = x
+                .as_mut()
+                .col_mut(if channel_major { j * r + t } else { t * w + j });
+            for s in 0..m {
+                dst[s] = src[s * r + t];
+            }
+        }
+    }
+    x
 }
 
 /// Product of a shape's entries.

@@ -15,13 +15,13 @@
 //! and what is supported, before any work.
 
 use super::{
-    Activation, AdaptiveAvgPool, AvgPool, Conv, Dropout, Flatten, Layer, Linear, MaxPool, MeanPool,
-    Sequential,
+    Activation, AdaptiveAvgPool, AvgPool, BatchNorm, Conv, Dropout, Flatten, Layer, LayerNorm,
+    Linear, MaxPool, MeanPool, Residual, Sequential,
 };
 use crate::Error;
 
 /// Modules [`parse_model`] accepts.
-pub const MODULES: &str = "Linear, Conv1d, Conv2d, MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d, MeanPool, Flatten, Dropout, Identity, Tanh, ReLU, Sigmoid, Softplus, GELU, SiLU, LeakyReLU, Sequential";
+pub const MODULES: &str = "Linear, Conv1d, Conv2d, MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d, MeanPool, Flatten, Dropout, LayerNorm, BatchNorm1d, BatchNorm2d, Identity, Tanh, ReLU, Sigmoid, Softplus, GELU, SiLU, LeakyReLU, Residual, Sequential";
 
 #[derive(Debug, Clone, PartialEq)]
 enum Value {
@@ -349,6 +349,76 @@ fn avg_pool(dims: usize, mut a: Args) -> Result<Layer, String> {
     Ok(Layer::AvgPool(layer))
 }
 
+fn layer_norm(mut a: Args) -> Result<Layer, String> {
+    let shape = a
+        .take("normalized_shape", Some(0))
+        .ok_or("LayerNorm needs normalized_shape")?;
+    let shape = match &shape {
+        Value::Tuple(t) => t
+            .iter()
+            .map(|v| usize_of(v, "normalized_shape"))
+            .collect::<Result<Vec<_>, _>>()?,
+        other => vec![usize_of(other, "normalized_shape")?],
+    };
+    let mut l = LayerNorm::new(&shape);
+    if let Some(e) = a.take("eps", Some(1)) {
+        l.eps = float_of(&e, "eps")?;
+    }
+    if let Some(v) = a.take("elementwise_affine", Some(2)) {
+        l.elementwise_affine = bool_of(&v, "elementwise_affine")?;
+    }
+    // PyTorch < 2.1 prints no `bias`: it then has a shift exactly when it has a scale
+    l.bias = match a.take("bias", Some(3)) {
+        Some(v) => bool_of(&v, "bias")?,
+        None => l.elementwise_affine,
+    };
+    if l.bias && !l.elementwise_affine {
+        return Err("bias=True needs elementwise_affine=True".into());
+    }
+    a.finish(
+        "LayerNorm",
+        "normalized_shape, eps, elementwise_affine, bias",
+    )?;
+    Ok(Layer::LayerNorm(l))
+}
+
+fn batch_norm(dims: usize, mut a: Args) -> Result<Layer, String> {
+    let class = format!("BatchNorm{dims}d");
+    let c = a
+        .take("num_features", Some(0))
+        .ok_or_else(|| format!("{class} needs num_features"))?;
+    let c = usize_of(&c, "num_features")?;
+    let mut b = if dims == 1 {
+        BatchNorm::norm1d(c)
+    } else {
+        BatchNorm::norm2d(c)
+    };
+    if let Some(e) = a.take("eps", Some(1)) {
+        b.eps = float_of(&e, "eps")?;
+    }
+    if let Some(m) = a.take("momentum", Some(2))
+        && m != Value::Word("None".into())
+    {
+        // only used when training updates the running statistics
+        float_of(&m, "momentum")?;
+    }
+    if let Some(v) = a.take("affine", Some(3)) {
+        b.affine = bool_of(&v, "affine")?;
+    }
+    if let Some(v) = a.take("track_running_stats", Some(4))
+        && !bool_of(&v, "track_running_stats")?
+    {
+        return Err(format!(
+            "track_running_stats=False is not supported: {class} then normalises with the statistics of each batch, as in training mode, which couples the samples (the Fisher is no longer a mean of per-sample terms); only evaluation mode with running statistics (track_running_stats=True) is"
+        ));
+    }
+    a.finish(
+        &class,
+        "num_features, eps, momentum, affine, track_running_stats=True",
+    )?;
+    Ok(Layer::BatchNorm(b))
+}
+
 fn module(class: &str, args: &str) -> Result<Layer, String> {
     let mut a = Args::parse(args)?;
     let no_args = |a: Args, allowed: &str| a.finish(class, allowed);
@@ -372,6 +442,9 @@ fn module(class: &str, args: &str) -> Result<Layer, String> {
             no_args(a, "in_features, out_features, bias")?;
             Layer::Linear(l)
         }
+        "LayerNorm" => layer_norm(a)?,
+        "BatchNorm1d" => batch_norm(1, a)?,
+        "BatchNorm2d" => batch_norm(2, a)?,
         "Conv1d" => conv(1, a)?,
         "Conv2d" => conv(2, a)?,
         "MaxPool1d" => max_pool(1, a)?,
@@ -484,6 +557,13 @@ fn module(class: &str, args: &str) -> Result<Layer, String> {
     Ok(layer)
 }
 
+/// A container being read.
+enum Frame {
+    Seq(Sequential),
+    /// A residual block and its body, once read.
+    Residual(Option<Sequential>),
+}
+
 /// Read a model from the text PyTorch's `print(model)` writes for an `nn.Sequential` of
 /// supported modules (see the module documentation).
 ///
@@ -510,7 +590,8 @@ pub fn parse_model(text: &str) -> Result<Sequential, Error> {
         text: content.trim().chars().take(120).collect(),
         rule,
     };
-    let mut stack: Vec<(String, Sequential)> = Vec::new();
+    // open containers: (name, what it is, line it opened on)
+    let mut stack: Vec<(String, Frame, usize)> = Vec::new();
     let mut done: Option<Sequential> = None;
     let mut last = 0;
     for (k, raw) in text.lines().enumerate() {
@@ -529,7 +610,9 @@ pub fn parse_model(text: &str) -> Result<Sequential, Error> {
         }
         if stack.is_empty() {
             match line {
-                "Sequential(" => stack.push((String::new(), Sequential::new())),
+                "Sequential(" => {
+                    stack.push((String::new(), Frame::Seq(Sequential::new()), line_no))
+                }
                 "Sequential()" => {
                     return Err(err(line_no, line, "the Sequential has no layers".into()));
                 }
@@ -547,14 +630,32 @@ pub fn parse_model(text: &str) -> Result<Sequential, Error> {
             continue;
         }
         if line == ")" {
-            let Some((name, seq)) = stack.pop() else {
+            let Some((name, frame, opened)) = stack.pop() else {
                 return Err(err(line_no, line, "unbalanced `)`".into()));
             };
-            match stack.last_mut() {
-                Some((_, parent)) => {
-                    *parent = std::mem::take(parent).push_named(name, seq);
+            let layer = match frame {
+                Frame::Seq(seq) => Layer::Sequential(seq),
+                Frame::Residual(Some(body)) => Layer::Residual(Residual::new(body)),
+                Frame::Residual(None) => {
+                    return Err(err(
+                        opened,
+                        "Residual(",
+                        "a Residual holds one child `(body): Sequential(...)`; it has none".into(),
+                    ));
                 }
-                None => done = Some(seq),
+            };
+            match stack.last_mut() {
+                Some((_, Frame::Seq(parent), _)) => {
+                    *parent = std::mem::take(parent).push_named(name, layer);
+                }
+                Some((_, Frame::Residual(body), _)) => match layer {
+                    Layer::Sequential(seq) => *body = Some(seq),
+                    _ => unreachable!("a Residual frame only opens a Sequential"),
+                },
+                None => match layer {
+                    Layer::Sequential(seq) => done = Some(seq),
+                    _ => unreachable!("the outermost frame is a Sequential"),
+                },
             }
             continue;
         }
@@ -577,8 +678,24 @@ pub fn parse_model(text: &str) -> Result<Sequential, Error> {
             ));
         }
         let module_text = module_text.trim();
+        if let Some((_, Frame::Residual(body), _)) = stack.last() {
+            if body.is_some() || name != "body" || module_text != "Sequential(" {
+                return Err(err(
+                    line_no,
+                    line,
+                    "a Residual holds exactly one child, `(body): Sequential(`, and computes x + body(x)"
+                        .into(),
+                ));
+            }
+            stack.push((name, Frame::Seq(Sequential::new()), line_no));
+            continue;
+        }
         if module_text == "Sequential(" {
-            stack.push((name, Sequential::new()));
+            stack.push((name, Frame::Seq(Sequential::new()), line_no));
+            continue;
+        }
+        if module_text == "Residual(" {
+            stack.push((name, Frame::Residual(None), line_no));
             continue;
         }
         let Some(open) = module_text.find('(') else {
@@ -590,12 +707,12 @@ pub fn parse_model(text: &str) -> Result<Sequential, Error> {
                 line_no,
                 line,
                 format!(
-                    "`{class}(` is not closed on its line (only Sequential may span lines; supported: {MODULES})"
+                    "`{class}(` is not closed on its line (only Sequential and Residual may span lines; supported: {MODULES})"
                 ),
             ));
         };
         let layer = module(class, args).map_err(|rule| err(line_no, line, rule))?;
-        if let Some((_, seq)) = stack.last_mut() {
+        if let Some((_, Frame::Seq(seq), _)) = stack.last_mut() {
             *seq = std::mem::take(seq).push_named(name, layer);
         }
     }

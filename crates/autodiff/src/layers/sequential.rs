@@ -2,7 +2,8 @@
 //! into once the per-sample input shape is known: every layer bound to its input shape, its
 //! parameters placed in `model.parameters()` order, and the list of curvature taps.
 
-use super::{Bound, Layer, TapShape, numel};
+use super::residual::SkipAt;
+use super::{Bound, Layer, TapKind, TapShape, numel};
 use crate::{DualNum, Error};
 use std::fmt;
 
@@ -51,7 +52,7 @@ impl Sequential {
     pub fn children(&self) -> &[(String, Layer)] {
         &self.children
     }
-    fn flatten_into(&self, prefix: &str, out: &mut Vec<(String, Layer)>) {
+    fn flatten_into(&self, prefix: &str, out: &mut Vec<(String, Leaf)>) {
         for (name, layer) in &self.children {
             let full = if prefix.is_empty() {
                 name.clone()
@@ -60,7 +61,12 @@ impl Sequential {
             };
             match layer {
                 Layer::Sequential(s) => s.flatten_into(&full, out),
-                other => out.push((full, other.clone())),
+                Layer::Residual(r) => {
+                    out.push((full.clone(), Leaf::Fork));
+                    r.body.flatten_into(&format!("{full}.body"), out);
+                    out.push((full, Leaf::Join));
+                }
+                other => out.push((full, Leaf::Layer(other.clone()))),
             }
         }
     }
@@ -89,10 +95,52 @@ impl Sequential {
         let mut nodes = Vec::with_capacity(leaves.len());
         let mut taps = Vec::new();
         let mut offset = 0usize;
-        for (name, layer) in leaves {
+        // input shapes of the open residual blocks
+        let mut skips: Vec<Vec<usize>> = Vec::new();
+        for (name, leaf) in leaves {
+            let layer = match leaf {
+                Leaf::Layer(l) => l,
+                Leaf::Fork | Leaf::Join => {
+                    let bound = if matches!(leaf, Leaf::Fork) {
+                        skips.push(shape.clone());
+                        Bound::Fork(SkipAt {
+                            shape: shape.clone(),
+                        })
+                    } else {
+                        let start = skips.pop().unwrap_or_default();
+                        if start != shape {
+                            return Err(bad(
+                                format!("({name}) Residual"),
+                                format!(
+                                    "its body maps inputs of shape {start:?} to {shape:?}; x + body(x) needs the same shape"
+                                ),
+                            ));
+                        }
+                        Bound::Join(SkipAt {
+                            shape: shape.clone(),
+                        })
+                    };
+                    nodes.push(Node {
+                        name,
+                        class: "Residual".into(),
+                        bound,
+                        offset,
+                        count: 0,
+                        tap: None,
+                    });
+                    continue;
+                }
+            };
             let module = format!("({name}) {}", layer.class_name());
             let bound = layer.bind(&shape).map_err(|r| bad(module.clone(), r))?;
             let count: usize = bound.params().iter().map(|(_, s)| numel(s)).sum();
+            if count > 0 && bound.tap().map(|t| t.num_params()) != Some(count) {
+                // every layer with parameters must say how its per-sample gradient is formed
+                return Err(bad(
+                    module,
+                    "has parameters but no curvature rule (no taps)".into(),
+                ));
+            }
             let tap = bound.tap().map(|t| {
                 taps.push(TapInfo {
                     name: name.clone(),
@@ -125,11 +173,18 @@ impl Sequential {
                 ),
             ));
         }
-        let label = nodes
-            .iter()
-            .map(|n| n.class.clone())
-            .collect::<Vec<_>>()
-            .join("-");
+        let mut label = String::new();
+        for n in &nodes {
+            let joined = matches!(n.bound, Bound::Join(_));
+            if !label.is_empty() && !label.ends_with('(') && !joined {
+                label.push('-');
+            }
+            label.push_str(match n.bound {
+                Bound::Fork(_) => "Residual(",
+                Bound::Join(_) => ")",
+                _ => &n.class,
+            });
+        }
         Ok(Network {
             nodes,
             input_shape: input_shape.to_vec(),
@@ -177,6 +232,28 @@ impl TapInfo {
     pub fn num_params(&self) -> usize {
         self.shape.num_params()
     }
+    /// How the per-sample gradient is formed from the taps.
+    pub fn kind(&self) -> TapKind {
+        self.shape.kind
+    }
+    /// Whether this is a normalisation layer's scale and shift ([`TapKind::ScaleShift`]): then
+    /// `out()` is its parameter count, `inp()` 1 and there is no folded bias, so that K-FAC's
+    /// `G ⊗ A` is the exact block `G ⊗ [1]`.
+    pub fn is_scale_shift(&self) -> bool {
+        matches!(self.shape.kind, TapKind::ScaleShift { .. })
+    }
+    /// Whether each sample's gradient is the rank-one `g ⊗ ā` (a Kronecker tap with one
+    /// location), which the fast paths exploit.
+    pub fn rank_one(&self) -> bool {
+        self.shape.kind == TapKind::Kronecker && self.shape.locations == 1
+    }
+    /// Columns of the tap matrices per location: (inputs `ā` or `x̂`, output gradients `g`).
+    pub fn widths(&self) -> (usize, usize) {
+        match self.shape.kind {
+            TapKind::Kronecker => (self.folded_inp(), self.shape.out),
+            TapKind::ScaleShift { width, .. } => (width, width),
+        }
+    }
     /// Its parameters' range in the public order.
     pub fn range(&self) -> std::ops::Range<usize> {
         self.offset..self.offset + self.num_params()
@@ -189,6 +266,13 @@ impl TapInfo {
             self.offset + self.shape.out * self.shape.inp + r
         }
     }
+}
+
+/// A flattened module: a layer, or where a residual block begins or ends.
+enum Leaf {
+    Layer(Layer),
+    Fork,
+    Join,
 }
 
 #[derive(Debug, Clone)]
@@ -276,6 +360,55 @@ impl Network {
         }
         v
     }
+    /// The buffers of the network's layers (BatchNorm's `running_mean` and `running_var`), by
+    /// `state_dict` name, with their values.
+    pub fn buffers(&self) -> Vec<(String, Vec<f64>)> {
+        let mut v = Vec::new();
+        for node in &self.nodes {
+            if let Bound::Norm(n) = &node.bound {
+                for (suffix, values) in n.buffers() {
+                    v.push((format!("{}.{suffix}", node.name), values));
+                }
+            }
+        }
+        v
+    }
+    /// `state_dict` entries that hold no value the network uses (BatchNorm's
+    /// `num_batches_tracked`), to be skipped when reading weights.
+    pub fn ignored_tensors(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| matches!(&n.bound, Bound::Norm(b) if !b.buffers().is_empty()))
+            .map(|n| format!("{}.num_batches_tracked", n.name))
+            .collect()
+    }
+    /// Set a buffer by its `state_dict` name (e.g. `1.running_var`).
+    ///
+    /// # Errors
+    /// [`Error::Model`] for an unknown name, the wrong length, non-finite values or a variance
+    /// that is negative.
+    pub fn set_buffer(&mut self, name: &str, values: &[f64]) -> Result<(), Error> {
+        let (module, which) = name.rsplit_once('.').unwrap_or(("", name));
+        let node = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.name == module && matches!(n.bound, Bound::Norm(_)));
+        let Some(Node {
+            bound: Bound::Norm(n),
+            class,
+            ..
+        }) = node
+        else {
+            return Err(Error::Model {
+                module: name.into(),
+                rule: "is not a buffer of this network".into(),
+            });
+        };
+        n.set_buffer(which, values).map_err(|rule| Error::Model {
+            module: format!("({module}) {class}"),
+            rule,
+        })
+    }
     /// Names of every scalar parameter in order: `0.weight[i,j]`, `0.bias[i]`, …
     pub fn param_names(&self) -> Vec<String> {
         let mut v = Vec::with_capacity(self.num_params);
@@ -310,10 +443,22 @@ impl Network {
         assert_eq!(theta.len(), self.num_params, "parameter vector length");
         assert_eq!(x.len(), self.input_dim(), "input length");
         let mut a: Vec<D> = x.iter().map(|&v| D::from(v)).collect();
+        let mut saved: Vec<Vec<D>> = Vec::new();
         for node in &self.nodes {
-            a = node
-                .bound
-                .forward_dual(&theta[node.offset..node.offset + node.count], &a);
+            match node.bound {
+                Bound::Fork(_) => saved.push(a.clone()),
+                Bound::Join(_) => {
+                    let skip = saved.pop().expect("a join closes a fork");
+                    for (v, s) in a.iter_mut().zip(skip) {
+                        *v += s;
+                    }
+                }
+                _ => {
+                    a = node
+                        .bound
+                        .forward_dual(&theta[node.offset..node.offset + node.count], &a);
+                }
+            }
         }
         out.clear();
         out.extend(a);

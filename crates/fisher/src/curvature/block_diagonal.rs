@@ -35,7 +35,7 @@ impl Approximation for BlockDiagonalFisher {
         let scale = 1.0 / problem.len() as f64;
         problem.for_each_chunk(self.labels, |chunk| {
             for (l, b) in blocks.iter_mut().enumerate() {
-                if taps[l].locations() > 1 {
+                if !taps[l].rank_one() {
                     let j = chunk.layer_gradient_rows(l, (scale * chunk.weight).sqrt());
                     gemm(b.as_mut(), Accum::Add, j.transpose(), j.as_ref(), 1.0);
                 } else {

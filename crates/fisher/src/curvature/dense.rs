@@ -58,7 +58,7 @@ impl Approximation for DenseFisher {
         // chunks of at least `min_chunk` (1024) keep the scatter small (the pair buffers are then
         // 1024 · (outₗoₘ + Iₗ Iₘ) numbers, far below the P × P result)
         let problem = problem.with_chunk(problem.chunk_size().max(self.min_chunk))?;
-        let shared: Vec<bool> = taps.iter().map(|t| t.locations() > 1).collect();
+        let shared: Vec<bool> = taps.iter().map(|t| !t.rank_one()).collect();
         problem.for_each_chunk(self.labels, |chunk| {
             // layers shared over locations: per-sample gradient rows, public order, weighted
             let rows: Vec<Option<Mat<f64>>> = (0..layers)

@@ -1,4 +1,4 @@
-use super::kfac::{Kfac, KfacApprox, KfacFactors, symmetrize};
+use super::kfac::{Kfac, KfacApprox, KfacFactors, ScaleShiftBlock, symmetrize};
 use super::{Approximation, ChunkTaps, Labels, Problem, add_second_moments, folded_to_public};
 use crate::model::Model;
 use crate::{Error, Result};
@@ -21,6 +21,10 @@ pub struct Ekfac {
     pub refit: Labels,
     /// How the K-FAC basis factors layers shared over locations.
     pub approx: KfacApprox,
+    /// The K-FAC block of normalisation layers' scale and shift whose eigenbasis is used: with
+    /// the diagonal (default) the basis is the identity and the refit is the exact diagonal;
+    /// with the dense block, its eigenbasis.
+    pub norm_block: ScaleShiftBlock,
 }
 
 impl Ekfac {
@@ -30,7 +34,12 @@ impl Ekfac {
             basis: labels,
             refit: labels,
             approx: KfacApprox::Expand,
+            norm_block: ScaleShiftBlock::Diagonal,
         }
+    }
+    /// The same with another K-FAC block for normalisation layers' scale and shift.
+    pub fn with_norm_block(self, norm_block: ScaleShiftBlock) -> Self {
+        Self { norm_block, ..self }
     }
     /// The same with the basis of another K-FAC treatment of shared locations (the refit is
     /// exact per sample either way).
@@ -134,6 +143,7 @@ impl Approximation for Ekfac {
         let bases = ekfac_bases(
             &Kfac::new(self.basis)
                 .with_approx(self.approx)
+                .with_norm_block(self.norm_block)
                 .factors(problem)?,
         )?;
         let s = ekfac_scalings(problem, self.refit, &bases)?;

@@ -19,6 +19,10 @@ use fisherlab_linalg::{
 /// al. 2023) by default: every sample and location contributes its own outer products; for
 /// dense layers without a weight-sharing dimension "reduce" gives the same factors.
 ///
+/// A normalisation layer's scale and shift (LayerNorm, BatchNorm) has no Kronecker structure:
+/// its block is kept exactly, as its diagonal by default or dense ([`ScaleShiftBlock`]), from
+/// the same labels, as the block `G ⊗ [1]`; no layer is left out.
+///
 /// The operator is a block-diagonal of [`Kronecker`] products shown in the public order
 /// ([`Permuted`]); its damped solves are exact by default or π-factored
 /// ([`KroneckerDamping::Factored`]).
@@ -30,6 +34,30 @@ pub struct Kfac {
     pub damping: KroneckerDamping,
     /// How layers shared over locations are factored.
     pub approx: KfacApprox,
+    /// How normalisation layers' scale-and-shift blocks are kept.
+    pub norm_block: ScaleShiftBlock,
+}
+
+/// How K-FAC and EKFAC keep the block of a normalisation layer's scale and shift `(γ, β)`,
+/// which has no Kronecker structure: exactly, from the same labels as the other factors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScaleShiftBlock {
+    /// Its exact diagonal (as KFAC-JAX's scale-and-shift blocks): `2d` numbers for `d` features.
+    #[default]
+    Diagonal,
+    /// The exact dense block `(1/N) Σₙₖ wₖ vₙₖ vₙₖᵀ` of the per-sample gradients
+    /// `vₙₖ = (Σᵣ g ⊙ x̂, Σᵣ g)`: `(2d)²` numbers, couples scale and shift.
+    Dense,
+}
+
+impl ScaleShiftBlock {
+    /// `diagonal` or `dense`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ScaleShiftBlock::Diagonal => "diagonal",
+            ScaleShiftBlock::Dense => "dense",
+        }
+    }
 }
 
 /// How K-FAC factors a layer whose weights are shared over R locations (output pixels of a
@@ -55,7 +83,8 @@ impl KfacApprox {
     }
 }
 
-/// The two K-FAC factors of one layer.
+/// The two K-FAC factors of one layer. For a scale-and-shift tap `A = [1]` and `G` is the
+/// exact block (or its diagonal) of its P parameters in the public order.
 #[derive(Debug, Clone)]
 pub struct KfacFactors {
     /// Input factor `A` ((I + bias) × (I + bias), bias last).
@@ -71,11 +100,16 @@ impl Kfac {
             labels,
             damping: KroneckerDamping::Exact,
             approx: KfacApprox::Expand,
+            norm_block: ScaleShiftBlock::Diagonal,
         }
     }
     /// The same with another treatment of shared locations.
     pub fn with_approx(self, approx: KfacApprox) -> Self {
         Self { approx, ..self }
+    }
+    /// The same with another treatment of normalisation layers' scale and shift.
+    pub fn with_norm_block(self, norm_block: ScaleShiftBlock) -> Self {
+        Self { norm_block, ..self }
     }
     /// The same with another damping mode.
     pub fn with_damping(self, damping: KroneckerDamping) -> Self {
@@ -89,7 +123,7 @@ impl Kfac {
         let mut out = KfacFactors::zeros(problem.model());
         let scale = 1.0 / problem.len() as f64;
         problem.for_each_chunk(self.labels, |chunk| {
-            KfacFactors::accumulate(&mut out, chunk, scale, self.approx);
+            KfacFactors::accumulate(&mut out, chunk, scale, self.approx, self.norm_block);
             Ok(())
         })?;
         Ok(out)
@@ -111,14 +145,31 @@ impl KfacFactors {
     }
     /// Add one chunk's share of every layer's factors (`scale = 1/N` for means over N inputs):
     /// `scale · Σ ā āᵀ` and `scale · Σₖ wₖ Σ g̃ₖ g̃ₖᵀ` for a dense layer, and for a layer shared
-    /// over R locations the expand or reduce form of [`KfacApprox`].
+    /// over R locations the expand or reduce form of [`KfacApprox`]; for a scale-and-shift tap
+    /// the second moments of its per-sample gradients (dense or diagonal, by `block`) into `G`
+    /// and the samples' share of 1 into `A`.
     pub fn accumulate(
         factors: &mut [KfacFactors],
         chunk: &ChunkTaps,
         scale: f64,
         approx: KfacApprox,
+        block: ScaleShiftBlock,
     ) {
         for (l, f) in factors.iter_mut().enumerate() {
+            if chunk.taps[l].is_scale_shift() {
+                let rows = chunk.per_sample_gradients(l, None);
+                let w = scale * chunk.weight;
+                match block {
+                    ScaleShiftBlock::Dense => gram_add(f.g.as_mut(), rows.as_ref(), w),
+                    ScaleShiftBlock::Diagonal => {
+                        for c in 0..rows.ncols() {
+                            f.g[(c, c)] += w * rows.col(c).iter().map(|v| v * v).sum::<f64>();
+                        }
+                    }
+                }
+                f.a[(0, 0)] += scale * chunk.len as f64;
+                continue;
+            }
             let r = chunk.taps[l].locations();
             let reduce = approx == KfacApprox::Reduce && r > 1;
             let a = if reduce {

@@ -59,7 +59,7 @@ pub use ekfac::{
     Ekfac, accumulate_scalings, ekfac_bases, ekfac_operator, ekfac_scalings, zero_scalings,
 };
 pub(crate) use kfac::symmetrize;
-pub use kfac::{Kfac, KfacApprox, KfacFactors, kfac_operator};
+pub use kfac::{Kfac, KfacApprox, KfacFactors, ScaleShiftBlock, kfac_operator};
 pub use layer_isotropic::LayerIsotropic;
 pub use low_rank::{LowRank, LowRankMethod};
 pub use matrix_free::MatrixFreeFisher;
@@ -310,6 +310,9 @@ impl ChunkTaps<'_> {
         mut f: impl FnMut(usize, MatRef<'_, f64>),
     ) {
         let tap = &self.taps[t];
+        if tap.is_scale_shift() {
+            return self.for_each_scale_shift_gradient(t, basis, f);
+        }
         let (r, o, width) = (tap.locations(), tap.out(), tap.folded_inp());
         let k = self.grads.len();
         let a = match basis {
@@ -340,6 +343,58 @@ impl ChunkTaps<'_> {
                 a.as_ref().subrows(s * r, r),
                 1.0,
             );
+            f(s, m.as_ref());
+        }
+    }
+    /// [`ChunkTaps::for_each_sample_gradient`] for a scale-and-shift tap: per sample and seed
+    /// the column `(Σᵣ g ⊙ x̂, Σᵣ g)` (in the public order), stacked seed after seed into a
+    /// (K·P) × 1 matrix, rotated to `Q_Gᵀ v · Q_A` by a basis.
+    fn for_each_scale_shift_gradient(
+        &self,
+        t: usize,
+        basis: Option<(&Mat<f64>, &Mat<f64>)>,
+        mut f: impl FnMut(usize, MatRef<'_, f64>),
+    ) {
+        let tap = &self.taps[t];
+        let fisherlab_autodiff::layers::TapKind::ScaleShift { width: d, bias } = tap.kind() else {
+            unreachable!("called for scale-and-shift taps");
+        };
+        let (r, p) = (tap.locations(), tap.out());
+        let k = self.grads.len();
+        let xhat = self.abar[t];
+        let mut v = Mat::<f64>::zeros(p, k);
+        let mut m = Mat::<f64>::zeros(k * p, 1);
+        for s in 0..self.len {
+            for (kk, g) in self.grads.iter().enumerate() {
+                let g = g[t];
+                for j in 0..d {
+                    let (gc, xc) = (g.col(j), xhat.col(j));
+                    let (mut w, mut b) = (0.0, 0.0);
+                    for row in s * r..(s + 1) * r {
+                        w += gc[row] * xc[row];
+                        b += gc[row];
+                    }
+                    v[(j, kk)] = w;
+                    if bias {
+                        v[(d + j, kk)] = b;
+                    }
+                }
+            }
+            let rotated;
+            let cols = match basis {
+                Some((qg, qa)) => {
+                    rotated = fisherlab_linalg::product(qg.transpose(), v.as_ref())
+                        * faer::Scale(qa[(0, 0)]);
+                    rotated.as_ref()
+                }
+                None => v.as_ref(),
+            };
+            for kk in 0..k {
+                m.as_mut()
+                    .col_mut(0)
+                    .subrows_mut(kk * p, p)
+                    .copy_from(cols.col(kk));
+            }
             f(s, m.as_ref());
         }
     }
@@ -572,7 +627,10 @@ impl<'a> Problem<'a> {
         let per_sample: usize = net
             .taps()
             .iter()
-            .map(|t| t.locations() * (t.folded_inp() + seeds * t.out()))
+            .map(|t| {
+                let (a, g) = t.widths();
+                t.locations() * (a + seeds * g)
+            })
             .sum();
         let chunk = self.chunk.min((TAP_BUDGET / per_sample.max(1)).max(1));
         let chunk = if self.forward.is_some() {
@@ -660,8 +718,9 @@ pub(crate) fn add_second_moments(
     basis: Option<(&Mat<f64>, &Mat<f64>)>,
     scale: f64,
 ) {
-    if chunk.taps[l].locations() > 1 {
-        // the per-sample gradient Σᵣ gᵣ ⊗ āᵣ is no longer rank one: square it whole
+    if !chunk.taps[l].rank_one() {
+        // the per-sample gradient (Σᵣ gᵣ ⊗ āᵣ, or a scale and shift) is not rank one: square it
+        // whole
         let o = acc.nrows();
         let w = scale * chunk.weight;
         chunk.for_each_sample_gradient(l, basis, |_, m| {
