@@ -706,7 +706,7 @@ fn residual_blocks_nest_and_name_their_parameters_as_pytorch() {
 fn normalisation_and_residual_print_forms() {
     let text = "Sequential(
   (0): Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
-  (1): BatchNorm2d(2, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+  (1): BatchNorm2d(2, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
   (2): Residual(
     (body): Sequential(
       (0): Conv2d(2, 2, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)
@@ -722,7 +722,7 @@ fn normalisation_and_residual_print_forms() {
   (4): LayerNorm((32,), eps=1e-05, elementwise_affine=True)
   (5): LayerNorm((32,), eps=1e-05, elementwise_affine=True, bias=False)
   (6): LayerNorm((32,), eps=1e-05, elementwise_affine=False)
-  (7): BatchNorm1d(32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+  (7): BatchNorm1d(32, eps=1e-05, momentum=0.1, affine=True, bias=False, track_running_stats=True)
   (8): Linear(in_features=32, out_features=3, bias=True)
 )
 ";
@@ -740,7 +740,6 @@ fn normalisation_and_residual_print_forms() {
             "4.bias",
             "5.weight",
             "7.weight",
-            "7.bias",
             "8.weight",
             "8.bias"
         ]

@@ -1,11 +1,14 @@
-//! Every curvature route on networks built from convolutions and pools, against independent
-//! references:
+//! Every curvature route on networks built from convolutions, pools, normalisation layers,
+//! residual blocks and layers shared over sequence positions, against independent references:
 //! - the exact Fisher against brute force over the labels (scores from forward-mode autodiff of
 //!   the whole model) and against the generic `Lᵀ J` route with forward-mode Jacobians;
 //! - Monte-Carlo and empirical dense matrices against the per-sample-score routes;
 //! - matrix-free products, diagonal and block-diagonal against the dense matrix;
 //! - K-FAC where the literature proves it exact: a convolution with one output location is the
-//!   dense layer; the reduce setting on a deep linear network with global average pooling;
+//!   dense layer; the reduce setting on a deep linear network with global average pooling or a
+//!   mean over positions, the expand setting when the loss sees every position;
+//! - K-FAC's and EKFAC's blocks of normalisation layers' scale and shift: the exact diagonal or
+//!   the exact dense block;
 //! - EKFAC at least as close as K-FAC (its refit is Frobenius-optimal in the basis);
 //! - the Hessian of the mean NLL against central differences of the batched gradient;
 //! - bit-identical results for 1, 2 and 3 threads.
@@ -15,14 +18,14 @@ use common::{assert_same_bits_for_any_thread_count, max_rel};
 
 use faer::Mat;
 use fisherlab_autodiff::layers::{
-    Activation, AdaptiveAvgPool, AvgPool, Conv, Flatten, Linear, MaxPool, MeanPool, Network,
-    Sequential,
+    Activation, AdaptiveAvgPool, AvgPool, BatchNorm, Conv, Flatten, LayerNorm, Linear, MaxPool,
+    MeanPool, Network, Residual, Sequential,
 };
 use fisherlab_autodiff::{ScalarFn, gradient};
 use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::curvature::{
     Approximation, BlockDiagonalFisher, DenseFisher, DiagonalFisher, Ekfac, Kfac, KfacApprox,
-    Labels, MatrixFreeFisher, Problem,
+    Labels, MatrixFreeFisher, Problem, ScaleShiftBlock,
 };
 use fisherlab_fisher::model::{
     ExactFisherOptions, JacobianRoute, Model, ModelMcOptions, empirical_fisher, exact_fisher,
@@ -79,6 +82,79 @@ fn cnn1d() -> Network {
         .unwrap()
 }
 
+/// A residual MLP with LayerNorm: Linear → Residual(LayerNorm → Linear → tanh → Linear) →
+/// LayerNorm without shift → Linear.
+fn residual_mlp() -> Network {
+    Sequential::new()
+        .push(Linear::new(4, 3, true))
+        .push(Residual::new(
+            Sequential::new()
+                .push(LayerNorm::new(&[3]))
+                .push(Linear::new(3, 4, true))
+                .push(Activation::Tanh)
+                .push(Linear::new(4, 3, true)),
+        ))
+        .push(LayerNorm::new(&[3]).with_affine(true, false))
+        .push(Linear::new(3, 3, true))
+        .build(&[4])
+        .unwrap()
+}
+
+/// A CNN with BatchNorm2d (running statistics not the defaults) and a residual block holding a
+/// convolution and a second BatchNorm.
+fn bn_cnn() -> Network {
+    let mut net = Sequential::new()
+        .push(Conv::conv2d(1, 2, [2, 2]))
+        .push(BatchNorm::norm2d(2))
+        .push(Activation::Relu)
+        .push(Residual::new(
+            Sequential::new()
+                .push(
+                    Conv::conv2d(2, 2, [3, 3])
+                        .with_padding(&[1])
+                        .with_bias(false),
+                )
+                .push(BatchNorm::norm2d(2))
+                .push(Activation::Tanh),
+        ))
+        .push(AvgPool::pool2d([2, 2]))
+        .push(Flatten::default())
+        .push(Linear::new(2, 3, true))
+        .build(&[1, 3, 3])
+        .unwrap();
+    for (name, values) in net.buffers() {
+        let v: Vec<f64> = (0..values.len())
+            .map(|c| {
+                if name.ends_with("var") {
+                    0.5 + 0.4 * c as f64
+                } else {
+                    0.1 - 0.2 * c as f64
+                }
+            })
+            .collect();
+        net.set_buffer(&name, &v).unwrap();
+    }
+    net
+}
+
+/// A pre-norm transformer-style block on tokens (T = 3, d = 2): a Linear shared over the
+/// positions, Residual(LayerNorm → Linear → GELU → Linear), the mean over positions, Linear.
+fn sequence_model() -> Network {
+    Sequential::new()
+        .push(Linear::new(2, 3, true))
+        .push(Residual::new(
+            Sequential::new()
+                .push(LayerNorm::new(&[3]))
+                .push(Linear::new(3, 4, true))
+                .push(Activation::Gelu)
+                .push(Linear::new(4, 3, true)),
+        ))
+        .push(MeanPool { dim: 1 })
+        .push(Linear::new(3, 2, true))
+        .build(&[3, 2])
+        .unwrap()
+}
+
 /// A model, its parameters, inputs and targets.
 type Case = (Model, Vec<f64>, Mat<f64>, Mat<f64>);
 
@@ -99,6 +175,24 @@ fn cases() -> Vec<Case> {
             theta_for(&cnn1d(), 2),
             x1,
             y1,
+        ),
+        (
+            Model::new(residual_mlp(), Head::Categorical).unwrap(),
+            theta_for(&residual_mlp(), 3),
+            images(6, 4),
+            Mat::from_fn(6, 1, |i, _| ((i + 1) % 3) as f64),
+        ),
+        (
+            Model::new(bn_cnn(), Head::Categorical).unwrap(),
+            theta_for(&bn_cnn(), 4),
+            images(5, 9),
+            Mat::from_fn(5, 1, |i, _| (i % 3) as f64),
+        ),
+        (
+            Model::new(sequence_model(), Head::Gaussian { sigma: 0.6 }).unwrap(),
+            theta_for(&sequence_model(), 5),
+            images(6, 6),
+            Mat::from_fn(6, 2, |i, j| 0.3 * i as f64 - 0.5 * j as f64),
         ),
     ]
 }
@@ -121,23 +215,31 @@ impl ScalarFn for LogLik<'_> {
 fn exact_fisher_of_a_cnn_is_the_expectation_over_labels() {
     // (1/N) Σₙ Σ_y p(y|xₙ) s sᵀ, s = ∇_θ log p(y|xₙ; θ) by forward mode of the whole model:
     // no Jacobian, no output Fisher, no taps
-    let (model, theta, x, _) = cases().swap_remove(0);
+    for (model, theta, x, _) in cases() {
+        if model.head() != Head::Categorical {
+            continue;
+        }
+        expectation_over_labels(&model, &theta, &x);
+    }
+}
+
+fn expectation_over_labels(model: &Model, theta: &[f64], x: &Mat<f64>) {
     let p = model.num_params();
     let mut want = Mat::<f64>::zeros(p, p);
     for i in 0..x.nrows() {
         let xi: Vec<f64> = (0..x.ncols()).map(|j| x[(i, j)]).collect();
         let mut z = Vec::new();
-        model.net().forward(&theta, &xi, &mut z);
+        model.net().forward(theta, &xi, &mut z);
         for label in 0..3 {
             let y = [label as f64];
             let lp = model.head().log_likelihood(&z, &y);
             let (_, s) = gradient(
                 &LogLik {
-                    model: &model,
+                    model,
                     x: &xi,
                     y: &y,
                 },
-                &theta,
+                theta,
             );
             for a in 0..p {
                 for b in 0..p {
@@ -146,9 +248,14 @@ fn exact_fisher_of_a_cnn_is_the_expectation_over_labels() {
             }
         }
     }
-    let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
+    let problem = Problem::new(model, theta, x.as_ref()).unwrap();
     let got = dense(&DenseFisher::new(Labels::Expected), &problem);
-    assert!(max_rel(&got, &want) < 1e-12, "{:e}", max_rel(&got, &want));
+    assert!(
+        max_rel(&got, &want) < 1e-12,
+        "{}: {:e}",
+        model.net(),
+        max_rel(&got, &want)
+    );
 }
 
 #[test]
@@ -160,19 +267,22 @@ fn every_route_agrees_with_its_reference_on_convolutional_networks() {
             .unwrap();
         let exact = dense(&DenseFisher::new(Labels::Expected), &problem);
         // the generic route with forward-mode Jacobians, in chunks of 2
-        let generic = exact_fisher(
-            &model,
-            &theta,
-            x.as_ref(),
-            &ExactFisherOptions {
-                chunk: 2,
-                route: JacobianRoute::Forward,
-            },
-        )
-        .unwrap()
-        .to_dense()
-        .unwrap();
-        assert!(max_rel(&exact, &generic) < 1e-12);
+        for route in [JacobianRoute::Forward, JacobianRoute::Reverse] {
+            let generic = exact_fisher(
+                &model,
+                &theta,
+                x.as_ref(),
+                &ExactFisherOptions { chunk: 2, route },
+            )
+            .unwrap()
+            .to_dense()
+            .unwrap();
+            assert!(
+                max_rel(&exact, &generic) < 1e-12,
+                "{} {route:?}",
+                model.net()
+            );
+        }
         // Monte Carlo and empirical against per-sample forward-mode scores with the same labels
         let mc = dense(
             &DenseFisher::new(Labels::Sampled {
@@ -415,8 +525,14 @@ fn hessian_of_a_cnn_equals_central_differences_of_its_gradient() {
 
 #[test]
 fn convolutional_routes_are_identical_for_any_thread_count() {
-    let (model, theta, x, _) = cases().swap_remove(0);
-    let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
+    // a CNN, and one with BatchNorm and a residual block
+    for (model, theta, x, _) in [cases().swap_remove(0), cases().swap_remove(3)] {
+        routes_are_identical_for_any_thread_count(&model, &theta, &x);
+    }
+}
+
+fn routes_are_identical_for_any_thread_count(model: &Model, theta: &[f64], x: &Mat<f64>) {
+    let problem = Problem::new(model, theta, x.as_ref()).unwrap();
     let routes: Vec<Box<dyn Approximation>> = vec![
         Box::new(DenseFisher::new(Labels::Expected)),
         Box::new(Kfac::new(Labels::Sampled {
@@ -429,5 +545,122 @@ fn convolutional_routes_are_identical_for_any_thread_count() {
     ];
     for r in &routes {
         assert_same_bits_for_any_thread_count(|| dense(r.as_ref(), &problem));
+    }
+}
+
+#[test]
+fn kfac_is_exact_for_expand_when_the_loss_sees_every_position() {
+    // a deep linear network with weight sharing, Linear(3, 4) → Linear(4, 2) at each of T = 4
+    // positions, all T·2 outputs under a Gaussian head: the output gradient of either layer at
+    // position t for output (t′, c) is δ_tt′ times a constant, so the exact block is
+    // Σₜ B Bᵀ ⊗ aₜ aₜᵀ, which K-FAC-expand reproduces (Eschenhagen et al. 2023) and reduce
+    // (mean of the inputs, sum of the gradients) does not
+    let net = Sequential::new()
+        .push(Linear::new(3, 4, true))
+        .push(Linear::new(4, 2, true))
+        .push(Flatten::default())
+        .build(&[4, 3])
+        .unwrap();
+    let theta = theta_for(&net, 8);
+    let model = Model::new(net, Head::Gaussian { sigma: 0.9 }).unwrap();
+    let x = images(7, 12);
+    let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
+    let exact = dense(&DenseFisher::new(Labels::Expected), &problem);
+    let taps = model.net().taps();
+    let block = |m: &Mat<f64>, t: usize| {
+        let r = taps[t].range();
+        m.as_ref()
+            .submatrix(r.start, r.start, r.len(), r.len())
+            .to_owned()
+    };
+    let expand = dense(&Kfac::new(Labels::Expected), &problem);
+    let reduce = dense(
+        &Kfac::new(Labels::Expected).with_approx(KfacApprox::Reduce),
+        &problem,
+    );
+    for t in 0..2 {
+        let err = max_rel(&block(&expand, t), &block(&exact, t));
+        assert!(err < 1e-12, "expand, layer {t}: {err:e}");
+        assert!(
+            max_rel(&block(&reduce, t), &block(&exact, t)) > 1e-2,
+            "reduce, layer {t}"
+        );
+    }
+}
+
+#[test]
+fn normalisation_blocks_are_the_exact_diagonal_or_the_exact_dense_block() {
+    // K-FAC keeps a scale-and-shift block exactly, from the same labels as its other factors:
+    // its diagonal by default, the dense block on request; EKFAC with the dense block is that
+    // block (its eigenbasis, refitted to the same labels: the eigenvalues)
+    for (model, theta, x, y) in cases().into_iter().skip(2) {
+        let problem = Problem::new(&model, &theta, x.as_ref())
+            .unwrap()
+            .with_targets(y.as_ref())
+            .unwrap();
+        let taps = model.net().taps();
+        assert!(taps.iter().any(|t| t.is_scale_shift()));
+        let mc = Labels::Sampled {
+            per_input: 2,
+            seed: 3,
+        };
+        for labels in [Labels::Expected, mc, Labels::Observed] {
+            let full = dense(&DenseFisher::new(labels), &problem);
+            let diag = dense(&Kfac::new(labels), &problem);
+            let blocks = dense(
+                &Kfac::new(labels).with_norm_block(ScaleShiftBlock::Dense),
+                &problem,
+            );
+            let ekfac = dense(
+                &Ekfac::new(labels).with_norm_block(ScaleShiftBlock::Dense),
+                &problem,
+            );
+            let scale = full.norm_max();
+            for t in taps.iter().filter(|t| t.is_scale_shift()) {
+                for i in t.range() {
+                    for j in t.range() {
+                        let want_diag = if i == j { full[(i, j)] } else { 0.0 };
+                        assert!((diag[(i, j)] - want_diag).abs() <= 1e-13 * scale);
+                        assert!((blocks[(i, j)] - full[(i, j)]).abs() <= 1e-13 * scale);
+                        assert!(
+                            (ekfac[(i, j)] - full[(i, j)]).abs() <= 1e-12 * scale,
+                            "{} {}: ekfac [{i},{j}]",
+                            model.net(),
+                            labels.name()
+                        );
+                    }
+                }
+                // no coupling to any other parameter
+                for i in t.range() {
+                    for j in (0..model.num_params()).filter(|j| !t.range().contains(j)) {
+                        assert_eq!(blocks[(i, j)], 0.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn hessian_of_a_residual_layer_norm_network_equals_central_differences() {
+    let (model, theta, x, y) = cases().swap_remove(2);
+    let h = hessian_of_mean_nll(&model, &theta, x.as_ref(), y.as_ref()).unwrap();
+    let step = 1e-5;
+    for j in 0..theta.len() {
+        let at = |s: f64| {
+            let mut t = theta.clone();
+            t[j] += s * step;
+            mean_nll_gradient(&model, &t, x.as_ref(), y.as_ref())
+                .unwrap()
+                .1
+        };
+        let (gp, gm) = (at(1.0), at(-1.0));
+        for i in 0..theta.len() {
+            let fd = (gp[i] - gm[i]) / (2.0 * step);
+            assert!(
+                (h[(i, j)] - fd).abs() < 1e-6 * (1.0 + fd.abs()),
+                "H[{i},{j}]"
+            );
+        }
     }
 }

@@ -98,8 +98,10 @@ pub struct BatchNorm {
     pub num_features: usize,
     /// Added to the variance (PyTorch's default 1e-5).
     pub eps: f64,
-    /// Whether there are a per-channel scale `weight` and shift `bias`.
+    /// Whether there are a per-channel scale `weight` and (with `bias`) shift `bias`.
     pub affine: bool,
+    /// Whether an affine layer has the shift (PyTorch ≥ 2.9's `bias`; default true).
+    pub bias: bool,
 }
 
 impl BatchNorm {
@@ -110,6 +112,7 @@ impl BatchNorm {
             num_features,
             eps: 1e-5,
             affine: true,
+            bias: true,
         }
     }
     /// `nn.BatchNorm2d(C)`: inputs `(C, H, W)` per sample.
@@ -133,6 +136,12 @@ impl BatchNorm {
     #[must_use]
     pub fn with_affine(mut self, affine: bool) -> Self {
         self.affine = affine;
+        self
+    }
+    /// The same with or without the shift of an affine layer.
+    #[must_use]
+    pub fn with_bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
         self
     }
     pub(crate) fn bind(&self, input: &[usize]) -> Result<NormAt, String> {
@@ -164,7 +173,7 @@ impl BatchNorm {
             r: numel(input) / c,
             channel_major: true,
             weight: self.affine,
-            bias: self.affine,
+            bias: self.affine && self.bias,
             shape: input.to_vec(),
             param_shape: vec![c],
         })

@@ -405,6 +405,9 @@ fn batch_norm(dims: usize, mut a: Args) -> Result<Layer, String> {
     if let Some(v) = a.take("affine", Some(3)) {
         b.affine = bool_of(&v, "affine")?;
     }
+    if let Some(v) = a.take("bias", None) {
+        b.bias = bool_of(&v, "bias")?;
+    }
     if let Some(v) = a.take("track_running_stats", Some(4))
         && !bool_of(&v, "track_running_stats")?
     {
@@ -414,7 +417,7 @@ fn batch_norm(dims: usize, mut a: Args) -> Result<Layer, String> {
     }
     a.finish(
         &class,
-        "num_features, eps, momentum, affine, track_running_stats=True",
+        "num_features, eps, momentum, affine, bias, track_running_stats=True",
     )?;
     Ok(Layer::BatchNorm(b))
 }
