@@ -113,6 +113,54 @@ fn the_examples_are_the_ones_on_the_pages() {
         "optimizers.md",
         include_str!("docs_examples.rs"),
     );
+    same_as_page(
+        include_str!("../docs/layers.md"),
+        "layers.md",
+        include_str!("docs_examples.rs"),
+    );
+}
+
+#[test]
+fn networks_from_pytorch_text_and_from_rust() -> Result<(), Box<dyn std::error::Error>> {
+    use fisherlab::autodiff::layers::{
+        Activation, BatchNorm, Conv, Flatten, Linear, MaxPool, Residual, Sequential, parse_model,
+    };
+    // ---- docs/layers.md: BEGIN
+    // the same CNN as PyTorch prints it (e.g. the file cnn.txt above) and from Rust
+    let text = "Sequential(
+      (0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+      (1): ReLU()
+      (2): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+      (3): Flatten(start_dim=1, end_dim=-1)
+      (4): Linear(in_features=64, out_features=10, bias=True)
+    )";
+    let net = Sequential::new()
+        .push(Conv::conv2d(1, 4, [3, 3]).with_padding(&[1]))
+        .push(Activation::Relu)
+        .push(MaxPool::pool2d([2, 2]))
+        .push(Flatten::default())
+        .push(Linear::new(64, 10, true))
+        .build(&[1, 8, 8])?;
+    let same = parse_model(text)?.build(&[1, 8, 8])?;
+    assert_eq!(net.param_names(), same.param_names());
+
+    // a residual block holding a BatchNorm, whose running statistics are buffers
+    let mut res = Sequential::new()
+        .push(Conv::conv2d(1, 4, [3, 3]).with_padding(&[1]))
+        .push(Residual::new(
+            Sequential::new()
+                .push(Conv::conv2d(4, 4, [3, 3]).with_padding(&[1]))
+                .push(BatchNorm::norm2d(4))
+                .push(Activation::Relu),
+        ))
+        .push(Flatten::default())
+        .push(Linear::new(256, 10, true))
+        .build(&[1, 8, 8])?;
+    res.set_buffer("1.body.1.running_var", &[0.5, 1.0, 2.0, 1.5])?;
+    assert_eq!(res.param_tensors()[4].0, "1.body.1.weight");
+    // ---- docs/layers.md: END
+    assert_eq!(res.buffers()[1].1, vec![0.5, 1.0, 2.0, 1.5]);
+    Ok(())
 }
 
 #[test]

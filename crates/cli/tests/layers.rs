@@ -454,6 +454,9 @@ fn the_main_job_runs_on_a_cnn() {
     );
 }
 
+/// A change to one tensor of a weights file (`None`: drop it).
+type Edit = dyn Fn(&str, Vec<f64>) -> Option<Vec<f64>>;
+
 #[test]
 fn batch_norm_needs_evaluation_mode_and_its_running_statistics() {
     let dir = tempfile::tempdir().unwrap();
@@ -491,7 +494,7 @@ fn batch_norm_needs_evaluation_mode_and_its_running_statistics() {
     // the running statistics must be in the weights file, and be variances
     let bytes = std::fs::read(fixture("bncnn.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let write = |name: &str, change: &dyn Fn(&str, Vec<f64>) -> Option<Vec<f64>>| {
+    let write = |name: &str, change: &Edit| {
         let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for (n, t) in st.tensors() {
             if t.dtype() != safetensors::Dtype::F64 {

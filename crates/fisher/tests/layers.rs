@@ -633,7 +633,7 @@ fn normalisation_blocks_are_the_exact_diagonal_or_the_exact_dense_block() {
                 // no coupling to any other parameter
                 for i in t.range() {
                     for j in (0..model.num_params()).filter(|j| !t.range().contains(j)) {
-                        assert_eq!(blocks[(i, j)], 0.0);
+                        assert!(blocks[(i, j)] == 0.0, "coupled [{i},{j}]");
                     }
                 }
             }

@@ -149,7 +149,13 @@ impl Activation {
                 let v = 1.0 / (1.0 + (-s).exp());
                 (s * v, v + s * v * (1.0 - v))
             }
-            Activation::Softplus | Activation::Gelu => {
+            Activation::Gelu => {
+                // x Φ(x) and Φ(x) + x φ(x)
+                let cdf = 0.5 * (1.0 + libm::erf(s * std::f64::consts::FRAC_1_SQRT_2));
+                let pdf = (-0.5 * s * s).exp() * INV_SQRT_2PI;
+                (s * cdf, cdf + s * pdf)
+            }
+            Activation::Softplus => {
                 let d = self.apply(Dual64::new(s, 1.0));
                 (d.re, d.eps)
             }
@@ -163,12 +169,16 @@ impl Activation {
     }
 }
 
-/// Standard normal CDF `Φ(x) = ½(1 + erf(x/√2))` for any scalar type (erf from `pxfm`).
+/// `1/√(2π)`.
+const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+/// Standard normal CDF `Φ(x) = ½(1 + erf(x/√2))` for any scalar type (erf from `libm`, within
+/// 1 ulp).
 pub fn normal_cdf<D: DualNum<Primitive = f64> + Copy>(x: D) -> D {
     let x0 = x.re();
-    let pdf = (-0.5 * x0 * x0).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    let pdf = (-0.5 * x0 * x0).exp() * INV_SQRT_2PI;
     lift(x, |k| match k {
-        0 => 0.5 * (1.0 + pxfm::f_erf(x0 / std::f64::consts::SQRT_2)),
+        0 => 0.5 * (1.0 + libm::erf(x0 * std::f64::consts::FRAC_1_SQRT_2)),
         1 => pdf,
         2 => -x0 * pdf,
         _ => (x0 * x0 - 1.0) * pdf,

@@ -385,12 +385,18 @@ pub(crate) fn to_positions(
 ) -> Mat<f64> {
     let (n, w) = (x.nrows(), x.ncols() / r);
     let mut u = Mat::<f64>::zeros(n * r, w + extra);
-    for t in 0..r {
-        for j in 0..w {
+    // feature outer: the R strided passes over one destination column stay in cache
+    for j in 0..w {
+        let dst = u
+            .as_mut()
+            .col_mut(j)
+            .try_as_col_major_mut()
+            .expect("contiguous")
+            .as_slice_mut();
+        for t in 0..r {
             let src = x.col(if channel_major { j * r + t } else { t * w + j });
-            let mut dst = u.as_mut().col_mut(j);
-            for s in 0..n {
-                dst[s * r + t] = src[s];
+            for (d, v) in dst[t..].iter_mut().step_by(r).zip(src.iter()) {
+                *d = *v;
             }
         }
     }
@@ -401,14 +407,18 @@ pub(crate) fn to_positions(
 pub(crate) fn from_positions(u: MatRef<'_, f64>, r: usize, channel_major: bool) -> Mat<f64> {
     let (m, w) = (u.nrows() / r, u.ncols());
     let mut x = Mat::<f64>::zeros(m, r * w);
-    for t in 0..r {
-        for j in 0..w {
-            let src = u.col(j);
-            let mut dst = x
+    for j in 0..w {
+        let col = u.col(j).to_owned();
+        let src = col.try_as_col_major().expect("contiguous").as_slice();
+        for t in 0..r {
+            let dst = x
                 .as_mut()
-                .col_mut(if channel_major { j * r + t } else { t * w + j });
-            for s in 0..m {
-                dst[s] = src[s * r + t];
+                .col_mut(if channel_major { j * r + t } else { t * w + j })
+                .try_as_col_major_mut()
+                .expect("contiguous")
+                .as_slice_mut();
+            for (d, v) in dst.iter_mut().zip(src[t..].iter().step_by(r)) {
+                *d = *v;
             }
         }
     }

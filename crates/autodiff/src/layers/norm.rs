@@ -20,6 +20,20 @@ use crate::DualNum;
 use faer::{Mat, MatRef};
 
 /// `nn.LayerNorm`: normalise over the trailing axes `normalized_shape` of each sample.
+///
+/// # Examples
+/// A LayerNorm over the features of each of 4 tokens: its scale and shift are one tap.
+/// ```
+/// use fisherlab_autodiff::layers::{LayerNorm, Linear, MeanPool, Sequential};
+/// let net = Sequential::new()
+///     .push(LayerNorm::new(&[8]))
+///     .push(Linear::new(8, 8, true))
+///     .push(MeanPool { dim: 1 })
+///     .build(&[4, 8])
+///     .unwrap();
+/// assert_eq!(net.param_tensors()[1].0, "0.bias");
+/// assert!(net.taps()[0].is_scale_shift() && net.taps()[0].locations() == 4);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerNorm {
     /// The trailing axes normalised together (e.g. `[64]`).
@@ -91,6 +105,22 @@ impl LayerNorm {
 /// `nn.BatchNorm1d` / `nn.BatchNorm2d` in evaluation mode: per channel,
 /// `y = γ (x − running_mean) / √(running_var + ε) + β`. The buffers start as PyTorch's (mean 0,
 /// variance 1) and are set from a weights file with [`super::Network::set_buffer`].
+///
+/// # Examples
+/// ```
+/// use fisherlab_autodiff::batch::forward;
+/// use fisherlab_autodiff::layers::{BatchNorm, Flatten, Sequential};
+/// let mut net = Sequential::new()
+///     .push(BatchNorm::norm1d(2).with_eps(0.0))
+///     .push(Flatten::default())
+///     .build(&[2])
+///     .unwrap();
+/// net.set_buffer("0.running_mean", &[1.0, 0.0]).unwrap();
+/// net.set_buffer("0.running_var", &[4.0, 1.0]).unwrap();
+/// // γ = (1, 1), β = (0, 0): (3 − 1)/2 and (5 − 0)/1
+/// let y = forward(&net, &[1.0, 1.0, 0.0, 0.0], faer::mat![[3.0, 5.0]].as_ref()).outputs;
+/// assert_eq!((y[(0, 0)], y[(0, 1)]), (1.0, 5.0));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BatchNorm {
     dims: usize,
@@ -343,17 +373,27 @@ impl NormAt {
         let mut xhat = self.positions(x);
         let rstd = match &self.stats {
             Stats::Sample { eps } => {
-                let d = self.d as f64;
-                let mut rstd = vec![0.0; xhat.nrows()];
-                for (i, s) in rstd.iter_mut().enumerate() {
-                    let mean = (0..self.d).map(|j| xhat[(i, j)]).sum::<f64>() / d;
-                    let var = (0..self.d)
-                        .map(|j| (xhat[(i, j)] - mean).powi(2))
-                        .sum::<f64>()
-                        / d;
-                    *s = 1.0 / (var + eps).sqrt();
-                    for j in 0..self.d {
-                        xhat[(i, j)] = (xhat[(i, j)] - mean) * *s;
+                // column by column (contiguous): the mean, then the biased variance, per row
+                let (rows, inv_d) = (xhat.nrows(), 1.0 / self.d as f64);
+                let mut mean = vec![0.0; rows];
+                for j in 0..self.d {
+                    for (m, v) in mean.iter_mut().zip(xhat.col(j).iter()) {
+                        *m += v;
+                    }
+                }
+                mean.iter_mut().for_each(|m| *m *= inv_d);
+                let mut var = vec![0.0; rows];
+                for j in 0..self.d {
+                    let col = xhat.as_mut().col_mut(j);
+                    for (i, v) in col.iter_mut().enumerate() {
+                        *v -= mean[i];
+                        var[i] += *v * *v;
+                    }
+                }
+                let rstd: Vec<f64> = var.iter().map(|v| 1.0 / (v * inv_d + eps).sqrt()).collect();
+                for j in 0..self.d {
+                    for (v, s) in xhat.as_mut().col_mut(j).iter_mut().zip(&rstd) {
+                        *v *= s;
                     }
                 }
                 rstd
@@ -385,18 +425,24 @@ impl NormAt {
         };
         match &self.stats {
             Stats::Sample { .. } => {
-                let rows = xhat.nrows();
-                let d = self.d as f64;
-                for i in 0..u.nrows() {
-                    let q = i % rows;
-                    let (mut mu, mut mux) = (0.0, 0.0);
-                    for j in 0..self.d {
-                        mu += u[(i, j)];
-                        mux += u[(i, j)] * xhat[(q, j)];
+                // column by column: row i of u pairs with row i mod (N·R) of x̂
+                let (rows, inv_d) = (xhat.nrows(), 1.0 / self.d as f64);
+                let m = u.nrows();
+                let (mut mu, mut mux) = (vec![0.0; m], vec![0.0; m]);
+                for j in 0..self.d {
+                    let (uc, xc) = (u.col(j), xhat.col(j));
+                    for i in 0..m {
+                        let v = uc[i];
+                        mu[i] += v;
+                        mux[i] += v * xc[i % rows];
                     }
-                    let (mu, mux) = (mu / d, mux / d);
-                    for j in 0..self.d {
-                        u[(i, j)] = rstd[q] * (u[(i, j)] - mu - xhat[(q, j)] * mux);
+                }
+                for j in 0..self.d {
+                    let xc = xhat.col(j);
+                    let mut uc = u.as_mut().col_mut(j);
+                    for i in 0..m {
+                        let q = i % rows;
+                        uc[i] = rstd[q] * (uc[i] - inv_d * (mu[i] + xc[q] * mux[i]));
                     }
                 }
             }

@@ -20,6 +20,17 @@ use crate::DualNum;
 use faer::{Mat, MatRef};
 
 /// `x + body(x)`, the body's output of the input's shape.
+///
+/// # Examples
+/// ```
+/// use fisherlab_autodiff::layers::{Activation, Linear, Residual, Sequential};
+/// let block = Residual::new(
+///     Sequential::new().push(Linear::new(4, 4, true)).push(Activation::Tanh),
+/// );
+/// let net = Sequential::new().push(block).push(Linear::new(4, 2, true)).build(&[4]).unwrap();
+/// assert_eq!(net.param_tensors()[0].0, "0.body.0.weight");
+/// assert_eq!(net.to_string(), "Residual(Linear-Tanh)-Linear");
+/// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Residual {
     /// The residual branch.
