@@ -546,3 +546,47 @@ fn batch_norm_needs_evaluation_mode_and_its_running_statistics() {
     let want = read_npy(fixture("bncnn_fisher.npy"));
     assert!(max_rel(&read_npy(dir.path().join("f.npy")), &want) < 1e-10);
 }
+
+#[test]
+fn every_optimizer_trains_the_sequence_model() {
+    // (N, T, d) inputs through Linear layers shared over the positions, a residual block and the
+    // mean over the positions; K-FAC and EKFAC in the reduce setting
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.jsonl");
+    let optimizers = "sgd,adam,ngd,diag,kfac,ekfac,smw,hf";
+    let mut args = vec!["train".to_string()];
+    args.extend(model_args("seq"));
+    args.extend(
+        [
+            "--optimizer",
+            optimizers,
+            "--steps",
+            "6",
+            "--batch",
+            "6",
+            "--eval-every",
+            "1",
+            "--kfac-approx",
+            "reduce",
+            "--quiet",
+            "--log",
+            log.to_str().unwrap(),
+        ]
+        .map(String::from),
+    );
+    run_ok(&args);
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for name in optimizers.split(',') {
+        let evals: Vec<f64> = records
+            .iter()
+            .filter(|r| r["optimizer"] == name)
+            .filter_map(|r| r["eval_loss"].as_f64())
+            .collect();
+        assert_eq!(evals.len(), 6, "{name}");
+        assert!(evals[5] < evals[0], "{name}: {evals:?}");
+    }
+}
