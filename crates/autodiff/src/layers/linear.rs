@@ -105,25 +105,42 @@ impl LinearAt {
         if self.t.bias {
             abar.as_mut().col_mut(self.t.inp).fill(1.0);
         }
-        let s = folded_affine(abar.as_ref(), p, self.t);
-        (from_positions(s.as_ref(), r, false), Cache::Tapped(abar))
+        // one GEMM per position on its block of columns: no reordering of the output
+        let (o, i) = (self.t.out, self.t.inp);
+        let w = weight(p, self.t);
+        let b = super::bias(p, self.t);
+        let mut y = Mat::<f64>::zeros(x.nrows(), r * o);
+        for pos in 0..r {
+            let mut yt = y.as_mut().subcols_mut(pos * o, o);
+            gemm(
+                yt.as_mut(),
+                Accum::Replace,
+                x.subcols(pos * i, i),
+                w.transpose(),
+                1.0,
+            );
+            for (c, bc) in b.iter().enumerate() {
+                for v in yt.as_mut().col_mut(c).iter_mut() {
+                    *v += bc;
+                }
+            }
+        }
+        (y, Cache::Tapped(abar))
     }
     pub fn backward(&self, p: &[f64], _: &Cache, g: MatRef<'_, f64>) -> Mat<f64> {
-        let r = self.t.locations;
-        let gs = self.tap_grads(g);
-        let mut out = Mat::<f64>::zeros(gs.nrows(), self.t.inp);
-        gemm(
-            out.as_mut(),
-            Accum::Replace,
-            gs.as_ref(),
-            weight(p, self.t),
-            1.0,
-        );
-        if r == 1 {
-            out
-        } else {
-            from_positions(out.as_ref(), r, false)
+        let (r, o, i) = (self.t.locations, self.t.out, self.t.inp);
+        // one GEMM per position on its block of columns (for R = 1 the whole matrix)
+        let mut out = Mat::<f64>::zeros(g.nrows(), r * i);
+        for pos in 0..r {
+            gemm(
+                out.as_mut().subcols_mut(pos * i, i),
+                Accum::Replace,
+                g.subcols(pos * o, o),
+                weight(p, self.t),
+                1.0,
+            );
         }
+        out
     }
     pub fn jvp(
         &self,

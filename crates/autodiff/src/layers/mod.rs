@@ -151,9 +151,14 @@ pub(crate) enum Cache {
     Slopes(Mat<f64>),
     /// A max-pool: for each sample and output, the input index of the maximum (row-major N × out).
     ArgMax(Vec<u32>),
-    /// A normalisation layer: the normalised inputs `x̂` in position rows ((N·R) × d) and, for
-    /// LayerNorm, `1/√(σ² + ε)` of each position row.
-    Normalized { xhat: Mat<f64>, rstd: Vec<f64> },
+    /// A normalisation layer: the normalised inputs `x̂` in position rows ((N·R) × d, the tap),
+    /// the same in sample rows (N × R·d), and for LayerNorm `1/√(σ² + ε)` of each sample and
+    /// position (N × R).
+    Normalized {
+        xhat: Mat<f64>,
+        samples: Mat<f64>,
+        rstd: Mat<f64>,
+    },
     /// Nothing to record.
     Nothing,
 }

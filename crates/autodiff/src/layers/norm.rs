@@ -15,7 +15,7 @@
 //! at each position (each a d-vector). It has no Kronecker structure; the curvature routes
 //! treat it exactly (see `TapKind::ScaleShift`).
 
-use super::{Cache, TapKind, TapShape, from_positions, numel, to_positions};
+use super::{Cache, TapKind, TapShape, numel, to_positions};
 use crate::DualNum;
 use faer::{Mat, MatRef};
 
@@ -327,12 +327,17 @@ impl NormAt {
     fn positions(&self, x: MatRef<'_, f64>) -> Mat<f64> {
         to_positions(x, self.r, 0, self.channel_major)
     }
-    fn samples(&self, u: MatRef<'_, f64>) -> Mat<f64> {
-        from_positions(u, self.r, self.channel_major)
-    }
     /// Output gradients of stacked seeds, one row per (seed, sample, position).
     pub fn tap_grads(&self, g: MatRef<'_, f64>) -> Mat<f64> {
         self.positions(g)
+    }
+    /// Column of feature j at position t in sample rows.
+    fn col(&self, t: usize, j: usize) -> usize {
+        if self.channel_major {
+            j * self.r + t
+        } else {
+            t * self.d + j
+        }
     }
     fn gamma<'a>(&self, p: &'a [f64]) -> Option<&'a [f64]> {
         self.weight.then(|| &p[..self.d])
@@ -340,122 +345,155 @@ impl NormAt {
     fn beta<'a>(&self, p: &'a [f64]) -> Option<&'a [f64]> {
         self.bias.then(|| &p[self.d..2 * self.d])
     }
-    /// `ẏ = γ ⊙ u + γ̇ ⊙ x̂ + β̇` in position rows, `u` the normalised direction (if any).
-    fn affine(
-        &self,
-        p: &[f64],
-        v: Option<&[f64]>,
-        xhat: &Mat<f64>,
-        u: Option<Mat<f64>>,
-    ) -> Option<Mat<f64>> {
-        let mut y = u.map(|mut u| {
-            if let Some(g) = self.gamma(p) {
-                scale_columns(&mut u, g);
+    /// Multiply the columns of feature j by `s[j]` (sample rows).
+    fn scale_features(&self, m: &mut Mat<f64>, s: &[f64]) {
+        for t in 0..self.r {
+            for (j, &sj) in s.iter().enumerate() {
+                for v in m.as_mut().col_mut(self.col(t, j)).iter_mut() {
+                    *v *= sj;
+                }
             }
-            u
-        });
-        if let Some(v) = v
-            && self.weight
-        {
-            let mut t = xhat.clone();
-            scale_columns(&mut t, &v[..self.d]);
-            if let Some(b) = self.beta(v) {
-                shift_columns(&mut t, b);
-            }
-            y = Some(match y {
-                Some(y) => y + t,
-                None => t,
-            });
         }
-        y
+    }
+    /// `dst += x̂ ⊙ γ̇ + β̇` per feature (sample rows; row i pairs with x̂ row i).
+    fn add_affine_direction(&self, dst: &mut Mat<f64>, v: &[f64], xhat: &Mat<f64>) {
+        for t in 0..self.r {
+            for j in 0..self.d {
+                let c = self.col(t, j);
+                let (w, b) = (v[j], if self.bias { v[self.d + j] } else { 0.0 });
+                let xc = xhat.col(c);
+                for (i, y) in dst.as_mut().col_mut(c).iter_mut().enumerate() {
+                    *y += w * xc[i] + b;
+                }
+            }
+        }
     }
     pub fn forward(&self, p: &[f64], x: MatRef<'_, f64>) -> (Mat<f64>, Cache) {
-        let mut xhat = self.positions(x);
-        let rstd = match &self.stats {
+        let n = x.nrows();
+        let mut xhat = x.to_owned();
+        let mut rstd = Mat::<f64>::zeros(0, 0);
+        match &self.stats {
             Stats::Sample { eps } => {
-                // column by column (contiguous): the mean, then the biased variance, per row
-                let (rows, inv_d) = (xhat.nrows(), 1.0 / self.d as f64);
-                let mut mean = vec![0.0; rows];
-                for j in 0..self.d {
-                    for (m, v) in mean.iter_mut().zip(xhat.col(j).iter()) {
-                        *m += v;
+                // per position: the mean, then the biased variance over its d columns, each
+                // column contiguous
+                rstd = Mat::zeros(n, self.r);
+                let inv_d = 1.0 / self.d as f64;
+                let mut mean = vec![0.0; n];
+                for t in 0..self.r {
+                    mean.fill(0.0);
+                    for j in 0..self.d {
+                        for (m, v) in mean.iter_mut().zip(xhat.col(self.col(t, j)).iter()) {
+                            *m += v;
+                        }
+                    }
+                    let mut var = vec![0.0; n];
+                    for j in 0..self.d {
+                        let c = self.col(t, j);
+                        for (i, v) in xhat.as_mut().col_mut(c).iter_mut().enumerate() {
+                            *v -= mean[i] * inv_d;
+                            var[i] += *v * *v;
+                        }
+                    }
+                    for (i, v) in var.iter().enumerate() {
+                        rstd[(i, t)] = 1.0 / (v * inv_d + eps).sqrt();
+                    }
+                    let rs = rstd.col(t);
+                    for j in 0..self.d {
+                        let c = self.col(t, j);
+                        for (i, v) in xhat.as_mut().col_mut(c).iter_mut().enumerate() {
+                            *v *= rs[i];
+                        }
                     }
                 }
-                mean.iter_mut().for_each(|m| *m *= inv_d);
-                let mut var = vec![0.0; rows];
-                for j in 0..self.d {
-                    let col = xhat.as_mut().col_mut(j);
-                    for (i, v) in col.iter_mut().enumerate() {
-                        *v -= mean[i];
-                        var[i] += *v * *v;
-                    }
-                }
-                let rstd: Vec<f64> = var.iter().map(|v| 1.0 / (v * inv_d + eps).sqrt()).collect();
-                for j in 0..self.d {
-                    for (v, s) in xhat.as_mut().col_mut(j).iter_mut().zip(&rstd) {
-                        *v *= s;
-                    }
-                }
-                rstd
             }
             Stats::Running { mean, scale, .. } => {
-                for j in 0..self.d {
-                    for v in xhat.as_mut().col_mut(j).iter_mut() {
-                        *v = (*v - mean[j]) * scale[j];
+                for t in 0..self.r {
+                    for j in 0..self.d {
+                        let c = self.col(t, j);
+                        for v in xhat.as_mut().col_mut(c).iter_mut() {
+                            *v = (*v - mean[j]) * scale[j];
+                        }
                     }
                 }
-                Vec::new()
             }
-        };
+        }
         let mut y = xhat.clone();
         if let Some(g) = self.gamma(p) {
-            scale_columns(&mut y, g);
+            self.scale_features(&mut y, g);
         }
         if let Some(b) = self.beta(p) {
-            shift_columns(&mut y, b);
+            for t in 0..self.r {
+                for (j, &bj) in b.iter().enumerate() {
+                    for v in y.as_mut().col_mut(self.col(t, j)).iter_mut() {
+                        *v += bj;
+                    }
+                }
+            }
         }
-        (self.samples(y.as_ref()), Cache::Normalized { xhat, rstd })
+        let tap = if self.weight {
+            self.positions(xhat.as_ref())
+        } else {
+            Mat::zeros(0, 0)
+        };
+        (
+            y,
+            Cache::Normalized {
+                xhat: tap,
+                samples: xhat,
+                rstd,
+            },
+        )
     }
-    /// The normalisation's Jacobian applied to position rows `u` (row i belongs to position
-    /// row `i mod (N·R)` of the recorded pass): it is symmetric, so this serves the backward
-    /// pass and the JVP. LayerNorm: `rstd (u − mean(u) − x̂ mean(u ⊙ x̂))`; BatchNorm: `u / √(v + ε)`.
+    /// The normalisation's Jacobian applied to sample rows `u` (row i belongs to sample
+    /// `i mod N` of the recorded pass): it is symmetric, so this serves the backward pass and the
+    /// JVP. LayerNorm: `rstd (u − mean(u) − x̂ mean(u ⊙ x̂))` per position; BatchNorm:
+    /// `u / √(v + ε)`.
     fn normalise_direction(&self, cache: &Cache, u: &mut Mat<f64>) {
-        let Cache::Normalized { xhat, rstd } = cache else {
+        let Cache::Normalized {
+            samples: xhat,
+            rstd,
+            ..
+        } = cache
+        else {
             unreachable!("a normalisation layer records its normalised inputs");
         };
         match &self.stats {
             Stats::Sample { .. } => {
-                // column by column: row i of u pairs with row i mod (N·R) of x̂
-                let (rows, inv_d) = (xhat.nrows(), 1.0 / self.d as f64);
-                let m = u.nrows();
+                let (n, m, inv_d) = (xhat.nrows(), u.nrows(), 1.0 / self.d as f64);
                 let (mut mu, mut mux) = (vec![0.0; m], vec![0.0; m]);
-                for j in 0..self.d {
-                    let (uc, xc) = (u.col(j), xhat.col(j));
-                    for i in 0..m {
-                        let v = uc[i];
-                        mu[i] += v;
-                        mux[i] += v * xc[i % rows];
+                for t in 0..self.r {
+                    mu.fill(0.0);
+                    mux.fill(0.0);
+                    for j in 0..self.d {
+                        let c = self.col(t, j);
+                        let (uc, xc) = (u.col(c), xhat.col(c));
+                        for i in 0..m {
+                            let v = uc[i];
+                            mu[i] += v;
+                            mux[i] += v * xc[i % n];
+                        }
                     }
-                }
-                for j in 0..self.d {
-                    let xc = xhat.col(j);
-                    let mut uc = u.as_mut().col_mut(j);
-                    for i in 0..m {
-                        let q = i % rows;
-                        uc[i] = rstd[q] * (uc[i] - inv_d * (mu[i] + xc[q] * mux[i]));
+                    let rs = rstd.col(t);
+                    for j in 0..self.d {
+                        let c = self.col(t, j);
+                        let xc = xhat.col(c);
+                        for (i, v) in u.as_mut().col_mut(c).iter_mut().enumerate() {
+                            let q = i % n;
+                            *v = rs[q] * (*v - inv_d * (mu[i] + xc[q] * mux[i]));
+                        }
                     }
                 }
             }
-            Stats::Running { scale, .. } => scale_columns(u, scale),
+            Stats::Running { scale, .. } => self.scale_features(u, scale),
         }
     }
     pub fn backward(&self, p: &[f64], cache: &Cache, g: MatRef<'_, f64>) -> Mat<f64> {
-        let mut u = self.positions(g);
+        let mut u = g.to_owned();
         if let Some(gm) = self.gamma(p) {
-            scale_columns(&mut u, gm);
+            self.scale_features(&mut u, gm);
         }
         self.normalise_direction(cache, &mut u);
-        self.samples(u.as_ref())
+        u
     }
     pub fn jvp(
         &self,
@@ -464,16 +502,22 @@ impl NormAt {
         cache: &Cache,
         xdot: Option<MatRef<'_, f64>>,
     ) -> Option<Mat<f64>> {
-        let Cache::Normalized { xhat, .. } = cache else {
+        let Cache::Normalized { samples, .. } = cache else {
             unreachable!("a normalisation layer records its normalised inputs");
         };
-        let u = xdot.map(|xd| {
-            let mut u = self.positions(xd);
+        let mut y = xdot.map(|xd| {
+            let mut u = xd.to_owned();
             self.normalise_direction(cache, &mut u);
+            if let Some(g) = self.gamma(p) {
+                self.scale_features(&mut u, g);
+            }
             u
         });
-        self.affine(p, Some(v), xhat, u)
-            .map(|y| self.samples(y.as_ref()))
+        if self.weight {
+            let dst = y.get_or_insert_with(|| Mat::zeros(samples.nrows(), samples.ncols()));
+            self.add_affine_direction(dst, v, samples);
+        }
+        y
     }
     pub fn forward_dual<D: DualNum<Primitive = f64> + Copy>(&self, p: &[D], x: &[D]) -> Vec<D> {
         let (d, r) = (self.d, self.r);
@@ -519,23 +563,5 @@ impl NormAt {
             }
         }
         y
-    }
-}
-
-/// Multiply column j by `s[j]`.
-fn scale_columns(m: &mut Mat<f64>, s: &[f64]) {
-    for (j, &sj) in s.iter().enumerate() {
-        for v in m.as_mut().col_mut(j).iter_mut() {
-            *v *= sj;
-        }
-    }
-}
-
-/// Add `b[j]` to column j.
-fn shift_columns(m: &mut Mat<f64>, b: &[f64]) {
-    for (j, &bj) in b.iter().enumerate() {
-        for v in m.as_mut().col_mut(j).iter_mut() {
-            *v += bj;
-        }
     }
 }
