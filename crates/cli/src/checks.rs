@@ -56,3 +56,20 @@ mod tests {
         assert!(positive(&[("lr", None), ("tol", Some(1e-6))]).is_ok());
     }
 }
+
+/// How much of each spectrum to keep: `Some(k)` the k largest eigenvalues, `None` all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spectrum(pub Option<usize>);
+
+/// `--spectrum K|all`.
+pub fn spectrum_arg(s: &str) -> Result<Spectrum, String> {
+    if s == "all" {
+        return Ok(Spectrum(None));
+    }
+    match s.parse::<usize>() {
+        Ok(k) if k >= 1 => Ok(Spectrum(Some(k))),
+        _ => Err(format!(
+            "`{s}` is not a count >= 1 or `all` (the K largest eigenvalues, or every one)"
+        )),
+    }
+}

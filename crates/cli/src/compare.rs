@@ -3,6 +3,7 @@
 //! optimizers built on them do, as a table and as an output folder of JSON, CSV, figures and a
 //! self-contained `index.html`.
 
+use crate::checks::Spectrum;
 use crate::net::NetArgs;
 use crate::train::{self, OptimizerArg, OptimizerOptions, Outcome};
 use crate::{CliError, checks, data, format, io, plots};
@@ -109,6 +110,10 @@ pub struct CompareArgs {
     /// Damping λ of the natural-gradient directions, solves and log-determinants.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     lambda: f64,
+    /// Eigenvalues kept of each spectrum: the K largest (Lanczos for large dense matrices), or
+    /// `all` (a full eigendecomposition of every dense matrix, O(P³) each).
+    #[arg(long, default_value = "100", value_parser = crate::checks::spectrum_arg)]
+    spectrum: Spectrum,
     /// Layer whose Fisher block the heatmaps show (0-based; default: the last layer).
     #[arg(long)]
     block: Option<usize>,
@@ -195,6 +200,7 @@ struct Results {
 
 /// Run the command.
 pub fn run(args: &CompareArgs) -> Result<String, CliError> {
+    let started = Instant::now();
     train::check_options(&args.hyper)?;
     checks::at_least(
         1,
@@ -253,6 +259,7 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
     }
 
     // 1. training curves, and the weights the Fisher is evaluated at
+    let clock = Instant::now();
     let opts = TrainOptions {
         steps: args.steps,
         batch: args.batch,
@@ -286,6 +293,8 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
         }
     };
     let initial_loss = mean_nll(&model, &theta0, x.as_ref(), y.as_ref())?;
+    let training_seconds = clock.elapsed().as_secs_f64();
+    let mut metrics_seconds = 0.0;
 
     // 2. exact Fisher and every approximation at θ
     let problem = Problem::new(&model, &theta, x.as_ref())?.with_targets(y.as_ref())?;
@@ -302,6 +311,7 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
         args.lambda,
         g.as_ref(),
     )?;
+    let clock = Instant::now();
     let reference = Reference::new(
         exact.as_ref(),
         &CompareOptions {
@@ -309,8 +319,10 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
             gradient: Some(gradient.clone()),
             random_directions: 16,
             seed: args.seed,
+            spectrum: args.spectrum.0,
         },
     )?;
+    metrics_seconds += clock.elapsed().as_secs_f64();
     bar.inc(1);
     let block_range = net.taps()[block_layer].range();
     let (w_off, block_size) = (block_range.start, block_range.len());
@@ -328,7 +340,9 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
             args.lambda,
             g.as_ref(),
         )?;
+        let clock = Instant::now();
         let c = reference.compare(op.as_ref())?;
+        metrics_seconds += clock.elapsed().as_secs_f64();
         spectra.push((entry.name.to_string(), descending(&c.spectrum_approx)));
         row.metrics = Some(c);
         if let Some(k) = HEATMAPS.iter().position(|(n, _)| *n == entry.name) {
@@ -395,9 +409,15 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
         blocks,
         block_title,
     };
-    let report = report_json(&results);
+    let mut report = report_json(&results);
+    report["seconds"] = json!({
+        "training": training_seconds,
+        "builds": results.rows.iter().map(|r| r.build_seconds).sum::<f64>(),
+        "solves": results.rows.iter().map(|r| r.solve_seconds).sum::<f64>(),
+        "metrics": metrics_seconds,
+    });
     io::write_folder(&args.out, "comparison.json", |dir| {
-        write_outputs(dir, &results, &report)
+        write_outputs(dir, &results, &mut report, started)
     })?;
     let failures = train::failures(&results.outcomes);
     let done = |text: String| {
@@ -562,11 +582,22 @@ fn csv(rows: &[Row]) -> String {
     out
 }
 
-fn write_outputs(dir: &Path, r: &Results, report: &Value) -> Result<(), CliError> {
+/// Every output file; the figures first, so that `comparison.json` records their seconds.
+fn write_outputs(
+    dir: &Path,
+    r: &Results,
+    report: &mut Value,
+    started: Instant,
+) -> Result<(), CliError> {
     let file = |name: &str, text: &str| {
         std::fs::write(dir.join(name), text)
             .map_err(|e| CliError::Failed(format!("cannot write {name}: {e}")))
     };
+    let clock = Instant::now();
+    figures(dir, r)?;
+    file("index.html", &html(dir, r)?)?;
+    report["seconds"]["figures"] = json!(clock.elapsed().as_secs_f64());
+    report["seconds"]["total"] = json!(started.elapsed().as_secs_f64());
     file(
         "comparison.json",
         &(serde_json::to_string_pretty(report).map_err(|e| CliError::Failed(e.to_string()))?
@@ -577,9 +608,7 @@ fn write_outputs(dir: &Path, r: &Results, report: &Value) -> Result<(), CliError
     train::write_log(&mut log, &r.outcomes)
         .map_err(|e| CliError::Failed(format!("training log: {e}")))?;
     std::fs::write(dir.join("training.jsonl"), log)
-        .map_err(|e| CliError::Failed(format!("cannot write training.jsonl: {e}")))?;
-    figures(dir, r)?;
-    file("index.html", &html(dir, r)?)
+        .map_err(|e| CliError::Failed(format!("cannot write training.jsonl: {e}")))
 }
 
 fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {

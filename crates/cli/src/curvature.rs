@@ -177,6 +177,9 @@ pub struct CurvatureArgs {
     /// Damping λ of the comparison's natural-gradient directions and log-determinants.
     #[arg(long, default_value_t = 1e-3)]
     lambda: f64,
+    /// With --compare: eigenvalues kept of each spectrum, the K largest or `all`.
+    #[arg(long, default_value = "100", value_parser = crate::checks::spectrum_arg)]
+    spectrum: crate::checks::Spectrum,
 }
 
 fn labels(args: &CurvatureArgs) -> Labels {
@@ -295,14 +298,34 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
             }
         };
     let seconds = start.elapsed().as_secs_f64();
-    let dense = match (&op, &hessian) {
-        (Some(op), _) if args.out.is_some() => Some(op.to_dense().map_err(linalg)?),
-        (_, Some(h)) => Some(h.clone()),
+    // the matrix to write: the operator's own storage when it is dense (no P × P copy)
+    let dense = match &op {
+        Some(op) if args.out.is_some() && op.as_dense().is_none() => {
+            Some(op.to_dense().map_err(linalg)?)
+        }
         _ => None,
     };
 
+    let clock = Instant::now();
+    if let Some(path) = &args.out {
+        // a dense operator's matrix is exactly symmetric: its columns are its rows
+        let (m, symmetric) = match (&hessian, &op, &dense) {
+            (Some(h), _, _) => (h.as_ref(), false),
+            (_, _, Some(d)) => (d.as_ref(), false),
+            (_, Some(op), None) => (
+                op.as_dense()
+                    .ok_or_else(|| CliError::Failed("no matrix to write".into()))?,
+                true,
+            ),
+            _ => return Err(CliError::Failed("no matrix to write".into())),
+        };
+        io::write_matrix(path, m, symmetric)?;
+    }
+    let write_seconds = clock.elapsed().as_secs_f64();
+
     let mut text = String::new();
     if args.json {
+        let clock = Instant::now();
         let mut summary = json!({
             "kind": args.kind.name(),
             "variant": match args.kind {
@@ -328,6 +351,7 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
             "parameters": net.num_params(),
             "inputs": x.nrows(),
             "seconds": seconds,
+            "write_seconds": args.out.as_ref().map(|_| write_seconds),
         });
         let stats = match (&op, &hessian) {
             (Some(op), _) => operator_stats(op.as_ref())?,
@@ -337,8 +361,8 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
         merge(&mut summary, stats);
         if args.compare {
             let exact = DenseFisher::new(Labels::Expected).build(&problem)?;
-            let approx: Box<dyn CurvatureOperator> = match (op, &hessian) {
-                (Some(op), _) => op,
+            let approx: &dyn CurvatureOperator = match (&op, &hessian) {
+                (Some(op), _) => op.as_ref(),
                 (_, Some(h)) => {
                     return Err(CliError::Input(format!(
                         "--compare needs a PSD approximation; the Hessian is not one (its smallest eigenvalue is {})",
@@ -353,12 +377,13 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
             };
             let c = compare(
                 exact.as_ref(),
-                approx.as_ref(),
+                approx,
                 &CompareOptions {
                     lambda: args.lambda,
                     gradient,
                     random_directions: 16,
                     seed: args.seed,
+                    spectrum: args.spectrum.0,
                 },
             )?;
             summary["comparison"] = json!({
@@ -383,12 +408,10 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
             .out
             .as_ref()
             .map_or(Value::Null, |p| Value::from(p.display().to_string()));
+        summary["summary_seconds"] = json!(clock.elapsed().as_secs_f64());
         text = serde_json::to_string_pretty(&summary)
             .map_err(|e| CliError::Failed(e.to_string()))?
             + "\n";
-    }
-    if let (Some(path), Some(m)) = (&args.out, &dense) {
-        io::write_matrix(path, m)?;
     }
     Ok(text)
 }

@@ -22,6 +22,10 @@ pub struct CompareOptions {
     pub random_directions: usize,
     /// Seed of the random directions.
     pub seed: u64,
+    /// How much of the two spectra to report: `None` every eigenvalue (a full symmetric
+    /// eigendecomposition of each dense operator, `O(P³)`), `Some(k)` the k largest (Lanczos for
+    /// a large dense operator, `O(P² · steps)`; structured operators give theirs exactly).
+    pub spectrum: Option<usize>,
 }
 
 impl Default for CompareOptions {
@@ -31,6 +35,7 @@ impl Default for CompareOptions {
             gradient: None,
             random_directions: 16,
             seed: 0,
+            spectrum: None,
         }
     }
 }
@@ -53,7 +58,8 @@ pub struct RatioSummary {
 pub struct Comparison {
     /// `‖F̃ − F‖_F / ‖F‖_F`.
     pub rel_frobenius: f64,
-    /// `‖F̃ − F‖₂ / ‖F‖₂` (largest eigenvalue magnitudes).
+    /// `‖F̃ − F‖₂ / ‖F‖₂` (largest eigenvalue magnitudes; by Lanczos from both ends for a large
+    /// P, to a relative error of at most 1e-6).
     pub rel_spectral: f64,
     /// Cosine between the damped natural-gradient directions `(F̃ + λI)⁻¹g` and `(F + λI)⁻¹g`.
     pub ngd_cosine: Option<f64>,
@@ -114,6 +120,58 @@ fn symmetric_eigenvalues(m: &Mat<f64>) -> Result<Vec<f64>> {
 
 fn largest_magnitude(v: &[f64]) -> f64 {
     v.iter().fold(0.0f64, |m, x| m.max(x.abs()))
+}
+
+/// `‖M‖₂` of a symmetric matrix: the largest eigenvalue magnitude, from the two ends of the
+/// spectrum by Lanczos for a large M (the whole spectrum otherwise, or if Lanczos fails).
+fn spectral_norm(m: &Mat<f64>) -> Result<f64> {
+    use fisherlab_linalg::{Dense, LANCZOS_MIN_DIM, LanczosOptions, lanczos_top_k};
+    if m.nrows() >= LANCZOS_MIN_DIM {
+        let sym = crate::curvature::symmetrize(m);
+        let negated = Mat::from_fn(sym.nrows(), sym.ncols(), |i, j| -sym[(i, j)]);
+        // a Ritz value lies within its residual of an eigenvalue and below the largest one, so
+        // a relative residual of 1e-6 bounds the relative error of the norm by 1e-6; the other
+        // end need only be resolved relative to the first one found
+        let (sym, negated) = (Dense::new(sym)?, Dense::new(negated)?);
+        let top = |d: &Dense, scale: f64| -> Option<f64> {
+            let opts = LanczosOptions {
+                tol: 1e-6,
+                max_steps: 300,
+                scale,
+            };
+            lanczos_top_k(d, 1, 0, &opts).ok().map(|l| l.values[0])
+        };
+        let ends = match top(&sym, 0.0) {
+            Some(hi) => top(&negated, hi.abs()).map(|lo| (hi, lo)),
+            None => top(&negated, 0.0).and_then(|lo| top(&sym, lo.abs()).map(|hi| (hi, lo))),
+        };
+        if let Some((hi, lo)) = ends {
+            return Ok(hi.abs().max(lo.abs()));
+        }
+    }
+    Ok(largest_magnitude(&symmetric_eigenvalues(m)?))
+}
+
+/// The spectrum an operator reports for `spectrum` (ascending): all of it, or its k largest.
+fn spectrum_of(
+    op: &dyn CurvatureOperator,
+    dense: Option<&Mat<f64>>,
+    spectrum: Option<usize>,
+) -> Result<Vec<f64>> {
+    match spectrum {
+        Some(k) => {
+            let mut top = op.top_eigenvalues(k.clamp(1, op.dim()))?;
+            top.reverse();
+            Ok(top)
+        }
+        // operators without an exact structured spectrum (low rank plus a general diagonal,
+        // matrix-free) fall back to the dense symmetric eigenvalues
+        None => match (op.eigenvalues(), dense) {
+            (Ok(v), _) => Ok(v),
+            (Err(_), Some(d)) => symmetric_eigenvalues(d),
+            (Err(e), None) => Err(e.into()),
+        },
+    }
 }
 
 /// The exact operator with everything the metrics need from it computed once: the dense
@@ -202,12 +260,16 @@ impl<'a> Reference<'a> {
             }
         }
         let dense = exact.to_dense()?;
-        let spectrum = exact.eigenvalues()?;
+        let spectrum = spectrum_of(exact, Some(&dense), opts.spectrum)?;
+        let spectral_norm = match opts.spectrum {
+            None => largest_magnitude(&spectrum),
+            Some(_) => spectral_norm(&dense)?,
+        };
         Ok(Self {
             exact,
             opts: opts.clone(),
             norm: dense.norm_l2(),
-            spectral_norm: largest_magnitude(&spectrum),
+            spectral_norm,
             dense,
             spectrum,
             gradient,
@@ -216,7 +278,7 @@ impl<'a> Reference<'a> {
         })
     }
 
-    /// Eigenvalues of the exact operator, ascending.
+    /// Eigenvalues of the exact operator, ascending (the k largest with `spectrum: Some(k)`).
     pub fn spectrum(&self) -> &[f64] {
         &self.spectrum
     }
@@ -241,15 +303,16 @@ impl<'a> Reference<'a> {
             });
         }
         let mut diff = approx.to_dense()?;
-        // operators without an exact structured spectrum (low rank plus a general diagonal)
-        // fall back to the dense symmetric eigenvalues
-        let spectrum_approx = match approx.eigenvalues() {
+        let spectrum_approx = spectrum_of(approx, Some(&diff), self.opts.spectrum)?;
+        // operators without an exact log-determinant (matrix-free) by Cholesky of their matrix
+        let logdet = match approx.logdet_damped(self.opts.lambda) {
             Ok(v) => v,
-            Err(_) => symmetric_eigenvalues(&diff)?,
+            Err(_) => fisherlab_linalg::Dense::new(crate::curvature::symmetrize(&diff))?
+                .logdet_damped(self.opts.lambda)?,
         };
         diff -= &self.dense;
         let rel_frobenius = diff.norm_l2() / self.norm;
-        let rel_spectral = largest_magnitude(&symmetric_eigenvalues(&diff)?) / self.spectral_norm;
+        let rel_spectral = spectral_norm(&diff)? / self.spectral_norm;
         drop(diff);
 
         let (mut ngd_cosine, mut ngd_rel_error, mut quad_ratio_gradient) = (None, None, None);
@@ -271,14 +334,6 @@ impl<'a> Reference<'a> {
             min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
             max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
             count: ratios.len(),
-        };
-        // operators without an exact log-determinant (matrix-free) use their dense spectrum
-        let logdet = match approx.logdet_damped(self.opts.lambda) {
-            Ok(v) => v,
-            Err(_) => spectrum_approx
-                .iter()
-                .map(|v| (v + self.opts.lambda).ln())
-                .sum(),
         };
         let logdet_difference = logdet - self.logdet;
         Ok(Comparison {
@@ -311,6 +366,7 @@ mod tests {
             gradient: Some(vec![1.0; 4]),
             random_directions: 8,
             seed: 1,
+            spectrum: None,
         };
         let c = compare(&exact, &approx, &opts).unwrap();
         assert!((c.rel_frobenius - (14.0f64 / 30.0).sqrt()).abs() < 1e-15);
@@ -336,6 +392,40 @@ mod tests {
         assert!(r.min >= 0.25 && r.max <= 1.0 && r.min <= r.mean && r.mean <= r.max);
         assert_eq!(c.spectrum_exact, vec![1.0, 2.0, 3.0, 4.0]);
         assert_eq!(c.spectrum_approx, vec![1.0; 4]);
+    }
+
+    #[test]
+    fn large_operators_use_lanczos_and_agree_with_the_closed_forms() {
+        // P = 1000 diagonal operators: the spectral norm of the difference comes from Lanczos
+        // at both ends of its spectrum, the spectra are the k largest; closed forms by hand
+        let p = fisherlab_linalg::LANCZOS_MIN_DIM;
+        let d: Vec<f64> = (0..p).map(|i| 1.0 + i as f64 / 10.0).collect();
+        // F̃ = F + δ with δ from about −2.9 to 1 (kept positive): the difference's negative end
+        // is the larger; its spectral norm is max |F̃ᵢᵢ − Fᵢᵢ|
+        let a: Vec<f64> = (0..p)
+            .map(|i| d[i] + (i as f64 / (p - 1) as f64) * 4.0 - 3.0)
+            .map(|v| v.max(0.05))
+            .collect();
+        let norm = a
+            .iter()
+            .zip(&d)
+            .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+        assert!(norm > 2.5);
+        let (exact, approx) = (Diagonal::new(d.clone()).unwrap(), Diagonal::new(a).unwrap());
+        let opts = CompareOptions {
+            spectrum: Some(5),
+            ..Default::default()
+        };
+        let c = compare(&exact, &approx, &opts).unwrap();
+        let top = d[p - 1];
+        let want = norm / top;
+        assert!(
+            (c.rel_spectral - want).abs() <= 1e-6 * want,
+            "{} vs {want}",
+            c.rel_spectral
+        );
+        assert_eq!(c.spectrum_exact, d[p - 5..].to_vec());
+        assert_eq!(c.spectrum_approx.len(), 5);
     }
 
     #[test]

@@ -122,4 +122,14 @@ impl CurvatureOperator for BlockDiagonal {
         v.sort_by(f64::total_cmp);
         Ok(v)
     }
+    /// The k largest of the blocks' k largest (each block by its own method).
+    fn top_eigenvalues(&self, k: usize) -> Result<Vec<f64>> {
+        let mut v = Vec::new();
+        for b in &self.blocks {
+            v.extend(b.top_eigenvalues(k.min(b.dim()))?);
+        }
+        v.sort_by(|a, b| b.total_cmp(a));
+        v.truncate(k);
+        Ok(v)
+    }
 }

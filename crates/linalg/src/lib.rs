@@ -50,7 +50,7 @@ mod permuted;
 mod sum;
 
 pub use block_diagonal::BlockDiagonal;
-pub use dense::Dense;
+pub use dense::{Dense, LANCZOS_MIN_DIM};
 pub use diagonal::Diagonal;
 pub use ekfac::Ekfac;
 pub use faer::{Mat, MatRef};
@@ -318,6 +318,11 @@ pub trait CurvatureOperator: Send + Sync {
         let y = self.apply(MatRef::from_column_major_slice(v, v.len(), 1))?;
         Ok(y.col_as_slice(0).to_vec())
     }
+    /// The stored P × P matrix, for an operator that holds one ([`Dense`]): read it without a
+    /// copy. `None` for every other structure.
+    fn as_dense(&self) -> Option<MatRef<'_, f64>> {
+        None
+    }
     /// The P × P matrix.
     ///
     /// # Errors
@@ -348,7 +353,8 @@ pub trait CurvatureOperator: Send + Sync {
     fn logdet_damped(&self, lambda: f64) -> Result<f64>;
     /// All eigenvalues, ascending.
     fn eigenvalues(&self) -> Result<Vec<f64>>;
-    /// The `k` largest eigenvalues, descending.
+    /// The `k` largest eigenvalues, descending (all of them by [`eigenvalues`](Self::eigenvalues)
+    /// unless the structure offers better: Lanczos for a large [`Dense`]).
     fn top_eigenvalues(&self, k: usize) -> Result<Vec<f64>> {
         let mut e = self.eigenvalues()?;
         e.reverse();

@@ -320,10 +320,13 @@ pub fn conjugate_gradient(
 /// Options of the Lanczos iteration.
 #[derive(Debug, Clone, Copy)]
 pub struct LanczosOptions {
-    /// A Ritz pair counts as converged when `|β_m yₘ| ≤ tol·|θ|` (default 1e-10).
+    /// A Ritz pair counts as converged when `|β_m yₘ| ≤ tol·max(|θ|, scale)` (default 1e-10).
     pub tol: f64,
     /// Largest Krylov dimension (default 500, capped at P).
     pub max_steps: usize,
+    /// A magnitude below which eigenvalues need not be resolved relative to themselves (default
+    /// 0): e.g. the other end of the spectrum when only the largest magnitude matters.
+    pub scale: f64,
 }
 
 impl Default for LanczosOptions {
@@ -331,6 +334,7 @@ impl Default for LanczosOptions {
         Self {
             tol: 1e-10,
             max_steps: 500,
+            scale: 0.0,
         }
     }
 }
@@ -352,11 +356,13 @@ fn rademacher(rng: &mut Rng, n: usize) -> Vec<f64> {
         .collect()
 }
 
-/// A Lanczos run: the basis vectors, the diagonal α and the off-diagonal β of the tridiagonal.
-type LanczosRun = (Vec<Vec<f64>>, Vec<f64>, Vec<f64>);
+/// A Lanczos run: the basis vectors (P × m, column j the j-th), the diagonal α and the
+/// off-diagonal β of the tridiagonal.
+type LanczosRun = (Mat<f64>, Vec<f64>, Vec<f64>);
 
 /// Lanczos with full reorthogonalisation from a seeded start vector: the basis Q (P × m) and the
-/// tridiagonal coefficients (α, β).
+/// tridiagonal coefficients (α, β). Each reorthogonalisation is two matrix-vector products with
+/// the basis so far (`c = Qᵀw`, `w −= Q c`, done twice).
 fn lanczos_basis(
     op: &dyn CurvatureOperator,
     start: Vec<f64>,
@@ -365,38 +371,60 @@ fn lanczos_basis(
 ) -> Result<LanczosRun> {
     let n = op.dim();
     let norm = dot(&start, &start).sqrt();
-    let mut q: Vec<Vec<f64>> = vec![start.iter().map(|v| v / norm).collect()];
+    let limit = steps.min(n);
+    // the basis grows by doubling its column capacity
+    let mut q = Mat::<f64>::zeros(n, limit.clamp(1, 32));
+    for (i, v) in start.iter().enumerate() {
+        q[(i, 0)] = v / norm;
+    }
+    let mut m = 1;
     let (mut alpha, mut beta) = (Vec::new(), Vec::new());
-    for j in 0..steps.min(n) {
-        let mut w = op.matvec(&q[j])?;
-        let a = dot(&w, &q[j]);
+    let mut c = Mat::<f64>::zeros(limit.max(1), 1);
+    for j in 0..limit {
+        let qj = q.col(j).try_as_col_major().expect("contiguous").as_slice();
+        let mut w = op.matvec(qj)?;
+        let a = dot(&w, qj);
         alpha.push(a);
-        // full reorthogonalisation (twice is enough)
         for _ in 0..2 {
-            for qi in &q {
-                let c = dot(&w, qi);
-                for (wk, qk) in w.iter_mut().zip(qi) {
-                    *wk -= c * qk;
-                }
-            }
+            let basis = q.as_ref().subcols(0, m);
+            let wv = MatRef::from_column_major_slice(&w, n, 1);
+            let mut cm = c.as_mut().subrows_mut(0, m);
+            crate::gemm(
+                cm.as_mut(),
+                faer::Accum::Replace,
+                basis.transpose(),
+                wv,
+                1.0,
+            );
+            let wm = faer::MatMut::from_column_major_slice_mut(&mut w, n, 1);
+            crate::gemm(wm, faer::Accum::Add, basis, cm.as_ref(), -1.0);
         }
         let b = dot(&w, &w).sqrt();
-        if stop(&alpha, &beta, b)? || j + 1 == n.min(steps) {
+        if stop(&alpha, &beta, b)? || j + 1 == limit {
             beta.push(b);
             break;
         }
         let scale = alpha
             .iter()
             .chain(&beta)
-            .fold(0.0f64, |m, v| m.max(v.abs()));
+            .fold(0.0f64, |acc, v| acc.max(v.abs()));
         if b <= 1e-14 * scale.max(f64::MIN_POSITIVE) {
             // invariant subspace found: the Ritz values are exact eigenvalues
             beta.push(0.0);
             break;
         }
         beta.push(b);
-        q.push(w.iter().map(|v| v / b).collect());
+        if m == q.ncols() {
+            let mut bigger = Mat::<f64>::zeros(n, (2 * m).min(limit));
+            bigger.as_mut().subcols_mut(0, m).copy_from(q.as_ref());
+            q = bigger;
+        }
+        for (i, v) in w.iter().enumerate() {
+            q[(i, m)] = v / b;
+        }
+        m += 1;
     }
+    let q = q.as_ref().subcols(0, m).to_owned();
     Ok((q, alpha, beta))
 }
 
@@ -448,17 +476,21 @@ pub fn lanczos_top_k(
         let m = alpha.len();
         let (vals, y) = tridiagonal_eigen(alpha, &beta[..m - 1])?;
         let top = vals.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-        Ok((0..m)
-            .rev()
-            .take(k)
-            .all(|idx| (b * y[(m - 1, idx)]).abs() <= opts.tol * vals[idx].abs().max(1e-14 * top)))
+        Ok((0..m).rev().take(k).all(|idx| {
+            (b * y[(m - 1, idx)]).abs()
+                <= opts.tol * vals[idx].abs().max(1e-14 * top).max(opts.scale)
+        }))
     };
+    // check once the Krylov space can hold k pairs, then at steps growing by an eighth (at least
+    // 5): each check is a dense eigendecomposition of the m × m tridiagonal, so checking at every
+    // fifth step would cost O(m⁴) over a long run
+    let mut next_check = k.max(5);
     let (q, alpha, beta) = lanczos_basis(op, start, opts.max_steps, |alpha, beta, b| {
-        // check every 5 steps once the Krylov space can hold k pairs
         let m = alpha.len();
-        if m < k || m % 5 != 0 {
+        if m < next_check {
             return Ok(false);
         }
+        next_check = m + (m / 8).max(5);
         ritz_converged(alpha, beta, b)
     })?;
     let m = alpha.len();
@@ -469,7 +501,7 @@ pub fn lanczos_top_k(
     let mut vectors = Mat::zeros(n, k);
     for (c, idx) in (0..m).rev().take(k).enumerate() {
         let resid = (last_beta * y[(m - 1, idx)]).abs();
-        converged = resid <= opts.tol * vals[idx].abs().max(1e-14 * top) || m == n;
+        converged = resid <= opts.tol * vals[idx].abs().max(1e-14 * top).max(opts.scale) || m == n;
         if !converged {
             return Err(Error::NoConvergence {
                 method: "Lanczos",
@@ -478,12 +510,15 @@ pub fn lanczos_top_k(
             });
         }
         values.push(vals[idx]);
-        for (j, qj) in q.iter().enumerate().take(m) {
-            let yj = y[(j, idx)];
-            for i in 0..n {
-                vectors[(i, c)] += yj * qj[i];
-            }
-        }
+        // the Ritz vector Q y, one matrix-vector product
+        let mq = m.min(q.ncols());
+        crate::gemm(
+            vectors.as_mut().subcols_mut(c, 1),
+            faer::Accum::Replace,
+            q.as_ref().subcols(0, mq),
+            y.as_ref().subrows(0, mq).subcols(idx, 1),
+            1.0,
+        );
     }
     debug_assert!(converged || k == 0);
     Ok(Lanczos {

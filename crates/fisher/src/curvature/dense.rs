@@ -85,15 +85,49 @@ impl Approximation for DenseFisher {
         })?;
         for l in 0..layers {
             for m in l + 1..layers {
-                let (rl, rm) = (&ranges[l], &ranges[m]);
-                for j in rm.clone() {
-                    for i in rl.clone() {
-                        f[(j, i)] = f[(i, j)];
-                    }
+                mirror_block(&mut f, ranges[l].clone(), ranges[m].clone());
+            }
+        }
+        // each diagonal block was accumulated whole, symmetric up to the GEMM's rounding
+        for r in &ranges {
+            symmetrize_block(&mut f, r.clone());
+        }
+        Ok(Box::new(Dense::from_symmetric(f)?))
+    }
+}
+
+/// `F[cols, rows] = F[rows, cols]ᵀ` by square tiles, so that neither side is walked with a
+/// stride of P for long.
+fn mirror_block(f: &mut Mat<f64>, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) {
+    const TILE: usize = 32;
+    for j0 in cols.clone().step_by(TILE) {
+        let j1 = (j0 + TILE).min(cols.end);
+        for i0 in rows.clone().step_by(TILE) {
+            let i1 = (i0 + TILE).min(rows.end);
+            for i in i0..i1 {
+                for j in j0..j1 {
+                    f[(j, i)] = f[(i, j)];
                 }
             }
         }
-        Ok(Box::new(Dense::new(f)?))
+    }
+}
+
+/// `F[r, r] ← (F[r, r] + F[r, r]ᵀ)/2` by square tiles.
+fn symmetrize_block(f: &mut Mat<f64>, r: std::ops::Range<usize>) {
+    const TILE: usize = 32;
+    for j0 in r.clone().step_by(TILE) {
+        let j1 = (j0 + TILE).min(r.end);
+        for i0 in (r.start..j1).step_by(TILE) {
+            let i1 = (i0 + TILE).min(r.end);
+            for j in j0..j1 {
+                for i in i0..i1.min(j) {
+                    let v = 0.5 * (f[(i, j)] + f[(j, i)]);
+                    f[(i, j)] = v;
+                    f[(j, i)] = v;
+                }
+            }
+        }
     }
 }
 

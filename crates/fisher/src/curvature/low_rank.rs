@@ -58,8 +58,17 @@ impl LowRank {
     }
 }
 
-/// Eigenpairs of a symmetric matrix, the `k` largest first.
+/// Eigenpairs of a symmetric matrix, the `k` largest first: by Lanczos with full
+/// reorthogonalisation (relative residual 1e-10) for a large matrix and `k` well below its
+/// size, from the whole eigendecomposition otherwise (or if Lanczos does not converge).
 fn top_eigenpairs(m: &Mat<f64>, k: usize) -> Result<(Vec<f64>, Mat<f64>)> {
+    use fisherlab_linalg::{Dense, LANCZOS_MIN_DIM, LanczosOptions, lanczos_top_k};
+    if m.nrows() >= LANCZOS_MIN_DIM && 8 * k <= m.nrows() {
+        let d = Dense::new(super::symmetrize(m))?;
+        if let Ok(l) = lanczos_top_k(&d, k, 0, &LanczosOptions::default()) {
+            return Ok((l.values.iter().map(|v| v.max(0.0)).collect(), l.vectors));
+        }
+    }
     let evd = super::symmetrize(m)
         .self_adjoint_eigen(faer::Side::Lower)
         .map_err(|e| Error::Unsupported {
