@@ -63,7 +63,9 @@ impl Dense {
             });
         }
         crate::check_finite("dense matrix", m.as_ref())?;
-        debug_assert!((0..m.nrows()).all(|j| (0..j).all(|i| m[(i, j)].to_bits() == m[(j, i)].to_bits())));
+        debug_assert!(
+            (0..m.nrows()).all(|j| (0..j).all(|i| m[(i, j)].to_bits() == m[(j, i)].to_bits()))
+        );
         Ok(Self { m })
     }
 
