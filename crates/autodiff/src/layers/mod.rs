@@ -174,9 +174,9 @@ pub(crate) enum Bound {
     Activation(activation::ActivationAt),
     Norm(norm::NormAt),
     /// The start of a residual block: its input is remembered.
-    Fork(residual::SkipAt),
+    Fork(reshape::ReshapeAt),
     /// The end of a residual block: the remembered input is added.
-    Join(residual::SkipAt),
+    Join(reshape::ReshapeAt),
 }
 
 /// The geometry of a layer linear in its weights: `O` outputs per location from `I` inputs per

@@ -61,13 +61,20 @@ impl Dropout {
     }
 }
 
-/// A layer that passes its values on unchanged, under a new declared shape.
+/// A layer that passes its values on unchanged, under a new declared shape (also where a
+/// residual block begins or ends: the batched passes keep the stack of remembered values).
 #[derive(Debug, Clone)]
 pub(crate) struct ReshapeAt {
     out_shape: Vec<usize>,
 }
 
 impl ReshapeAt {
+    /// The identity on values of this shape.
+    pub fn identity(shape: &[usize]) -> Self {
+        Self {
+            out_shape: shape.to_vec(),
+        }
+    }
     pub fn out_shape(&self) -> Vec<usize> {
         self.out_shape.clone()
     }

@@ -15,9 +15,7 @@
 //! and a *join* (add the remembered input): the batched passes keep a stack of remembered values
 //! (inputs forward, gradients backward, directions for the JVP), which nests blocks freely.
 
-use super::{Cache, Sequential};
-use crate::DualNum;
-use faer::{Mat, MatRef};
+use super::Sequential;
 
 /// `x + body(x)`, the body's output of the input's shape.
 ///
@@ -41,38 +39,5 @@ impl Residual {
     /// A residual block around `body`.
     pub fn new(body: Sequential) -> Self {
         Self { body }
-    }
-}
-
-/// Where a residual block begins or ends in a built network, with the shape of the value it
-/// carries.
-#[derive(Debug, Clone)]
-pub(crate) struct SkipAt {
-    pub shape: Vec<usize>,
-}
-
-// The identity as a layer: the drivers in `crate::batch` and `Network::forward` keep the stack
-// of remembered values; these methods only let a fork or join stand in a list of layers.
-impl SkipAt {
-    pub fn out_shape(&self) -> Vec<usize> {
-        self.shape.clone()
-    }
-    pub fn forward(&self, _: &[f64], x: MatRef<'_, f64>) -> (Mat<f64>, Cache) {
-        (x.to_owned(), Cache::Nothing)
-    }
-    pub fn backward(&self, _: &[f64], _: &Cache, g: MatRef<'_, f64>) -> Mat<f64> {
-        g.to_owned()
-    }
-    pub fn jvp(
-        &self,
-        _: &[f64],
-        _: &[f64],
-        _: &Cache,
-        xdot: Option<MatRef<'_, f64>>,
-    ) -> Option<Mat<f64>> {
-        xdot.map(|x| x.to_owned())
-    }
-    pub fn forward_dual<D: DualNum<Primitive = f64> + Copy>(&self, _: &[D], x: &[D]) -> Vec<D> {
-        x.to_vec()
     }
 }

@@ -2,7 +2,7 @@
 //! into once the per-sample input shape is known: every layer bound to its input shape, its
 //! parameters placed in `model.parameters()` order, and the list of curvature taps.
 
-use super::residual::SkipAt;
+use super::reshape::ReshapeAt;
 use super::{Bound, Layer, TapKind, TapShape, numel};
 use crate::{DualNum, Error};
 use std::fmt;
@@ -103,9 +103,7 @@ impl Sequential {
                 Leaf::Fork | Leaf::Join => {
                     let bound = if matches!(leaf, Leaf::Fork) {
                         skips.push(shape.clone());
-                        Bound::Fork(SkipAt {
-                            shape: shape.clone(),
-                        })
+                        Bound::Fork(ReshapeAt::identity(&shape))
                     } else {
                         let start = skips.pop().unwrap_or_default();
                         if start != shape {
@@ -116,9 +114,7 @@ impl Sequential {
                                 ),
                             ));
                         }
-                        Bound::Join(SkipAt {
-                            shape: shape.clone(),
-                        })
+                        Bound::Join(ReshapeAt::identity(&shape))
                     };
                     nodes.push(Node {
                         name,

@@ -18,7 +18,10 @@
 //!
 //! in the bias-folded order `(r, c)` ↦ `r·(Iₗ + 1) + c` of each layer (see [`folded_to_public`]);
 //! for a layer shared over R > 1 locations (a convolution) it is `Σᵣ g̃ₙₖᵣ ⊗ āₙᵣ`
-//! ([`ChunkTaps::per_sample_gradients`]), and the routes contract over r first.
+//! ([`ChunkTaps::per_sample_gradients`]), and the routes contract over r first. A normalisation
+//! layer's scale and shift is a third kind of tap ([`TapInfo::is_scale_shift`]): per-sample
+//! gradient `(Σᵣ g̃ₙₖᵣ ⊙ x̂ₙᵣ, Σᵣ g̃ₙₖᵣ)`, formed the same way and treated as a layer whose
+//! per-sample gradient is not rank one.
 //! Each approximation keeps what it needs of that sum: all of it ([`DenseFisher`]), its
 //! diagonal ([`DiagonalFisher`]), its diagonal blocks ([`BlockDiagonalFisher`]), the two
 //! factor means ([`Kfac`]), the second moments in the K-FAC eigenbasis ([`Ekfac`]). Adding an
@@ -261,9 +264,11 @@ pub struct Problem<'a> {
 /// `Σᵣ gₛₖᵣ ⊗ āₛᵣ` (a rank-one `g ⊗ ā` when R = 1).
 #[derive(Debug)]
 pub struct ChunkTaps<'a> {
-    /// Bias-folded inputs of each tapped layer, `[aₙᵣ, 1]` ((n·R) × (I + bias)).
+    /// Bias-folded inputs of each tapped layer, `[aₙᵣ, 1]` ((n·R) × (I + bias)); for a
+    /// scale-and-shift tap the normalised inputs `x̂ₙᵣ` ((n·R) × d).
     pub abar: Vec<MatRef<'a, f64>>,
-    /// `grads[k][t]`: back-propagated output gradients of seed k at tap t ((n·R) × O).
+    /// `grads[k][t]`: back-propagated output gradients of seed k at tap t ((n·R) × O, or
+    /// (n·R) × d for a scale-and-shift tap).
     pub grads: Vec<Vec<MatRef<'a, f64>>>,
     /// `stacked[t]`: those of every seed at tap t, seed after seed ((K·n·R) × O).
     pub stacked: Vec<MatRef<'a, f64>>,
