@@ -556,6 +556,22 @@ fn batch_norm_in_evaluation_mode() {
         set_stats(&mut net);
         check(&net, &format!("batchnorm1d affine {affine}"));
     }
+    // an affine BatchNorm without shift (PyTorch's bias=False): the scale only
+    let mut net = Sequential::new()
+        .push(Conv::conv2d(1, 2, [2, 2]))
+        .push(BatchNorm::norm2d(2).with_bias(false))
+        .push(Activation::Gelu)
+        .push(Flatten::default())
+        .push(Linear::new(2 * 3 * 2, 2, true))
+        .build(&[1, 4, 3])
+        .unwrap();
+    set_stats(&mut net);
+    assert_eq!(
+        net.param_tensors()[2],
+        ("1.weight".to_string(), vec![2], 10)
+    );
+    assert_eq!(net.param_tensors()[3].0, "4.weight");
+    check(&net, "batchnorm2d without shift");
     // by definition: γ (x − m) / √(v + ε) + β per channel, at every position
     let mut net = Sequential::new()
         .push(BatchNorm::norm1d(2).with_eps(0.0))
