@@ -450,7 +450,10 @@ fn operator_stats(op: &dyn CurvatureOperator) -> Result<Value, CliError> {
 fn hessian_stats(h: &Mat<f64>) -> Result<Value, CliError> {
     let p = h.nrows();
     let d: Vec<f64> = (0..p).map(|i| h[(i, i)]).collect();
-    let (eig, min) = hessian_extremes(h)?;
+    // by Lanczos at both ends for P ≥ 1 000, never a full eigendecomposition of a large P
+    let (eig, min) =
+        fisherlab_linalg::extreme_eigenvalues(h.as_ref(), 10.min(p), &Default::default())
+            .map_err(linalg)?;
     Ok(json!({
         "structure": "dense (symmetric, indefinite in general)",
         "dim": p,
@@ -460,35 +463,6 @@ fn hessian_stats(h: &Mat<f64>) -> Result<Value, CliError> {
         "top_eigenvalues": eig,
         "min_eigenvalue": min,
     }))
-}
-
-/// The 10 largest eigenvalues (descending) and the smallest of a symmetric matrix: by Lanczos at
-/// both ends for P ≥ 1 000, from the whole spectrum otherwise (or if Lanczos does not converge).
-fn hessian_extremes(h: &Mat<f64>) -> Result<(Vec<f64>, f64), CliError> {
-    use fisherlab_linalg::{Dense, LANCZOS_MIN_DIM, LanczosOptions, lanczos_top_k};
-    let p = h.nrows();
-    if p >= LANCZOS_MIN_DIM {
-        let sym = Mat::from_fn(p, p, |i, j| 0.5 * (h[(i, j)] + h[(j, i)]));
-        let neg = Mat::from_fn(p, p, |i, j| -sym[(i, j)]);
-        let opts = LanczosOptions::default();
-        let top = Dense::new(sym)
-            .ok()
-            .and_then(|d| lanczos_top_k(&d, 10, 0, &opts).ok());
-        if let Some(top) = top {
-            let scale = top.values[0].abs();
-            let low = Dense::new(neg)
-                .ok()
-                .and_then(|d| lanczos_top_k(&d, 1, 0, &LanczosOptions { scale, ..opts }).ok());
-            if let Some(low) = low {
-                return Ok((top.values, -low.values[0]));
-            }
-        }
-    }
-    let mut eig = eigenvalues(h)?;
-    let min = eig.first().copied().unwrap_or(0.0);
-    eig.reverse();
-    eig.truncate(10);
-    Ok((eig, min))
 }
 
 fn eigenvalues(h: &Mat<f64>) -> Result<Vec<f64>, CliError> {

@@ -122,34 +122,18 @@ fn largest_magnitude(v: &[f64]) -> f64 {
     v.iter().fold(0.0f64, |m, x| m.max(x.abs()))
 }
 
-/// `‖M‖₂` of a symmetric matrix: the largest eigenvalue magnitude, from the two ends of the
-/// spectrum by Lanczos for a large M (the whole spectrum otherwise, or if Lanczos fails).
+/// `‖M‖₂` of a symmetric matrix: the largest eigenvalue magnitude, from the two ends of its
+/// spectrum ([`fisherlab_linalg::extreme_eigenvalues`]). A Ritz value lies within its residual
+/// of an eigenvalue and below the largest one, so a relative residual of 1e-6 bounds the
+/// relative error of the norm by 1e-6.
 fn spectral_norm(m: &Mat<f64>) -> Result<f64> {
-    use fisherlab_linalg::{Dense, LANCZOS_MIN_DIM, LanczosOptions, lanczos_top_k};
-    if m.nrows() >= LANCZOS_MIN_DIM {
-        let sym = crate::curvature::symmetrize(m);
-        let negated = Mat::from_fn(sym.nrows(), sym.ncols(), |i, j| -sym[(i, j)]);
-        // a Ritz value lies within its residual of an eigenvalue and below the largest one, so
-        // a relative residual of 1e-6 bounds the relative error of the norm by 1e-6; the other
-        // end need only be resolved relative to the first one found
-        let (sym, negated) = (Dense::new(sym)?, Dense::new(negated)?);
-        let top = |d: &Dense, scale: f64| -> Option<f64> {
-            let opts = LanczosOptions {
-                tol: 1e-6,
-                max_steps: 300,
-                scale,
-            };
-            lanczos_top_k(d, 1, 0, &opts).ok().map(|l| l.values[0])
-        };
-        let ends = match top(&sym, 0.0) {
-            Some(hi) => top(&negated, hi.abs()).map(|lo| (hi, lo)),
-            None => top(&negated, 0.0).and_then(|lo| top(&sym, lo.abs()).map(|hi| (hi, lo))),
-        };
-        if let Some((hi, lo)) = ends {
-            return Ok(hi.abs().max(lo.abs()));
-        }
-    }
-    Ok(largest_magnitude(&symmetric_eigenvalues(m)?))
+    let opts = fisherlab_linalg::LanczosOptions {
+        tol: 1e-6,
+        max_steps: 300,
+        scale: 0.0,
+    };
+    let (top, min) = fisherlab_linalg::extreme_eigenvalues(m.as_ref(), 1, &opts)?;
+    Ok(top[0].abs().max(min.abs()))
 }
 
 /// The spectrum an operator reports for `spectrum` (ascending): all of it, or its k largest.

@@ -30,6 +30,61 @@ pub struct Dense {
 /// spectrum.
 pub const LANCZOS_MIN_DIM: usize = 1000;
 
+/// The `k` largest eigenvalues (descending) and the smallest eigenvalue of the symmetric matrix
+/// `(M + Mᵀ)/2`, for an indefinite matrix (a Hessian) or a difference of two curvature
+/// matrices. From P = [`LANCZOS_MIN_DIM`] by Lanczos at both ends with `opts` — the end found
+/// second resolved relative to the magnitude of the first (`LanczosOptions::scale`), since
+/// near-zero clusters converge slowly relative to themselves; below it, or if Lanczos does not
+/// converge, from the whole spectrum.
+///
+/// # Errors
+/// `k` outside `1..=P`, a non-square or non-finite matrix, an eigen-solver failure.
+///
+/// # Examples
+/// ```
+/// let m = faer::mat![[2.0, 0.0, 0.0], [0.0, -3.0, 0.0], [0.0, 0.0, 1.0]];
+/// let (top, min) = fisherlab_linalg::extreme_eigenvalues(m.as_ref(), 2, &Default::default()).unwrap();
+/// assert_eq!((top, min), (vec![2.0, 1.0], -3.0));
+/// ```
+pub fn extreme_eigenvalues(
+    m: MatRef<'_, f64>,
+    k: usize,
+    opts: &crate::LanczosOptions,
+) -> Result<(Vec<f64>, f64)> {
+    let p = m.nrows();
+    if k == 0 || k > p {
+        return Err(Error::InvalidArgument {
+            name: "k",
+            value: k.to_string(),
+            rule: "must lie in 1..=dim",
+        });
+    }
+    let sym = Dense::new(Mat::from_fn(p, m.ncols(), |i, j| {
+        0.5 * (m[(i, j)] + m[(j, i)])
+    }))?;
+    if p >= LANCZOS_MIN_DIM {
+        let neg = Dense::new(Mat::from_fn(p, p, |i, j| -sym.m[(i, j)]))?;
+        let top = |d: &Dense, k: usize, scale: f64| {
+            let o = crate::LanczosOptions { scale, ..*opts };
+            crate::lanczos_top_k(d, k, 0, &o).ok().map(|l| l.values)
+        };
+        let ends = match top(&sym, k, 0.0) {
+            Some(hi) => top(&neg, 1, hi[0].abs()).map(|lo| (hi, -lo[0])),
+            None => {
+                top(&neg, 1, 0.0).and_then(|lo| top(&sym, k, lo[0].abs()).map(|hi| (hi, -lo[0])))
+            }
+        };
+        if let Some(ends) = ends {
+            return Ok(ends);
+        }
+    }
+    let mut all = sym.eigenvalues()?;
+    let min = all[0];
+    all.reverse();
+    all.truncate(k);
+    Ok((all, min))
+}
+
 impl Dense {
     /// Wrap a symmetric matrix (symmetric to 1e-12 relative; stored exactly symmetrised).
     ///

@@ -50,7 +50,7 @@ mod permuted;
 mod sum;
 
 pub use block_diagonal::BlockDiagonal;
-pub use dense::{Dense, LANCZOS_MIN_DIM};
+pub use dense::{Dense, LANCZOS_MIN_DIM, extreme_eigenvalues};
 pub use diagonal::Diagonal;
 pub use ekfac::Ekfac;
 pub use faer::{Mat, MatRef};
