@@ -11,8 +11,9 @@ use fisherlab::autodiff::network::Mlp;
 use fisherlab::distributions::heads::Head;
 use fisherlab::fisher::model::Model;
 use fisherlab::optim::{
-    Adam, DiagonalNgd, EkfacOptimizer, ExactNgd, FactorLabels, HessianFree, KfacOptimizer,
-    Optimizer, Sgd, SmwNgd, TrainOptions, train,
+    Adam, ConjugateGradient, Diagonal, DiagonalNgd, Ekfac, EkfacOptimizer, Exact, ExactNgd,
+    FactorLabels, HessianFree, Kfac, KfacOptimizer, Optimizer, Sgd, SmwNgd, TrainOptions, Woodbury,
+    train,
 };
 use std::hint::black_box;
 use std::time::Duration;
@@ -43,33 +44,46 @@ fn optimizers(c: &mut Criterion) {
     let cheap: [(&str, Make); 8] = [
         ("sgd", || Box::new(Sgd::new(0.1).with_momentum(0.9, false))),
         ("adam", || Box::new(Adam::new(1e-3))),
-        ("diag_mc", || Box::new(DiagonalNgd::new(1.0, 1.0).sampled())),
+        ("diag_mc", || {
+            Box::new(DiagonalNgd::new(Diagonal::new().sampled(), 1.0, 1.0).unwrap())
+        }),
         ("kfac_mc", || {
             Box::new(
-                KfacOptimizer::new(1.0, 1.0)
-                    .with_factor_labels(FactorLabels::MonteCarlo)
-                    .with_periods(1, 10),
+                KfacOptimizer::new(
+                    Kfac::new()
+                        .with_factor_labels(FactorLabels::MonteCarlo)
+                        .with_periods(1, 10),
+                    1.0,
+                    1.0,
+                )
+                .unwrap(),
             )
         }),
         ("kfac_type2", || {
-            Box::new(KfacOptimizer::new(1.0, 1.0).with_periods(1, 10))
+            Box::new(KfacOptimizer::new(Kfac::new().with_periods(1, 10), 1.0, 1.0).unwrap())
         }),
         ("ekfac_mc", || {
             Box::new(
-                EkfacOptimizer::new(1.0, 1.0)
-                    .with_factor_labels(FactorLabels::MonteCarlo)
-                    .with_eigen_period(10),
+                EkfacOptimizer::new(
+                    Ekfac::new()
+                        .with_factor_labels(FactorLabels::MonteCarlo)
+                        .with_eigen_period(10),
+                    1.0,
+                    1.0,
+                )
+                .unwrap(),
             )
         }),
         ("kfac_mc_auto_lr", || {
             Box::new(
-                KfacOptimizer::new(1.0, 1.0)
-                    .with_factor_labels(FactorLabels::MonteCarlo)
-                    .with_auto_lr_momentum(),
+                KfacOptimizer::builder(Kfac::new().with_factor_labels(FactorLabels::MonteCarlo))
+                    .auto_lr_momentum()
+                    .build()
+                    .unwrap(),
             )
         }),
         ("hessian_free_10cg", || {
-            Box::new(HessianFree::new(1.0, 1.0).with_max_cg(10))
+            Box::new(HessianFree::new(ConjugateGradient::new().with_max_cg(10), 1.0, 1.0).unwrap())
         }),
     ];
     let mut g = c.benchmark_group("optim_mlp_64_64_64_10_b256_10steps");
@@ -100,10 +114,10 @@ fn optimizers(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(100));
     g.bench_function("sgd", |b| b.iter(|| black_box(run(&mut Sgd::new(0.1), 1))));
     g.bench_function("smw_ngd", |b| {
-        b.iter(|| black_box(run(&mut SmwNgd::new(1.0, 1.0), 1)))
+        b.iter(|| black_box(run(&mut SmwNgd::new(Woodbury, 1.0, 1.0).unwrap(), 1)))
     });
     g.bench_function("exact_ngd", |b| {
-        b.iter(|| black_box(run(&mut ExactNgd::new(1.0, 1.0), 1)))
+        b.iter(|| black_box(run(&mut ExactNgd::new(Exact, 1.0, 1.0).unwrap(), 1)))
     });
     g.finish();
 }

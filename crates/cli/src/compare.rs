@@ -649,6 +649,7 @@ fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
                 .enumerate()
                 .map(|(i, v)| ((i + 1) as f64, *v))
                 .collect(),
+            band: Vec::new(),
         })
         .collect();
     plots::render(
@@ -735,6 +736,7 @@ fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
                     colour: plots::colour(k),
                     width: 2,
                     points,
+                    band: Vec::new(),
                 }
             })
             .collect()

@@ -13,6 +13,7 @@ mod io;
 mod net;
 mod plots;
 mod train;
+mod tune;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -93,6 +94,17 @@ impl From<fisherlab_fisher::Error> for CliError {
             | E::InvalidInput { .. }
             | E::Unsupported { .. }
             | E::HessianFormInvalid { .. } => CliError::Input(e.to_string()),
+            _ => CliError::Failed(e.to_string()),
+        }
+    }
+}
+
+impl From<fisherlab_optim::Error> for CliError {
+    fn from(e: fisherlab_optim::Error) -> Self {
+        use fisherlab_optim::Error as E;
+        match e {
+            E::Fisher(f) => f.into(),
+            E::InvalidOption { .. } => CliError::Input(e.to_string()),
             _ => CliError::Failed(e.to_string()),
         }
     }

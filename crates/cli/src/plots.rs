@@ -187,12 +187,14 @@ fn plain_label(v: &f64) -> String {
     }
 }
 
-/// One line series: a name, its colour and its points.
+/// One line series: a name, its colour, its points, and a band `(x, lo, hi)` drawn under it
+/// in its colour (none when empty).
 pub struct Series {
     pub name: String,
     pub colour: RGBColor,
     pub width: u32,
     pub points: Vec<(f64, f64)>,
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 /// A log-log or lin-log line chart with a legend.
@@ -209,9 +211,13 @@ pub fn lines<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let ys = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1.max(y_floor)));
+    let ys = series.iter().flat_map(|s| {
+        s.points
+            .iter()
+            .map(|p| p.1)
+            .chain(s.band.iter().flat_map(|b| [b.1, b.2]))
+            .map(|y| y.max(y_floor))
+    });
     let (y0, y1) = log_range(ys, 1.3);
     let xs: Vec<f64> = series
         .iter()
@@ -239,6 +245,18 @@ where
                 .y_labels(10)
                 .light_line_style(WHITE.mix(0.0))
                 .draw()?;
+            for s in series.iter().filter(|s| s.band.len() > 1) {
+                let outline: Vec<(f64, f64)> = s
+                    .band
+                    .iter()
+                    .map(|&(x, lo, _)| (x, lo.max(y_floor)))
+                    .chain(s.band.iter().rev().map(|&(x, _, hi)| (x, hi.max(y_floor))))
+                    .collect();
+                chart.draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    s.colour.mix(0.18).filled(),
+                )))?;
+            }
             for s in series {
                 let st = style(s);
                 chart

@@ -10,8 +10,8 @@ use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::model::Model;
 use fisherlab_linalg::KroneckerDamping;
 use fisherlab_optim::{
-    Adam, Damping, DiagonalNgd, EkfacOptimizer, ExactNgd, FactorLabels, HessianFree, KfacOptimizer,
-    Optimizer, Sgd, SmwNgd, StepRecord, TrainOptions, train,
+    Adam, ConjugateGradient, Damping, Diagonal, Ekfac, Exact, FactorLabels, Kfac, NaturalGradient,
+    Optimizer, Preconditioner, Sgd, StepRecord, TrainOptions, Woodbury, defaults, train,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
@@ -59,16 +59,13 @@ impl OptimizerArg {
         }
     }
     /// Default learning rate.
-    fn lr(self) -> f64 {
+    pub fn lr(self) -> f64 {
         match self {
-            OptimizerArg::Sgd => 0.1,
-            OptimizerArg::Adam => 1e-3,
-            OptimizerArg::Diag
-            | OptimizerArg::Kfac
-            | OptimizerArg::Ekfac
-            | OptimizerArg::Ngd
-            | OptimizerArg::Smw
-            | OptimizerArg::Hf => 1.0,
+            OptimizerArg::Sgd => defaults::SGD_LR,
+            OptimizerArg::Adam => defaults::ADAM_LR,
+            OptimizerArg::Diag => defaults::DIAG_LR,
+            OptimizerArg::Kfac | OptimizerArg::Ekfac => defaults::KFAC_LR,
+            OptimizerArg::Ngd | OptimizerArg::Smw | OptimizerArg::Hf => defaults::NATURAL_LR,
         }
     }
 }
@@ -76,17 +73,25 @@ impl OptimizerArg {
 /// Hyper-parameters of the optimizers, shared by `train` and `compare`.
 #[derive(Args, Debug, Clone)]
 pub struct OptimizerOptions {
-    /// Learning rate (default per optimizer: sgd 0.1, adam 1e-3, the natural-gradient ones 1).
+    /// Learning rate (default per optimizer: sgd 0.3, adam 1e-2, diag, kfac and ekfac 0.1,
+    /// ngd, smw and hf 1).
     #[arg(long)]
-    lr: Option<f64>,
-    /// Damping λ of the natural-gradient optimizers (initial λ with --adaptive-damping).
-    #[arg(long, default_value_t = 1.0)]
-    damping: f64,
-    /// Levenberg–Marquardt adaptive damping every 5 steps (hf: always, every step).
+    pub lr: Option<f64>,
+    /// Damping λ of the natural-gradient optimizers: where each one's own rule starts. By
+    /// default ngd and smw adapt λ every step from 1 (Levenberg–Marquardt, halving on good
+    /// steps, so full-batch NGD becomes Fisher scoring), hf likewise with ω = 2/3; kfac and
+    /// ekfac keep λ = 1e-2 fixed, diag 0.1.
+    #[arg(long)]
+    pub damping: Option<f64>,
+    /// Keep λ fixed at --damping (or 1) for every optimizer.
+    #[arg(long, conflicts_with = "adaptive_damping")]
+    fixed_damping: bool,
+    /// Levenberg–Marquardt every 5 steps (Martens & Grosse), from --damping or 1, for every
+    /// optimizer.
     #[arg(long)]
     adaptive_damping: bool,
     /// SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = defaults::SGD_MOMENTUM)]
     momentum: f64,
     /// SGD Nesterov momentum.
     #[arg(long)]
@@ -112,7 +117,7 @@ pub struct OptimizerOptions {
     #[arg(long, default_value_t = 1)]
     factor_period: usize,
     /// K-FAC: steps between inverse (eigendecomposition) updates; EKFAC: between eigenbasis refreshes.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 1)]
     inverse_period: usize,
     /// K-FAC: factored (π) damping instead of exact damping.
     #[arg(long)]
@@ -185,24 +190,64 @@ pub struct TrainArgs {
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
+    /// Tune each optimizer first (DeepOBS protocol): every point of a small grid of learning
+    /// rates (and dampings for the natural-gradient ones) on the first seed, the one with the
+    /// lowest final full-data loss kept and rerun on --seeds seeds; the table gives the chosen
+    /// setting and the median [min, max] over seeds.
+    #[arg(long)]
+    tune: bool,
+    /// With --tune: the learning rates of the grid (default per optimizer, in half decades:
+    /// sgd 0.01–3, adam 1e-4–0.1, the natural-gradient ones 0.03–1).
+    #[arg(long, value_delimiter = ',', requires = "tune")]
+    tune_lr: Vec<f64>,
+    /// With --tune: the dampings of the grid for the natural-gradient optimizers (default
+    /// 1e-4, 1e-3, 1e-2, 0.1, 1), each the λ the optimizer's own damping rule starts from.
+    #[arg(long, value_delimiter = ',', requires = "tune")]
+    tune_damping: Vec<f64>,
+    /// With --tune: seeds of the final runs (mini-batch order and, without --weights, the
+    /// initialisation: --seed + k and --init-seed + k).
+    #[arg(long, default_value_t = 3, requires = "tune")]
+    seeds: usize,
+    /// With --tune: write tuning.svg and tuning.png (median over seeds and min–max band,
+    /// against steps and against seconds) and tuning.json in this folder.
+    #[arg(long, value_name = "DIR", requires = "tune")]
+    figures: Option<PathBuf>,
 }
 
-/// The optimizer `which` with these hyper-parameters.
-pub fn build(args: &OptimizerOptions, which: OptimizerArg) -> Box<dyn Optimizer> {
+/// The optimizer `which` with these hyper-parameters (checked: an option that breaks its rule
+/// is an input error naming it).
+pub fn build(args: &OptimizerOptions, which: OptimizerArg) -> Result<Box<dyn Optimizer>, CliError> {
     let lr = args.lr.unwrap_or(which.lr());
-    let damping = if which == OptimizerArg::Hf {
-        Damping::every_step(args.damping)
-    } else if args.adaptive_damping {
-        Damping::adaptive(args.damping)
-    } else {
-        Damping::fixed(args.damping)
-    };
     let labels = match args.kfac_type {
         KfacTypeArg::Type2 => FactorLabels::Type2,
         KfacTypeArg::Mc => FactorLabels::MonteCarlo,
         KfacTypeArg::Empirical => FactorLabels::Empirical,
     };
-    match which {
+    // the natural-gradient ones: the preconditioner, then the shared options
+    fn natural<P: Preconditioner + 'static>(
+        args: &OptimizerOptions,
+        p: P,
+        lr: f64,
+    ) -> Result<Box<dyn Optimizer>, CliError> {
+        let mut b = NaturalGradient::builder(p).lr(lr);
+        if let Some(lambda) = args.damping {
+            b = b.lambda(lambda);
+        }
+        let lambda = args.damping.unwrap_or(1.0);
+        if args.fixed_damping {
+            b = b.damping(Damping::fixed(lambda));
+        } else if args.adaptive_damping {
+            b = b.damping(Damping::adaptive(lambda));
+        }
+        if let Some(kappa) = args.kl_clip {
+            b = b.kl_clip(kappa);
+        }
+        if args.auto_lr {
+            b = b.auto_lr_momentum();
+        }
+        Ok(Box::new(b.build()?))
+    }
+    Ok(match which {
         OptimizerArg::Sgd => Box::new(
             Sgd::new(lr)
                 .with_momentum(args.momentum, args.nesterov)
@@ -212,20 +257,22 @@ pub fn build(args: &OptimizerOptions, which: OptimizerArg) -> Box<dyn Optimizer>
             Box::new(Adam::adamw(lr, args.weight_decay))
         }
         OptimizerArg::Adam => Box::new(Adam::new(lr)),
-        OptimizerArg::Ngd => Box::new(ExactNgd::new(lr, args.damping).with_damping(damping)),
+        OptimizerArg::Ngd => natural(args, Exact, lr)?,
         OptimizerArg::Diag => {
-            let d = DiagonalNgd::new(lr, args.damping)
-                .with_decay(args.decay)
-                .with_damping(damping);
-            Box::new(if labels == FactorLabels::MonteCarlo {
-                d.sampled()
-            } else {
-                d
-            })
+            let d = Diagonal::new().with_decay(args.decay);
+            natural(
+                args,
+                if labels == FactorLabels::MonteCarlo {
+                    d.sampled()
+                } else {
+                    d
+                },
+                lr,
+            )?
         }
-        OptimizerArg::Kfac => {
-            let mut k = KfacOptimizer::new(lr, args.damping)
-                .with_damping(damping)
+        OptimizerArg::Kfac => natural(
+            args,
+            Kfac::new()
                 .with_factor_labels(labels)
                 .with_approx(args.kfac_approx.into())
                 .with_norm_block(args.norm_block.into())
@@ -235,30 +282,22 @@ pub fn build(args: &OptimizerOptions, which: OptimizerArg) -> Box<dyn Optimizer>
                     KroneckerDamping::Factored
                 } else {
                     KroneckerDamping::Exact
-                });
-            if let Some(kappa) = args.kl_clip {
-                k = k.with_kl_clip(kappa);
-            }
-            if args.auto_lr {
-                k = k.with_auto_lr_momentum();
-            }
-            Box::new(k)
-        }
-        OptimizerArg::Ekfac => Box::new(
-            EkfacOptimizer::new(lr, args.damping)
-                .with_damping(damping)
+                }),
+            lr,
+        )?,
+        OptimizerArg::Ekfac => natural(
+            args,
+            Ekfac::new()
                 .with_factor_labels(labels)
                 .with_approx(args.kfac_approx.into())
                 .with_norm_block(args.norm_block.into())
+                .with_decay(args.decay)
                 .with_eigen_period(args.inverse_period),
-        ),
-        OptimizerArg::Smw => Box::new(SmwNgd::new(lr, args.damping).with_damping(damping)),
-        OptimizerArg::Hf => Box::new(
-            HessianFree::new(lr, args.damping)
-                .with_damping(damping)
-                .with_max_cg(args.max_cg),
-        ),
-    }
+            lr,
+        )?,
+        OptimizerArg::Smw => natural(args, Woodbury, lr)?,
+        OptimizerArg::Hf => natural(args, ConjugateGradient::new().with_max_cg(args.max_cg), lr)?,
+    })
 }
 
 /// One optimizer's run: its records, its final (or last good) parameters, its error.
@@ -311,7 +350,7 @@ pub fn train_all(
 ) -> Result<Vec<Outcome>, CliError> {
     let mut outcomes = Vec::new();
     for &which in optimizers {
-        let mut opt = build(hyper, which);
+        let mut opt = build(hyper, which)?;
         let bar = progress(opts.steps, which.name(), quiet)?;
         let result = train(model, theta0, x, y, opt.as_mut(), opts, |r| {
             bar.inc(1);
@@ -379,6 +418,13 @@ pub fn run(args: &TrainArgs) -> Result<String, CliError> {
         seed: args.seed,
         eval_every: Some(args.eval_every),
     };
+    if args.tune {
+        let init = |k: u64| match &args.weights {
+            Some(_) => theta0.clone(),
+            None => io::default_init(&net, args.init_seed + k),
+        };
+        return run_tune(args, &model, x.as_ref(), y.as_ref(), &init, opts);
+    }
     let outcomes = train_all(
         &model,
         &theta0,
@@ -415,6 +461,106 @@ pub fn run(args: &TrainArgs) -> Result<String, CliError> {
     }
 }
 
+fn run_tune(
+    args: &TrainArgs,
+    model: &Model,
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    init: &dyn Fn(u64) -> Vec<f64>,
+    opts: TrainOptions,
+) -> Result<String, CliError> {
+    checks::at_least(1, &[("seeds", args.seeds)])?;
+    for (flag, v) in args
+        .tune_lr
+        .iter()
+        .map(|v| ("tune-lr", *v))
+        .chain(args.tune_damping.iter().map(|v| ("tune-damping", *v)))
+    {
+        checks::positive(&[(flag, Some(v))])?;
+    }
+    if args.log.is_some() || args.save.is_some() {
+        return Err(CliError::Input(
+            "--tune writes its runs with --figures DIR (tuning.json); --log and --save are for \
+             single runs"
+                .into(),
+        ));
+    }
+    if let Some(dir) = &args.figures {
+        io::check_output_folder(dir, "tuning.json")?;
+    }
+    let problem = crate::tune::Problem {
+        model,
+        x,
+        y,
+        theta0: init,
+        opts,
+        seeds: args.seeds,
+    };
+    let mut tuned = Vec::new();
+    for &which in &args.optimizer {
+        let settings = crate::tune::grid(which, &args.tune_lr, &args.tune_damping);
+        tuned.push(crate::tune::tune(
+            &problem,
+            &args.hyper,
+            which,
+            &settings,
+            args.quiet,
+        )?);
+    }
+    let rows: Vec<Value> = tuned
+        .iter()
+        .map(|t| crate::tune::report(t, args.target_loss))
+        .collect();
+    let report = json!({
+        "protocol": "DeepOBS: grid on seed 0 chosen by the final full-data training loss, rerun on every seed",
+        "steps": args.steps,
+        "batch": args.batch,
+        "seed": args.seed,
+        "init_seed": args.init_seed,
+        "target_loss": args.target_loss,
+        "optimizers": rows,
+    });
+    if let Some(dir) = &args.figures {
+        let initial: Vec<f64> = (0..args.seeds as u64)
+            .map(|k| fisherlab_fisher::model::mean_nll(model, &init(k), x, y))
+            .collect::<Result<_, _>>()?;
+        let text =
+            serde_json::to_string_pretty(&report).map_err(|e| CliError::Failed(e.to_string()))?;
+        io::write_folder(dir, "tuning.json", |tmp| {
+            std::fs::write(tmp.join("tuning.json"), text + "\n")
+                .map_err(|e| CliError::Failed(format!("cannot write tuning.json: {e}")))?;
+            crate::tune::figures(
+                tmp,
+                &tuned,
+                &initial,
+                &format!(
+                    "Tuned optimizers: median over {} seeds, band from min to max",
+                    args.seeds
+                ),
+            )
+        })?;
+    }
+    let untuned: Vec<&str> = tuned
+        .iter()
+        .filter(|t| t.chosen.is_none())
+        .map(|t| t.which.name())
+        .collect();
+    let text = if args.json {
+        serde_json::to_string_pretty(&report).map_err(|e| CliError::Failed(e.to_string()))? + "\n"
+    } else {
+        crate::tune::table(&rows)
+    };
+    if untuned.is_empty() {
+        Ok(text)
+    } else {
+        print!("{text}");
+        Err(CliError::Failed(format!(
+            "no grid point trained without failing for: {}",
+            untuned.join(", ")
+        )))
+    }
+}
+
 /// The failed runs, one `name: error` each, `; `-separated (empty when none failed).
 pub fn failures(outcomes: &[Outcome]) -> String {
     outcomes
@@ -437,7 +583,7 @@ pub fn check_options(args: &OptimizerOptions) -> Result<(), CliError> {
     )?;
     checks::positive(&[
         ("lr", args.lr),
-        ("damping", Some(args.damping)),
+        ("damping", args.damping),
         ("kl-clip", args.kl_clip),
     ])?;
     for (flag, v) in [("momentum", args.momentum), ("decay", args.decay)] {

@@ -222,3 +222,132 @@ fn bad_input_is_one_line_and_exit_2() {
         run_bad(&args, needle);
     }
 }
+
+/// The tuner on a problem whose best grid point is known in closed form: least squares with a
+/// Gaussian head (σ = 1) on inputs whose second-moment matrix `E[x̄ x̄ᵀ]` (bias folded) is the
+/// identity, so the loss is `½‖θ − θ*‖² + const` and full-batch gradient descent without
+/// momentum contracts the error by `|1 − lr|` per step: lr = 1 is the Newton step (exact after
+/// one step), lr = 0.5 halves the error per step, lr = 3 doubles it (diverges). Exact NGD's
+/// Fisher is the same identity, so its best setting is lr = 1 as well.
+#[test]
+fn the_tuner_picks_the_known_best_grid_point_and_reports_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (xp, yp) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
+    // (±1, ±1): mean 0, E[x xᵀ] = I
+    let x = [1.0, 1.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0];
+    let y = [0.7, -1.3, 2.1, 0.4];
+    common::write_npy(&xp, 4, 2, &x);
+    common::write_npy(&yp, 4, 1, &y);
+    let figures = dir.path().join("tuned");
+    let s = run_ok(&[
+        "train",
+        "--inputs",
+        xp.to_str().unwrap(),
+        "--targets",
+        yp.to_str().unwrap(),
+        "--arch",
+        "2,1",
+        "--activation",
+        "identity",
+        "--likelihood",
+        "gaussian",
+        "--optimizer",
+        "sgd,ngd",
+        "--momentum",
+        "0",
+        "--steps",
+        "4",
+        "--batch",
+        "4",
+        "--eval-every",
+        "1",
+        "--tune",
+        "--tune-lr",
+        "0.1,0.5,1,3",
+        "--tune-damping",
+        "1e-8",
+        "--seeds",
+        "3",
+        "--target-loss",
+        "10",
+        "--figures",
+        figures.to_str().unwrap(),
+        "--json",
+        "--quiet",
+    ]);
+    let report: Value = serde_json::from_str(&s).unwrap();
+    let rows = report["optimizers"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        let name = row["optimizer"].as_str().unwrap();
+        assert_eq!(row["chosen"]["lr"], 1.0, "{name}: {row}");
+        assert_eq!(row["grid"].as_array().unwrap().len(), 4, "{name}");
+        assert_eq!(row["seeds"], 3);
+        // the spread is ordered and the median lies in it
+        let f = &row["final_loss"];
+        let (lo, med, hi) = (
+            f["min"].as_f64().unwrap(),
+            f["median"].as_f64().unwrap(),
+            f["max"].as_f64().unwrap(),
+        );
+        assert!(lo <= med && med <= hi, "{name}: {f}");
+    }
+    // SGD's grid: the closed form of the scores' order (lr = 1 < 0.5 < 0.1 < 3)
+    let sgd: Vec<f64> = rows[0]["grid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["final_loss"].as_f64().unwrap_or(f64::INFINITY))
+        .collect();
+    assert!(
+        sgd[2] < sgd[1] && sgd[1] < sgd[0] && sgd[0] < sgd[3],
+        "{sgd:?}"
+    );
+    for f in ["tuning.json", "tuning.svg", "tuning.png"] {
+        assert!(figures.join(f).is_file(), "{f}");
+    }
+    // the table names the chosen settings
+    let table = run_ok(&[
+        "train",
+        "--inputs",
+        xp.to_str().unwrap(),
+        "--targets",
+        yp.to_str().unwrap(),
+        "--arch",
+        "2,1",
+        "--activation",
+        "identity",
+        "--likelihood",
+        "gaussian",
+        "--optimizer",
+        "sgd",
+        "--momentum",
+        "0",
+        "--steps",
+        "3",
+        "--batch",
+        "4",
+        "--tune",
+        "--tune-lr",
+        "0.5,1",
+        "--quiet",
+    ]);
+    assert!(table.contains("final loss, median [min, max]"), "{table}");
+    run_bad(
+        &[
+            "train",
+            "--dataset",
+            "digits",
+            "--arch",
+            "64,10",
+            "--likelihood",
+            "categorical",
+            "--optimizer",
+            "sgd",
+            "--tune",
+            "--tune-lr",
+            "0,1",
+        ],
+        "--tune-lr 0 is invalid",
+    );
+}

@@ -56,6 +56,22 @@ impl Damping {
             ..Self::adaptive(lambda)
         }
     }
+    /// The default of exact NGD and Woodbury NGD: Levenberg–Marquardt every step from `lambda`
+    /// with ω = 1/2, kept within `[λ·1e-6, λ·1e4]`. With full batches on a generalised linear
+    /// model, λ halves on every step the quadratic model predicts well, so that after a few
+    /// steps the update is Fisher scoring (`λ → 0`, lr = 1) and converges as fast; the floor
+    /// keeps mini-batch steps from fitting the mini-batch exactly.
+    pub fn scoring(lambda: f64) -> Self {
+        Self {
+            lambda,
+            rule: DampingRule::LevenbergMarquardt {
+                decay: crate::defaults::SCORING_DECAY,
+                period: 1,
+            },
+            min: lambda * 1e-6,
+            max: lambda * 1e4,
+        }
+    }
     /// Levenberg–Marquardt from λ, adjusted every 5 steps by `ω = (19/20)⁵`.
     pub fn adaptive(lambda: f64) -> Self {
         Self {
@@ -127,21 +143,20 @@ pub(crate) fn reduction_ratio(
 }
 
 /// The step shared by the natural-gradient optimizers: `δ = −lr·d` for the preconditioned
-/// gradient `d`; where the damping rule is due, ρ of δ (with `quad(δ) = δᵀFδ`) and the λ update;
-/// then θ ← θ + δ.
+/// gradient `d`; where the damping rule is due, ρ of δ (with `quad = δᵀFδ`, given exactly when
+/// the rule is due) and the λ update; then θ ← θ + δ.
 pub(crate) fn natural_step(
     input: &StepInput<'_>,
     theta: &mut [f64],
     d: &[f64],
     lr: f64,
     damping: &mut Damping,
-    quad: impl FnOnce(&[f64]) -> Result<f64>,
+    quad: Option<f64>,
 ) -> Result<crate::StepReport> {
     let lambda = damping.lambda;
     let mut rho = None;
-    if damping.due(input.step) {
+    if let (true, Some(q)) = (damping.due(input.step), quad) {
         let delta: Vec<f64> = d.iter().map(|v| -lr * v).collect();
-        let q = quad(&delta)?;
         let r = reduction_ratio(input, theta, &delta, lambda, q)?;
         damping.update(r);
         rho = Some(r);

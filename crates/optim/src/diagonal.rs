@@ -1,25 +1,32 @@
-use crate::damping::{fisher_quadratic, natural_step};
-use crate::{Damping, Optimizer, Result, StepInput, StepReport, positive, unit};
-use fisherlab_fisher::curvature::{DiagonalFisher, Labels};
+use crate::natural::{Direction, NaturalGradient, Preconditioner};
+use crate::{Result, StepInput, unit};
+use fisherlab_fisher::curvature::{DiagonalFisher, Labels, Problem};
 
-/// Diagonal natural gradient: `θ ← θ − lr g / (d + λ)` with `d` a running average (decay β) of
-/// the mini-batch's diagonal Fisher, exact (`Labels::Expected`) or Monte Carlo with one label per
-/// input (`Labels::Sampled`, re-seeded every step from the run's seed).
+/// Diagonal natural gradient: `θ ← θ − lr g / (d + λ)`.
+pub type DiagonalNgd = NaturalGradient<Diagonal>;
+
+/// A running average (decay β) of the mini-batch's diagonal Fisher, exact (`Labels::Expected`)
+/// or Monte Carlo with one label per input (`Labels::Sampled`, re-seeded every step from the
+/// run's seed).
+///
+/// Defaults: lr = 0.1, fixed λ = 0.1 ([`crate::defaults`]).
 #[derive(Debug, Clone)]
-pub struct DiagonalNgd {
-    lr: f64,
-    damping: Damping,
+pub struct Diagonal {
     decay: f64,
     sampled: bool,
     average: Option<Vec<f64>>,
 }
 
-impl DiagonalNgd {
-    /// Exact diagonal, running average with decay 0.95, fixed damping.
-    pub fn new(lr: f64, lambda: f64) -> Self {
+impl Default for Diagonal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Diagonal {
+    /// Exact diagonal, running average with decay 0.95.
+    pub fn new() -> Self {
         Self {
-            lr,
-            damping: Damping::fixed(lambda),
             decay: 0.95,
             sampled: false,
             average: None,
@@ -35,22 +42,28 @@ impl DiagonalNgd {
         self.decay = decay;
         self
     }
-    /// Another damping rule.
-    pub fn with_damping(mut self, damping: Damping) -> Self {
-        self.damping = damping;
-        self
-    }
 }
 
-impl Optimizer for DiagonalNgd {
+impl Preconditioner for Diagonal {
     fn name(&self) -> &'static str {
         "diag"
     }
-    fn step(&mut self, input: &StepInput<'_>, theta: &mut [f64]) -> Result<StepReport> {
-        positive("lr", self.lr)?;
-        unit("decay", self.decay)?;
-        self.damping.check()?;
-        let problem = crate::batch_problem(input, theta)?;
+    fn default_lr(&self) -> f64 {
+        crate::defaults::DIAG_LR
+    }
+    fn default_lambda(&self) -> f64 {
+        crate::defaults::DIAG_DAMPING
+    }
+    fn check(&self) -> Result<()> {
+        unit("decay", self.decay)
+    }
+    fn direction(
+        &mut self,
+        input: &StepInput<'_>,
+        problem: &Problem<'_>,
+        lambda: f64,
+        _want_curvature: bool,
+    ) -> Result<Direction> {
         let labels = if self.sampled {
             Labels::Sampled {
                 per_input: 1,
@@ -59,7 +72,7 @@ impl Optimizer for DiagonalNgd {
         } else {
             Labels::Expected
         };
-        let batch = DiagonalFisher::new(labels).entries(&problem)?;
+        let batch = DiagonalFisher::new(labels).entries(problem)?;
         let avg = match self.average.take() {
             Some(mut a) if a.len() == batch.len() => {
                 for (ai, bi) in a.iter_mut().zip(&batch) {
@@ -69,7 +82,6 @@ impl Optimizer for DiagonalNgd {
             }
             _ => batch,
         };
-        let lambda = self.damping.lambda;
         let d: Vec<f64> = input
             .gradient
             .iter()
@@ -77,10 +89,7 @@ impl Optimizer for DiagonalNgd {
             .map(|(g, a)| g / (a + lambda))
             .collect();
         self.average = Some(avg);
-        let before = theta.to_vec();
-        natural_step(input, theta, &d, self.lr, &mut self.damping, |delta| {
-            fisher_quadratic(input, &before, delta)
-        })
+        Ok(Direction::new(d))
     }
 }
 

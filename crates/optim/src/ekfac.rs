@@ -1,20 +1,23 @@
-use crate::damping::{fisher_quadratic, natural_step};
 use crate::kfac::FactorLabels;
-use crate::{Damping, Error, Optimizer, Result, StepInput, StepReport, positive, solve, unit};
+use crate::natural::{Direction, NaturalGradient, Preconditioner};
+use crate::{Error, Result, StepInput, solve, unit};
 use faer::Mat;
 use fisherlab_fisher::curvature::{
-    KfacApprox, KfacFactors, ScaleShiftBlock, accumulate_scalings, ekfac_bases, ekfac_operator,
-    ekfac_scalings, zero_scalings,
+    KfacApprox, KfacFactors, Problem, ScaleShiftBlock, accumulate_scalings, ekfac_bases,
+    ekfac_operator, ekfac_scalings, zero_scalings,
 };
 
-/// EKFAC (George et al. 2018) as an optimizer: running K-FAC factors (decay ε) whose
-/// eigenbases are refreshed every `eigen_period` steps, and the diagonal in that basis refitted
-/// every step to the mini-batch's per-sample gradients (running average with the same decay,
-/// restarted when the basis changes). λ fixed or Levenberg–Marquardt.
-#[derive(Debug)]
-pub struct EkfacOptimizer {
-    lr: f64,
-    damping: Damping,
+/// EKFAC (George et al. 2018) as an optimizer.
+pub type EkfacOptimizer = NaturalGradient<Ekfac>;
+
+/// EKFAC's curvature (George et al. 2018): running K-FAC factors (decay ε) whose eigenbases are
+/// refreshed every `eigen_period` steps, and the diagonal in that basis refitted every step to
+/// the mini-batch's per-sample gradients (running average with the same decay, restarted when
+/// the basis changes).
+///
+/// Defaults: lr = 0.1, fixed λ = 1e-2, as K-FAC.
+#[derive(Debug, Clone)]
+pub struct Ekfac {
     factor_labels: FactorLabels,
     approx: KfacApprox,
     norm_block: ScaleShiftBlock,
@@ -25,17 +28,21 @@ pub struct EkfacOptimizer {
     scalings: Option<Vec<Mat<f64>>>,
 }
 
-impl EkfacOptimizer {
-    /// Type-2 statistics, decay 0.95, eigenbasis every 10 steps, fixed damping.
-    pub fn new(lr: f64, lambda: f64) -> Self {
+impl Default for Ekfac {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Ekfac {
+    /// Type-2 statistics, decay 0.95, eigenbasis every step (as K-FAC's inverses).
+    pub fn new() -> Self {
         Self {
-            lr,
-            damping: Damping::fixed(lambda),
             factor_labels: FactorLabels::Type2,
             approx: KfacApprox::Expand,
             norm_block: ScaleShiftBlock::Diagonal,
             decay: 0.95,
-            eigen_period: 10,
+            eigen_period: 1,
             factors: None,
             bases: None,
             scalings: None,
@@ -61,9 +68,9 @@ impl EkfacOptimizer {
         self.eigen_period = period;
         self
     }
-    /// Another damping rule.
-    pub fn with_damping(mut self, damping: Damping) -> Self {
-        self.damping = damping;
+    /// Decay ε of the running averages, in [0, 1).
+    pub fn with_decay(mut self, decay: f64) -> Self {
+        self.decay = decay;
         self
     }
 }
@@ -72,14 +79,21 @@ fn blend(avg: &mut Mat<f64>, batch: &Mat<f64>, e: f64) {
     *avg = &*avg * faer::Scale(e) + batch * faer::Scale(1.0 - e);
 }
 
-impl Optimizer for EkfacOptimizer {
+impl Preconditioner for Ekfac {
     fn name(&self) -> &'static str {
         "ekfac"
     }
-    fn step(&mut self, input: &StepInput<'_>, theta: &mut [f64]) -> Result<StepReport> {
-        positive("lr", self.lr)?;
+    fn default_lr(&self) -> f64 {
+        crate::defaults::KFAC_LR
+    }
+    fn default_lambda(&self) -> f64 {
+        crate::defaults::KFAC_DAMPING
+    }
+    fn needs_targets(&self) -> bool {
+        self.factor_labels == FactorLabels::Empirical
+    }
+    fn check(&self) -> Result<()> {
         unit("decay", self.decay)?;
-        self.damping.check()?;
         if self.eigen_period == 0 {
             return Err(Error::InvalidOption {
                 name: "eigen-period",
@@ -87,12 +101,15 @@ impl Optimizer for EkfacOptimizer {
                 rule: "must be >= 1",
             });
         }
-        let problem = crate::batch_problem(input, theta)?;
-        let problem = if self.factor_labels == FactorLabels::Empirical {
-            problem.with_targets(input.y)?
-        } else {
-            problem
-        };
+        Ok(())
+    }
+    fn direction(
+        &mut self,
+        input: &StepInput<'_>,
+        problem: &Problem<'_>,
+        lambda: f64,
+        _want_curvature: bool,
+    ) -> Result<Direction> {
         let labels = self.factor_labels.labels(input);
         let e = self.decay;
         let scale = 1.0 / problem.len() as f64;
@@ -119,7 +136,7 @@ impl Optimizer for EkfacOptimizer {
         }
         if refresh {
             let bases = ekfac_bases(self.factors.as_deref().unwrap_or_default())?;
-            batch_s = Some(ekfac_scalings(&problem, labels, &bases)?);
+            batch_s = Some(ekfac_scalings(problem, labels, &bases)?);
             self.bases = Some(bases);
             self.scalings = None;
         }
@@ -138,10 +155,6 @@ impl Optimizer for EkfacOptimizer {
             bases,
             self.scalings.as_deref().unwrap_or_default(),
         )?;
-        let d = solve(op.as_ref(), self.damping.lambda, input.gradient)?;
-        let before = theta.to_vec();
-        natural_step(input, theta, &d, self.lr, &mut self.damping, |delta| {
-            fisher_quadratic(input, &before, delta)
-        })
+        Ok(Direction::new(solve(op.as_ref(), lambda, input.gradient)?))
     }
 }

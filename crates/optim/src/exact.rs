@@ -1,46 +1,46 @@
-use crate::damping::natural_step;
-use crate::{Damping, Optimizer, Result, StepInput, StepReport, dot, positive, solve};
-use fisherlab_fisher::curvature::{Approximation, DenseFisher, Labels};
+use crate::natural::{Direction, NaturalGradient, Preconditioner};
+use crate::{Damping, Result, StepInput, dot, solve};
+use fisherlab_fisher::curvature::{Approximation, DenseFisher, Labels, Problem};
 
 /// Exact natural gradient: `θ ← θ − lr (F + λI)⁻¹ g` with F the dense exact Fisher of the
-/// mini-batch (Kronecker fast path) and a Cholesky solve; λ fixed or Levenberg–Marquardt.
-#[derive(Debug, Clone)]
-pub struct ExactNgd {
-    lr: f64,
-    damping: Damping,
-}
+/// mini-batch (Kronecker fast path) and a Cholesky solve.
+pub type ExactNgd = NaturalGradient<Exact>;
 
-impl ExactNgd {
-    /// Learning rate and fixed damping.
-    pub fn new(lr: f64, lambda: f64) -> Self {
-        Self {
-            lr,
-            damping: Damping::fixed(lambda),
-        }
-    }
-    /// Another damping rule.
-    pub fn with_damping(mut self, damping: Damping) -> Self {
-        self.damping = damping;
-        self
-    }
-    /// The current damping.
-    pub fn damping(&self) -> Damping {
-        self.damping
-    }
-}
+/// The dense exact Fisher of the mini-batch, solved by Cholesky.
+///
+/// Default damping: [`Damping::scoring`] — Levenberg–Marquardt every step from λ = 1, so that
+/// full-batch exact NGD on a generalised linear model is Fisher scoring after a few steps.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Exact;
 
-impl Optimizer for ExactNgd {
+impl Preconditioner for Exact {
     fn name(&self) -> &'static str {
         "ngd"
     }
-    fn step(&mut self, input: &StepInput<'_>, theta: &mut [f64]) -> Result<StepReport> {
-        positive("lr", self.lr)?;
-        self.damping.check()?;
-        let problem = crate::batch_problem(input, theta)?;
-        let f = DenseFisher::new(Labels::Expected).build(&problem)?;
-        let d = solve(f.as_ref(), self.damping.lambda, input.gradient)?;
-        natural_step(input, theta, &d, self.lr, &mut self.damping, |delta| {
-            Ok(dot(delta, &f.matvec(delta)?))
+    fn damping_rule(&self, lambda: f64) -> Damping {
+        Damping::scoring(lambda)
+    }
+    fn default_lambda(&self) -> f64 {
+        1.0
+    }
+    fn direction(
+        &mut self,
+        input: &StepInput<'_>,
+        problem: &Problem<'_>,
+        lambda: f64,
+        want_curvature: bool,
+    ) -> Result<Direction> {
+        let f = DenseFisher::new(Labels::Expected).build(problem)?;
+        let d = solve(f.as_ref(), lambda, input.gradient)?;
+        let d_fisher_d = if want_curvature {
+            Some(dot(&d, &f.matvec(&d)?))
+        } else {
+            None
+        };
+        Ok(Direction {
+            d,
+            d_fisher_d,
+            cg_iterations: None,
         })
     }
 }

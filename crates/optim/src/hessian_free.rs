@@ -1,29 +1,34 @@
-use crate::damping::natural_step;
-use crate::{Damping, Error, Optimizer, Result, StepInput, StepReport, dot, positive, unit};
-use fisherlab_fisher::curvature::{Approximation, MatrixFreeFisher};
+use crate::natural::{Direction, NaturalGradient, Preconditioner};
+use crate::{Damping, Error, Result, StepInput, dot, positive, unit};
+use fisherlab_fisher::curvature::{Approximation, MatrixFreeFisher, Problem};
 use fisherlab_linalg::{CgOptions, conjugate_gradient};
 
-/// Hessian-free optimisation (Martens 2010) with the Fisher (= Gauss–Newton) matrix: truncated
-/// conjugate gradients on `(F + λI) d = g` with Fisher-vector products of the mini-batch, warm-
-/// started from the previous direction times `warm_start`, λ Levenberg–Marquardt every step by
-/// default ([`Damping::every_step`]), bad steps rejected.
+/// Hessian-free optimisation (Martens 2010) with the Fisher (= Gauss–Newton) matrix.
+pub type HessianFree = NaturalGradient<ConjugateGradient>;
+
+/// Truncated conjugate gradients on `(F + λI) d = g` with Fisher-vector products of the
+/// mini-batch, warm-started from the previous direction times `warm_start`.
+///
+/// Default damping: [`Damping::every_step`] (Levenberg–Marquardt every step, ω = 2/3, λ kept at
+/// or above λ₀/100), bad steps rejected, as Martens (2010).
 #[derive(Debug, Clone)]
-pub struct HessianFree {
-    lr: f64,
-    damping: Damping,
+pub struct ConjugateGradient {
     max_cg: usize,
     tol: f64,
     warm_start: f64,
     previous: Option<Vec<f64>>,
 }
 
-impl HessianFree {
-    /// Learning rate, initial λ (adaptive), 50 CG iterations at most, relative tolerance 1e-4,
-    /// warm start 0.95.
-    pub fn new(lr: f64, lambda: f64) -> Self {
+impl Default for ConjugateGradient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ConjugateGradient {
+    /// 50 CG iterations at most, relative tolerance 1e-4, warm start 0.95.
+    pub fn new() -> Self {
         Self {
-            lr,
-            damping: Damping::every_step(lambda),
             max_cg: 50,
             tol: 1e-4,
             warm_start: 0.95,
@@ -35,22 +40,21 @@ impl HessianFree {
         self.max_cg = max_cg;
         self
     }
-    /// Another damping rule.
-    pub fn with_damping(mut self, damping: Damping) -> Self {
-        self.damping = damping;
-        self
-    }
 }
 
-impl Optimizer for HessianFree {
+impl Preconditioner for ConjugateGradient {
     fn name(&self) -> &'static str {
         "hf"
     }
-    fn step(&mut self, input: &StepInput<'_>, theta: &mut [f64]) -> Result<StepReport> {
-        positive("lr", self.lr)?;
+    fn damping_rule(&self, lambda: f64) -> Damping {
+        Damping::every_step(lambda)
+    }
+    fn default_lambda(&self) -> f64 {
+        1.0
+    }
+    fn check(&self) -> Result<()> {
         positive("cg tolerance", self.tol)?;
         unit("warm-start", self.warm_start)?;
-        self.damping.check()?;
         if self.max_cg == 0 {
             return Err(Error::InvalidOption {
                 name: "max-cg",
@@ -58,15 +62,23 @@ impl Optimizer for HessianFree {
                 rule: "must be >= 1",
             });
         }
-        let problem = crate::batch_problem(input, theta)?;
-        let f = MatrixFreeFisher.build(&problem)?;
+        Ok(())
+    }
+    fn direction(
+        &mut self,
+        input: &StepInput<'_>,
+        problem: &Problem<'_>,
+        lambda: f64,
+        want_curvature: bool,
+    ) -> Result<Direction> {
+        let f = MatrixFreeFisher.build(problem)?;
         let x0: Option<Vec<f64>> = self
             .previous
             .as_ref()
             .map(|p| p.iter().map(|v| self.warm_start * v).collect());
         let cg = conjugate_gradient(
             f.as_ref(),
-            self.damping.lambda,
+            lambda,
             input.gradient,
             None,
             x0.as_deref(),
@@ -76,11 +88,16 @@ impl Optimizer for HessianFree {
                 truncated: true,
             },
         )?;
-        let mut report = natural_step(input, theta, &cg.x, self.lr, &mut self.damping, |delta| {
-            Ok(dot(delta, &f.matvec(delta)?))
-        })?;
-        self.previous = Some(cg.x);
-        report.cg_iterations = Some(cg.iterations);
-        Ok(report)
+        let d_fisher_d = if want_curvature {
+            Some(dot(&cg.x, &f.matvec(&cg.x)?))
+        } else {
+            None
+        };
+        self.previous = Some(cg.x.clone());
+        Ok(Direction {
+            d: cg.x,
+            d_fisher_d,
+            cg_iterations: Some(cg.iterations),
+        })
     }
 }

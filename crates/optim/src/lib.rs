@@ -11,10 +11,13 @@
 //! | [`SmwNgd`] | `(F + λI)⁻¹ g` by Woodbury | the mini-batch's rows `Lᵀ J` (an NC × NC solve) |
 //! | [`HessianFree`] | truncated CG on `(F + λI) d = g` | Fisher-vector products |
 //!
-//! Every curvature comes from `fisherlab-fisher` as a [`CurvatureOperator`]; the natural-gradient
-//! optimizers share Levenberg–Marquardt damping ([`Damping`]) driven by the reduction ratio of the
-//! quadratic model, evaluated with the exact Fisher of the mini-batch. [`train`] runs any of them
-//! over seeded mini-batches.
+//! Every curvature comes from `fisherlab-fisher` as a [`CurvatureOperator`]. The natural-gradient
+//! optimizers are one type, [`NaturalGradient`], over a [`Preconditioner`] (what makes each one
+//! different: how the curvature is built and solved); they share the step size, KL-clipping, the
+//! automatic learning rate and momentum, and Levenberg–Marquardt damping ([`Damping`]) driven by
+//! the reduction ratio of the quadratic model, evaluated with the exact Fisher of the mini-batch.
+//! Their options are checked once, by [`Builder::build`]. The defaults are in [`defaults`].
+//! [`train`] runs any optimizer over seeded mini-batches.
 //!
 //! # Examples
 //! ```
@@ -22,12 +25,13 @@
 //! use fisherlab_autodiff::network::Mlp;
 //! use fisherlab_distributions::heads::Head;
 //! use fisherlab_fisher::model::Model;
-//! use fisherlab_optim::{ExactNgd, TrainOptions, train};
+//! use fisherlab_optim::{Exact, ExactNgd, TrainOptions, train};
 //! // logistic regression on four points
 //! let model = Model::new(Mlp::parse("2,1", "identity").unwrap(), Head::Bernoulli).unwrap();
 //! let x = Mat::from_fn(4, 2, |i, j| [[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, 0.5]][i][j]);
 //! let y = Mat::from_fn(4, 1, |i, _| [0.0, 1.0, 1.0, 0.0][i]);
-//! let mut opt = ExactNgd::new(1.0, 1e-3);
+//! // the defaults: lr = 1, Levenberg–Marquardt damping that turns into Fisher scoring
+//! let mut opt = ExactNgd::builder(Exact).build().unwrap();
 //! let opts = TrainOptions { steps: 20, batch: 4, seed: 0, eval_every: None };
 //! let run = train(&model, &[0.0; 3], x.as_ref(), y.as_ref(), &mut opt, &opts, |_| {}).unwrap();
 //! assert!(run.records.last().unwrap().loss < run.records[0].loss);
@@ -36,24 +40,27 @@
 
 mod adam;
 mod damping;
+pub mod defaults;
 mod diagonal;
 mod ekfac;
 mod exact;
 mod hessian_free;
 mod kfac;
+mod natural;
 mod sgd;
 mod smw;
 mod train;
 
 pub use adam::Adam;
 pub use damping::{Damping, DampingRule};
-pub use diagonal::DiagonalNgd;
-pub use ekfac::EkfacOptimizer;
-pub use exact::ExactNgd;
-pub use hessian_free::HessianFree;
-pub use kfac::{FactorLabels, KfacOptimizer};
+pub use diagonal::{Diagonal, DiagonalNgd};
+pub use ekfac::{Ekfac, EkfacOptimizer};
+pub use exact::{Exact, ExactNgd};
+pub use hessian_free::{ConjugateGradient, HessianFree};
+pub use kfac::{FactorLabels, Kfac, KfacOptimizer};
+pub use natural::{Builder, Direction, NaturalGradient, Preconditioner};
 pub use sgd::Sgd;
-pub use smw::SmwNgd;
+pub use smw::{SmwNgd, Woodbury};
 pub use train::{StepRecord, TrainFailure, TrainOptions, TrainRun, train};
 
 use faer::MatRef;

@@ -1,33 +1,20 @@
-use crate::damping::natural_step;
-use crate::{Damping, Error, Optimizer, Result, StepInput, StepReport, dot, positive};
+use crate::natural::{Direction, NaturalGradient, Preconditioner};
+use crate::{Damping, Error, Result, StepInput, dot};
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
 use fisherlab_fisher::curvature::Problem;
 
-/// Exact natural gradient on the mini-batch through the Sherman–Morrison–Woodbury identity: with
-/// `U` the B·K rows `Lₙᵀ Jₙ / √B` (so that `F = UᵀU`),
+/// Exact natural gradient on the mini-batch through the Sherman–Morrison–Woodbury identity.
+pub type SmwNgd = NaturalGradient<Woodbury>;
+
+/// The exact mini-batch Fisher through the Sherman–Morrison–Woodbury identity: with `U` the
+/// B·K rows `Lₙᵀ Jₙ / √B` (so that `F = UᵀU`),
 /// `(F + λI)⁻¹ g = (g − Uᵀ (UUᵀ + λI)⁻¹ U g) / λ` — a (B·K) × (B·K) Cholesky solve instead of
 /// a P × P one, for mini-batches with `B·K < P`. λ > 0 is required.
-#[derive(Debug, Clone)]
-pub struct SmwNgd {
-    lr: f64,
-    damping: Damping,
-}
-
-impl SmwNgd {
-    /// Learning rate and fixed damping λ > 0.
-    pub fn new(lr: f64, lambda: f64) -> Self {
-        Self {
-            lr,
-            damping: Damping::fixed(lambda),
-        }
-    }
-    /// Another damping rule.
-    pub fn with_damping(mut self, damping: Damping) -> Self {
-        self.damping = damping;
-        self
-    }
-}
+///
+/// Default damping: [`Damping::scoring`], as exact NGD.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Woodbury;
 
 /// The rows `Lₙᵀ Jₙ / √B` of a mini-batch (B·K × P, public order).
 fn jacobian_rows(problem: &Problem<'_>) -> Result<Mat<f64>> {
@@ -36,17 +23,25 @@ fn jacobian_rows(problem: &Problem<'_>) -> Result<Mat<f64>> {
     Ok(rows * faer::Scale(1.0 / (b as f64).sqrt()))
 }
 
-impl Optimizer for SmwNgd {
+impl Preconditioner for Woodbury {
     fn name(&self) -> &'static str {
         "smw"
     }
-    fn step(&mut self, input: &StepInput<'_>, theta: &mut [f64]) -> Result<StepReport> {
-        positive("lr", self.lr)?;
-        self.damping.check()?;
-        let lambda = self.damping.lambda;
-        let problem = crate::batch_problem(input, theta)?;
-        let u = jacobian_rows(&problem)?;
-        let p = theta.len();
+    fn damping_rule(&self, lambda: f64) -> Damping {
+        Damping::scoring(lambda)
+    }
+    fn default_lambda(&self) -> f64 {
+        1.0
+    }
+    fn direction(
+        &mut self,
+        input: &StepInput<'_>,
+        problem: &Problem<'_>,
+        lambda: f64,
+        want_curvature: bool,
+    ) -> Result<Direction> {
+        let u = jacobian_rows(problem)?;
+        let p = input.gradient.len();
         let g = Mat::from_fn(p, 1, |i, _| input.gradient[i]);
         let mut s = &u * u.transpose();
         for i in 0..s.nrows() {
@@ -61,9 +56,16 @@ impl Optimizer for SmwNgd {
         let d: Vec<f64> = (0..p)
             .map(|i| (g[(i, 0)] - corr[(i, 0)]) / lambda)
             .collect();
-        natural_step(input, theta, &d, self.lr, &mut self.damping, |delta| {
-            let ud = &u * Mat::from_fn(p, 1, |i, _| delta[i]);
-            Ok(dot(ud.col_as_slice(0), ud.col_as_slice(0)))
+        let d_fisher_d = if want_curvature {
+            let ud = &u * Mat::from_fn(p, 1, |i, _| d[i]);
+            Some(dot(ud.col_as_slice(0), ud.col_as_slice(0)))
+        } else {
+            None
+        };
+        Ok(Direction {
+            d,
+            d_fisher_d,
+            cg_iterations: None,
         })
     }
 }

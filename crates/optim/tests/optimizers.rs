@@ -9,8 +9,9 @@ use fisherlab_autodiff::network::Mlp;
 use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::model::{Model, mean_nll, mean_nll_gradient};
 use fisherlab_optim::{
-    Adam, Damping, DiagonalNgd, EkfacOptimizer, Error, ExactNgd, FactorLabels, HessianFree,
-    KfacOptimizer, Optimizer, Sgd, SmwNgd, StepInput, TrainOptions, train,
+    Adam, ConjugateGradient, Damping, Diagonal, DiagonalNgd, Ekfac, EkfacOptimizer, Error, Exact,
+    ExactNgd, FactorLabels, HessianFree, Kfac, KfacOptimizer, Optimizer, Sgd, SmwNgd, StepInput,
+    TrainOptions, Woodbury, train,
 };
 
 /// A fixed, non-separable binary dataset in 2-D (labels flip near the boundary).
@@ -34,16 +35,16 @@ fn logistic_data() -> (Mat<f64>, Mat<f64>) {
 }
 
 /// Newton's method on the logistic log-likelihood, written here from the closed forms
-/// gradient `X̄ᵀ(p − y)/N` and Hessian `X̄ᵀ diag(p(1−p)) X̄ / N` (θ = [w1, w2, b]).
+/// gradient `X̄ᵀ(p − y)/N` and Hessian `X̄ᵀ diag(p(1−p)) X̄ / N` (θ = [w₁ … w_d, b]).
 fn newton_optimum(x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> Vec<f64> {
-    let n = x.nrows();
-    let xb = Mat::from_fn(n, 3, |i, j| if j < 2 { x[(i, j)] } else { 1.0 });
-    let mut theta = Mat::<f64>::zeros(3, 1);
+    let (n, d) = (x.nrows(), x.ncols());
+    let xb = Mat::from_fn(n, d + 1, |i, j| if j < d { x[(i, j)] } else { 1.0 });
+    let mut theta = Mat::<f64>::zeros(d + 1, 1);
     for _ in 0..50 {
         let eta = &xb * &theta;
         let p: Vec<f64> = (0..n).map(|i| 1.0 / (1.0 + (-eta[(i, 0)]).exp())).collect();
         let g = xb.transpose() * Mat::from_fn(n, 1, |i, _| (p[i] - y[(i, 0)]) / n as f64);
-        let w = Mat::from_fn(n, 3, |i, j| xb[(i, j)] * p[i] * (1.0 - p[i]) / n as f64);
+        let w = Mat::from_fn(n, d + 1, |i, j| xb[(i, j)] * p[i] * (1.0 - p[i]) / n as f64);
         let h = xb.transpose() * w;
         let step = h.llt(Side::Lower).unwrap().solve(&g);
         theta -= &step;
@@ -51,7 +52,25 @@ fn newton_optimum(x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> Vec<f64> {
             break;
         }
     }
-    (0..3).map(|i| theta[(i, 0)]).collect()
+    (0..=d).map(|i| theta[(i, 0)]).collect()
+}
+
+/// A well-conditioned logistic regression with 4 features (5 parameters): 200 inputs with
+/// near-uncorrelated unit-scale features, labels from a logistic model with a fixed
+/// low-discrepancy stream (so the data are not separable).
+fn glm_data() -> (Mat<f64>, Mat<f64>) {
+    let n = 200;
+    let x = Mat::from_fn(n, 4, |i, j| {
+        let t = i as f64 + 0.5;
+        ((t * [0.37, 1.13, 2.71, 0.59][j]).sin() + (t * [1.7, 0.23, 0.91, 3.1][j]).cos()) * 0.9
+    });
+    let y = Mat::from_fn(n, 1, |i, _| {
+        let eta = 0.8 * x[(i, 0)] - 0.5 * x[(i, 1)] + 0.3 * x[(i, 2)] + 0.6 * x[(i, 3)] - 0.2;
+        let p = 1.0 / (1.0 + (-eta).exp());
+        let u = (i as f64 * 0.618_033_988_749_895).fract();
+        if u < p { 1.0 } else { 0.0 }
+    });
+    (x, y)
 }
 
 fn full_batch(steps: usize, n: usize) -> TrainOptions {
@@ -60,6 +79,102 @@ fn full_batch(steps: usize, n: usize) -> TrainOptions {
         batch: n,
         seed: 5,
         eval_every: None,
+    }
+}
+
+/// The defaults promise (docs/optimizers.md): exact NGD and Woodbury NGD with no options at all
+/// are Fisher scoring after a few steps of their Levenberg–Marquardt schedule, and reach the
+/// Newton optimum of a well-conditioned 5-parameter logistic regression in ≤ 10 full-batch
+/// steps, as Fisher scoring does (the reference is the Newton solve written above).
+#[test]
+fn exact_ngd_with_default_settings_is_fisher_scoring_on_a_glm() {
+    let (x, y) = glm_data();
+    let model = Model::new(Mlp::parse("4,1", "identity").unwrap(), Head::Bernoulli).unwrap();
+    let star = newton_optimum(x.as_ref(), y.as_ref());
+    let scale = 1.0 + star.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let cases: Vec<Box<dyn Optimizer>> = vec![
+        Box::new(ExactNgd::builder(Exact).build().unwrap()),
+        Box::new(SmwNgd::builder(Woodbury).build().unwrap()),
+    ];
+    for mut opt in cases {
+        let run = train(
+            &model,
+            &[0.0; 5],
+            x.as_ref(),
+            y.as_ref(),
+            opt.as_mut(),
+            &full_batch(10, 200),
+            |_| {},
+        )
+        .unwrap();
+        let dist = run
+            .theta
+            .iter()
+            .zip(&star)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            dist < 1e-6 * scale,
+            "{}: distance to the Newton optimum {dist:e} after 10 steps",
+            opt.name()
+        );
+    }
+    // and a fixed λ = 1 (the old default) does not get there in 10 steps: the schedule matters
+    let mut fixed = ExactNgd::new(Exact, 1.0, 1.0).unwrap();
+    let run = train(
+        &model,
+        &[0.0; 5],
+        x.as_ref(),
+        y.as_ref(),
+        &mut fixed,
+        &full_batch(10, 200),
+        |_| {},
+    )
+    .unwrap();
+    let dist = run
+        .theta
+        .iter()
+        .zip(&star)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(dist > 1e-3 * scale, "fixed λ = 1: {dist:e}");
+}
+
+/// Every option is checked once, when the optimizer is built: no invalid optimizer exists.
+#[test]
+fn builders_refuse_invalid_options() {
+    let bad: Vec<(&str, fisherlab_optim::Result<()>)> = vec![
+        ("lr", ExactNgd::new(Exact, 0.0, 1.0).map(|_| ())),
+        ("damping", ExactNgd::new(Exact, 1.0, -1.0).map(|_| ())),
+        (
+            "decay",
+            KfacOptimizer::new(Kfac::new().with_decay(1.0), 1.0, 1.0).map(|_| ()),
+        ),
+        (
+            "factor-period",
+            KfacOptimizer::new(Kfac::new().with_periods(0, 1), 1.0, 1.0).map(|_| ()),
+        ),
+        (
+            "eigen-period",
+            EkfacOptimizer::new(Ekfac::new().with_eigen_period(0), 1.0, 1.0).map(|_| ()),
+        ),
+        (
+            "max-cg",
+            HessianFree::new(ConjugateGradient::new().with_max_cg(0), 1.0, 1.0).map(|_| ()),
+        ),
+        (
+            "kl-clip",
+            KfacOptimizer::builder(Kfac::new())
+                .kl_clip(-1.0)
+                .build()
+                .map(|_| ()),
+        ),
+    ];
+    for (name, r) in bad {
+        match r {
+            Err(Error::InvalidOption { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("{name}: {other:?}"),
+        }
     }
 }
 
@@ -73,30 +188,51 @@ fn every_optimizer_converges_to_the_newton_optimum_of_logistic_regression() {
     let cases: Vec<(Box<dyn Optimizer>, usize)> = vec![
         (Box::new(Sgd::new(2.0).with_momentum(0.9, true)), 600),
         (Box::new(Adam::new(0.05)), 3000),
-        (Box::new(ExactNgd::new(1.0, 1e-8)), 15),
-        (
-            Box::new(ExactNgd::new(1.0, 1.0).with_damping(Damping::adaptive(1.0))),
-            60,
-        ),
-        (Box::new(DiagonalNgd::new(0.5, 1e-4).with_decay(0.0)), 400),
+        (Box::new(ExactNgd::new(Exact, 1.0, 1e-8).unwrap()), 15),
         (
             Box::new(
-                KfacOptimizer::new(1.0, 1e-6)
-                    .with_decay(0.0)
-                    .with_periods(1, 1),
+                ExactNgd::builder(Exact)
+                    .damping(Damping::adaptive(1.0))
+                    .build()
+                    .unwrap(),
+            ),
+            60,
+        ),
+        (
+            Box::new(DiagonalNgd::new(Diagonal::new().with_decay(0.0), 0.5, 1e-4).unwrap()),
+            400,
+        ),
+        (
+            Box::new(
+                KfacOptimizer::new(Kfac::new().with_decay(0.0).with_periods(1, 1), 1.0, 1e-6)
+                    .unwrap(),
             ),
             40,
         ),
         (
-            Box::new(KfacOptimizer::new(1.0, 1e-3).with_auto_lr_momentum()),
+            Box::new(
+                KfacOptimizer::builder(Kfac::new())
+                    .damping(Damping::fixed(1e-3))
+                    .auto_lr_momentum()
+                    .build()
+                    .unwrap(),
+            ),
             60,
         ),
         (
-            Box::new(EkfacOptimizer::new(1.0, 1e-6).with_eigen_period(1)),
+            Box::new(EkfacOptimizer::new(Ekfac::new().with_eigen_period(1), 1.0, 1e-6).unwrap()),
             60,
         ),
-        (Box::new(SmwNgd::new(1.0, 1e-6)), 15),
-        (Box::new(HessianFree::new(1.0, 1e-3)), 30),
+        (Box::new(SmwNgd::new(Woodbury, 1.0, 1e-6).unwrap()), 15),
+        (
+            Box::new(
+                HessianFree::builder(ConjugateGradient::new())
+                    .damping(Damping::every_step(1e-3))
+                    .build()
+                    .unwrap(),
+            ),
+            30,
+        ),
     ];
     for (mut opt, steps) in cases {
         let run = train(
@@ -147,7 +283,7 @@ fn exact_ngd_solves_linear_gaussian_regression_in_one_step() {
         &[0.3, -0.2, 0.5, 1.0],
         x.as_ref(),
         y.as_ref(),
-        &mut ExactNgd::new(1.0, 1e-12),
+        &mut ExactNgd::new(Exact, 1.0, 1e-12).unwrap(),
         &full_batch(1, n),
         |_| {},
     )
@@ -190,8 +326,8 @@ fn exact_ngd_is_invariant_to_a_linear_reparameterisation_and_sgd_is_not() {
             .fold(0.0, f64::max)
     };
     let ngd = gap(
-        &mut ExactNgd::new(0.1, 1e-10),
-        &mut ExactNgd::new(0.1, 1e-10),
+        &mut ExactNgd::new(Exact, 0.1, 1e-10).unwrap(),
+        &mut ExactNgd::new(Exact, 0.1, 1e-10).unwrap(),
     );
     let sgd = gap(&mut Sgd::new(0.1), &mut Sgd::new(0.1));
     assert!(ngd < 1e-7, "NGD function-space gap {ngd:e}");
@@ -236,8 +372,20 @@ fn kfac_equals_exact_ngd_on_one_datum_and_smw_equals_dense_ngd() {
     let y = Mat::from_fn(1, 2, |_, j| j as f64 + 0.25);
     let theta: Vec<f64> = (0..8).map(|k| (k as f64 * 0.9).sin() * 0.3).collect();
     let lambda = 1e-2;
-    let a = one_step(&mut KfacOptimizer::new(0.7, lambda), &model, &theta, &x, &y);
-    let b = one_step(&mut ExactNgd::new(0.7, lambda), &model, &theta, &x, &y);
+    let a = one_step(
+        &mut KfacOptimizer::new(Kfac::new(), 0.7, lambda).unwrap(),
+        &model,
+        &theta,
+        &x,
+        &y,
+    );
+    let b = one_step(
+        &mut ExactNgd::new(Exact, 0.7, lambda).unwrap(),
+        &model,
+        &theta,
+        &x,
+        &y,
+    );
     for (u, v) in a.iter().zip(&b) {
         assert!((u - v).abs() < 1e-10, "{u} vs {v}");
     }
@@ -248,8 +396,20 @@ fn kfac_equals_exact_ngd_on_one_datum_and_smw_equals_dense_ngd() {
     let theta: Vec<f64> = (0..model.num_params())
         .map(|k| (k as f64 * 0.37).cos() * 0.4)
         .collect();
-    let a = one_step(&mut SmwNgd::new(1.0, 1e-3), &model, &theta, &x, &y);
-    let b = one_step(&mut ExactNgd::new(1.0, 1e-3), &model, &theta, &x, &y);
+    let a = one_step(
+        &mut SmwNgd::new(Woodbury, 1.0, 1e-3).unwrap(),
+        &model,
+        &theta,
+        &x,
+        &y,
+    );
+    let b = one_step(
+        &mut ExactNgd::new(Exact, 1.0, 1e-3).unwrap(),
+        &model,
+        &theta,
+        &x,
+        &y,
+    );
     let scale = b
         .iter()
         .zip(&theta)
@@ -336,9 +496,14 @@ fn runs_are_identical_for_any_thread_count_and_mini_batches_cover_the_data() {
         } else {
             faer::Par::rayon(threads)
         });
-        let mut opt = KfacOptimizer::new(0.5, 1e-2)
-            .with_factor_labels(FactorLabels::MonteCarlo)
-            .with_periods(1, 3);
+        let mut opt = KfacOptimizer::new(
+            Kfac::new()
+                .with_factor_labels(FactorLabels::MonteCarlo)
+                .with_periods(1, 3),
+            0.5,
+            1e-2,
+        )
+        .unwrap();
         let run = train(
             &model,
             &theta0,

@@ -56,3 +56,22 @@ pub fn run_bad<S: AsRef<str>>(args: &[S], needle: &str) {
     );
     assert!(err.contains(needle), "{args:?}: `{err}` lacks `{needle}`");
 }
+
+/// Write a float64 C-order .npy of shape `(rows, cols)` (format version 1.0, written here from
+/// NumPy's format description).
+pub fn write_npy(path: impl AsRef<Path>, rows: usize, cols: usize, data: &[f64]) {
+    assert_eq!(data.len(), rows * cols);
+    let dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let mut header = dict.into_bytes();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(b' ');
+    }
+    header.push(b'\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(&header);
+    for v in data {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
