@@ -126,8 +126,126 @@ pub struct CompareArgs {
     /// No progress bars and no tables (with --json, the JSON only).
     #[arg(long)]
     quiet: bool,
+    /// Tune each optimizer of the training panel here (train --tune's grid, one seed) instead
+    /// of using the settings shipped for the default problem or the per-optimizer defaults.
+    #[arg(long)]
+    tune: bool,
     #[command(flatten)]
     hyper: OptimizerOptions,
+}
+
+/// Settings tuned by `fisherlab train --tune` (the DeepOBS protocol, 3 seeds) for the default
+/// problem of each embedded dataset, written by the command recorded in each file: the training
+/// panel uses them when the comparison is that problem. `tests/compare.rs` re-runs the tuning
+/// and checks the chosen settings are these.
+const SHIPPED: [(&str, &str); 1] = [(
+    "data/tuned/digits.json",
+    include_str!("../data/tuned/digits.json"),
+)];
+
+/// Where the training panel's learning rate and damping came from.
+struct Settings {
+    per_optimizer: Vec<(OptimizerArg, OptimizerOptions)>,
+    source: Vec<String>,
+}
+
+/// The hyper-parameters as clap gives them when no flag is set.
+fn default_hyper() -> OptimizerOptions {
+    #[derive(clap::Parser)]
+    struct Only {
+        #[command(flatten)]
+        hyper: OptimizerOptions,
+    }
+    <Only as clap::Parser>::try_parse_from(["compare"])
+        .map(|o| o.hyper)
+        .unwrap_or_else(|_| unreachable!("the optimizer options all have defaults"))
+}
+
+/// The shipped tuning of this problem, if there is one: same dataset, network, head, steps,
+/// batch, seeds, initialisation, and every other optimizer option at its default.
+fn shipped_for(
+    args: &CompareArgs,
+    dataset: Option<&str>,
+    arch: Option<&str>,
+) -> Option<(&'static str, Value)> {
+    if args.weights.is_some()
+        || args.net.model.is_some()
+        || args.sigma.is_some()
+        || format!("{:?}", args.hyper) != format!("{:?}", default_hyper())
+    {
+        return None;
+    }
+    SHIPPED.iter().find_map(|(path, text)| {
+        let t: Value = serde_json::from_str(text).ok()?;
+        let same = t["dataset"].as_str() == dataset
+            && t["arch"].as_str() == arch
+            && t["activation"].as_str() == Some(args.net.activation.as_str())
+            && args
+                .likelihood
+                .as_deref()
+                .is_none_or(|l| t["likelihood"].as_str() == Some(l))
+            && t["steps"].as_u64() == Some(args.steps as u64)
+            && t["batch"].as_u64() == Some(args.batch as u64)
+            && t["seed"].as_u64() == Some(args.seed)
+            && t["init_seed"].as_u64() == Some(args.init_seed);
+        same.then_some((*path, t))
+    })
+}
+
+/// The options each optimizer of the panel trains with.
+fn panel_settings(
+    args: &CompareArgs,
+    dataset: Option<&str>,
+    arch: Option<&str>,
+    tuning: Option<&crate::tune::Problem<'_>>,
+) -> Result<Settings, CliError> {
+    let mut per_optimizer = Vec::new();
+    let mut source = Vec::new();
+    let shipped = shipped_for(args, dataset, arch);
+    for &which in &args.optimizers {
+        let mut h = args.hyper.clone();
+        let chosen = if let Some(problem) = tuning {
+            let settings = crate::tune::grid(which, &[], &[]);
+            let t = crate::tune::tune(problem, &args.hyper, which, &settings, args.quiet)?;
+            t.chosen.map(|c| {
+                (
+                    c.lr,
+                    c.damping,
+                    "tuned here (train --tune grid, 1 seed)".to_string(),
+                )
+            })
+        } else {
+            shipped.as_ref().and_then(|(path, t)| {
+                let row = t["optimizers"]
+                    .as_array()?
+                    .iter()
+                    .find(|r| r["optimizer"] == which.name())?;
+                let lr = row["chosen"]["lr"].as_f64()?;
+                Some((
+                    lr,
+                    row["chosen"]["damping"].as_f64(),
+                    format!("tuned (shipped, {path})"),
+                ))
+            })
+        };
+        let src = match chosen {
+            Some((lr, damping, src)) => {
+                h.lr = Some(lr);
+                if damping.is_some() {
+                    h.damping = damping;
+                }
+                src
+            }
+            None if args.hyper.lr.is_some() || args.hyper.damping.is_some() => "given".into(),
+            None => "defaults".into(),
+        };
+        per_optimizer.push((which, h));
+        source.push(src);
+    }
+    Ok(Settings {
+        per_optimizer,
+        source,
+    })
 }
 
 /// One row of the comparison: an approximation (or the exact reference) with its costs and
@@ -266,16 +384,34 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
         seed: args.seed,
         eval_every: Some(args.eval_every),
     };
-    let outcomes = train::train_all(
-        &model,
-        &theta0,
-        x.as_ref(),
-        y.as_ref(),
-        &args.optimizers,
-        &args.hyper,
-        &opts,
-        args.quiet,
+    let init = |_: u64| theta0.clone();
+    let tuning = crate::tune::Problem {
+        model: &model,
+        x: x.as_ref(),
+        y: y.as_ref(),
+        theta0: &init,
+        opts,
+        seeds: 1,
+    };
+    let settings = panel_settings(
+        args,
+        dataset.map(|d| d.name),
+        built.arch.as_deref(),
+        args.tune.then_some(&tuning),
     )?;
+    let mut outcomes = Vec::new();
+    for (which, h) in &settings.per_optimizer {
+        outcomes.extend(train::train_all(
+            &model,
+            &theta0,
+            x.as_ref(),
+            y.as_ref(),
+            &[*which],
+            h,
+            &opts,
+            args.quiet,
+        )?);
+    }
     let theta = match &args.weights {
         Some(_) => theta0.clone(),
         None => {
@@ -378,6 +514,13 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
         "steps": args.steps,
         "batch": args.batch,
         "seed": args.seed,
+        "init_seed": args.init_seed,
+        "training_settings": settings.per_optimizer.iter().zip(&settings.source).map(|((w, h), src)| json!({
+            "optimizer": w.name(),
+            "lr": h.lr.unwrap_or(w.lr()),
+            "damping": h.damping,
+            "source": src,
+        })).collect::<Vec<_>>(),
         "lambda": args.lambda,
         "rank": args.rank,
         "loss": loss,
@@ -453,7 +596,7 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
         );
     text += &comparison_table(&results.rows);
     text.push('\n');
-    let (headers, body) = training_rows(&results.outcomes);
+    let (headers, body) = training_rows(&results.outcomes, &results.summary);
     text += &format::table(&headers, &body);
     let _ = writeln!(
         text,
@@ -765,7 +908,7 @@ fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
 }
 
 /// The optimizers' summary: headers and cells.
-fn training_rows(outcomes: &[Outcome]) -> ([&'static str; 6], Vec<Vec<String>>) {
+fn training_rows(outcomes: &[Outcome], summary: &Value) -> ([&'static str; 9], Vec<Vec<String>>) {
     let cols = [
         ("optimizer", "optimizer"),
         ("steps", "steps"),
@@ -774,17 +917,36 @@ fn training_rows(outcomes: &[Outcome]) -> ([&'static str; 6], Vec<Vec<String>>) 
         ("s/step", "seconds_per_step"),
         ("× sgd", "time_per_step_vs_sgd"),
     ];
+    let settings = summary["training_settings"].as_array();
     let body = train::summary(outcomes, None)
         .iter()
-        .map(|row| {
+        .enumerate()
+        .map(|(i, row)| {
             let mut cells: Vec<String> = cols.iter().map(|(_, k)| format::cell(&row[*k])).collect();
             if !row["error"].is_null() {
                 cells[0].push_str(" (failed)");
             }
+            let s = settings.and_then(|v| v.get(i));
+            let plain = matches!(row["optimizer"].as_str(), Some("sgd" | "adam"));
+            let num = |k: &str| match s.and_then(|s| s[k].as_f64()) {
+                Some(v) => format::short(v),
+                None if plain && k == "damping" => "-".into(),
+                None => "default".into(),
+            };
+            cells.push(num("lr"));
+            cells.push(num("damping"));
+            cells.push(
+                s.and_then(|s| s["source"].as_str())
+                    .unwrap_or("")
+                    .to_string(),
+            );
             cells
         })
         .collect();
-    (cols.map(|(h, _)| h), body)
+    let headers = [
+        cols[0].0, cols[1].0, cols[2].0, cols[3].0, cols[4].0, cols[5].0, "lr", "λ", "settings",
+    ];
+    (headers, body)
 }
 
 fn escape(s: &str) -> String {
@@ -927,7 +1089,7 @@ dt {{ font-weight: bold; }}
         );
     }
     h.push_str("<h2>Optimizers</h2>\n");
-    let (headers, body) = training_rows(&r.outcomes);
+    let (headers, body) = training_rows(&r.outcomes, &r.summary);
     h += &html_table(&headers, &body);
     h.push_str("<p>Data: <a href=\"comparison.json\">comparison.json</a> (everything, with the spectra), <a href=\"comparison.csv\">comparison.csv</a>, <a href=\"training.jsonl\">training.jsonl</a> (every step).</p>\n</body>\n</html>\n");
     Ok(h)

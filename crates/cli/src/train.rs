@@ -513,6 +513,13 @@ fn run_tune(
         .collect();
     let report = json!({
         "protocol": "DeepOBS: grid on seed 0 chosen by the final full-data training loss, rerun on every seed",
+        "dataset": args.dataset,
+        "arch": args.net.arch,
+        "activation": args.net.activation,
+        "model": args.net.model.as_ref().map(|p| p.display().to_string()),
+        "likelihood": args.likelihood,
+        "sigma": args.sigma,
+        "eval_every": args.eval_every,
         "steps": args.steps,
         "batch": args.batch,
         "seed": args.seed,

@@ -297,3 +297,74 @@ fn bad_input_is_one_line_exit_2_and_no_output_folder() {
     no_temporaries_in(dir.path());
     let _ = x;
 }
+
+/// The training panel's settings shipped for the default problem (`data/tuned/digits.json`,
+/// written by `train --tune --seeds 3`) are what the tuner chooses: the grid is re-run here on
+/// the recorded problem (the first seed decides, so one seed suffices) and every chosen setting
+/// must match.
+#[test]
+fn the_shipped_tuned_settings_are_what_the_tuner_chooses() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/tuned/digits.json");
+    let shipped: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let rows = shipped["optimizers"].as_array().unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["optimizer"].as_str().unwrap())
+        .collect();
+    let num = |k: &str| shipped[k].to_string();
+    let s = common::run_ok(&[
+        "train",
+        "--dataset",
+        shipped["dataset"].as_str().unwrap(),
+        "--arch",
+        shipped["arch"].as_str().unwrap(),
+        "--activation",
+        shipped["activation"].as_str().unwrap(),
+        "--likelihood",
+        shipped["likelihood"].as_str().unwrap(),
+        "--optimizer",
+        &names.join(","),
+        "--steps",
+        &num("steps"),
+        "--batch",
+        &num("batch"),
+        "--seed",
+        &num("seed"),
+        "--init-seed",
+        &num("init_seed"),
+        "--eval-every",
+        &num("eval_every"),
+        "--tune",
+        "--seeds",
+        "1",
+        "--json",
+        "--quiet",
+    ]);
+    let rerun: Value = serde_json::from_str(&s).unwrap();
+    for (a, b) in rows.iter().zip(rerun["optimizers"].as_array().unwrap()) {
+        assert_eq!(a["optimizer"], b["optimizer"]);
+        assert_eq!(a["chosen"], b["chosen"], "{}", a["optimizer"]);
+    }
+    // and the main job trains with them
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let report: Value = serde_json::from_str(&common::run_ok(&[
+        "compare",
+        "--approximations",
+        "diag",
+        "--spectrum",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+        "--quiet",
+    ]))
+    .unwrap();
+    let used = report["training_settings"].as_array().unwrap();
+    for (u, a) in used.iter().zip(rows) {
+        assert_eq!(u["optimizer"], a["optimizer"]);
+        assert_eq!(u["lr"], a["chosen"]["lr"]);
+        assert_eq!(u["damping"], a["chosen"]["damping"]);
+        assert!(u["source"].as_str().unwrap().starts_with("tuned (shipped"));
+    }
+}
