@@ -298,6 +298,10 @@ const COLUMNS: [(&str, &str); 11] = [
     ("Δ logdet", "logdet_difference"),
 ];
 
+/// A relative error below this is rounding, not approximation: the route is exact, and the
+/// error-against-cost figure marks it on its bottom edge instead of stretching its axis to it.
+const EXACT_ERROR: f64 = 1e-9;
+
 /// The approximations shown next to the exact block in the heatmaps, with their titles.
 const HEATMAPS: [(&str, &str); 3] = [
     ("kfac", "K-FAC (type-2)"),
@@ -767,61 +771,87 @@ fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
                 blocks,
                 svg_cells: 80,
             }],
+            columns: 0,
         },
     )?;
 
+    // spectra as small multiples: each approximation against the exact spectrum, in the same
+    // two colours and on one shared scale
     let top = r
         .spectra
         .first()
         .and_then(|(_, s)| s.first().copied())
         .unwrap_or(1.0);
-    let spectra: Vec<plots::Series> = r
-        .spectra
-        .iter()
-        .enumerate()
-        .map(|(k, (name, s))| plots::Series {
-            name: name.clone(),
-            colour: if k == 0 {
-                plotters::style::RGBColor(0, 0, 0)
-            } else {
-                plots::colour(k - 1)
+    let series = |s: &[f64], name: &str, colour, width| plots::Series {
+        name: name.to_string(),
+        colour,
+        width,
+        points: s
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ((i + 1) as f64, *v))
+            .collect(),
+        band: Vec::new(),
+    };
+    let black = plotters::style::RGBColor(0, 0, 0);
+    let red = plotters::style::RGBColor(214, 39, 40);
+    if let Some(((_, exact), rest)) = r.spectra.split_first() {
+        let pairs: Vec<(String, [plots::Series; 2])> = rest
+            .iter()
+            .map(|(name, s)| {
+                (
+                    name.clone(),
+                    [series(exact, "exact", black, 3), series(s, name, red, 2)],
+                )
+            })
+            .collect();
+        let all: Vec<plots::Series> = r
+            .spectra
+            .iter()
+            .map(|(n, s)| series(s, n, black, 1))
+            .collect();
+        let y_range = plots::y_range_of(&all, top * 1e-10);
+        let columns = 4;
+        let rows = pairs.len().div_ceil(columns).max(1);
+        plots::render(
+            dir,
+            "spectra",
+            (1600, 330 * rows as u32 + 40),
+            &Figure {
+                title: "Eigenvalues, largest first: the exact Fisher (black) and each approximation (red); below 1e-10 × the largest drawn at that floor",
+                panels: pairs
+                    .iter()
+                    .map(|(name, pair)| Panel::Lines {
+                        caption: name,
+                        x_desc: "index k",
+                        y_desc: "eigenvalue",
+                        log_x: true,
+                        series: pair,
+                        y_floor: top * 1e-10,
+                        legend: false,
+                        y_range: Some(y_range),
+                    })
+                    .collect(),
+                columns,
             },
-            width: if k == 0 { 3 } else { 2 },
-            points: s
-                .iter()
-                .enumerate()
-                .map(|(i, v)| ((i + 1) as f64, *v))
-                .collect(),
-            band: Vec::new(),
-        })
-        .collect();
-    plots::render(
-        dir,
-        "spectra",
-        (1100, 700),
-        &Figure {
-            title: "",
-            panels: vec![Panel::Lines {
-                caption: "Eigenvalues, largest first (values below 1e-10 × the largest drawn at that floor)",
-                x_desc: "index k",
-                y_desc: "eigenvalue λₖ",
-                log_x: true,
-                series: &spectra,
-                y_floor: top * 1e-10,
-            }],
-        },
-    )?;
+        )?;
+    }
 
     let approx = &r.rows[1..];
     let points = |cost: &dyn Fn(&Row) -> f64, error: &dyn Fn(&Comparison) -> Option<f64>| {
         approx
             .iter()
             .enumerate()
-            .map(|(k, row)| plots::Point {
-                name: row.name.clone(),
-                colour: plots::colour(k),
-                x: cost(row),
-                y: row.metrics.as_ref().and_then(error).unwrap_or(f64::NAN),
+            .map(|(k, row)| {
+                let y = row.metrics.as_ref().and_then(error).unwrap_or(f64::NAN);
+                plots::Point {
+                    name: row.name.clone(),
+                    colour: plots::colour(k),
+                    x: cost(row),
+                    y,
+                    // an exact route (matrix-free): rounding error only
+                    exact: y < EXACT_ERROR,
+                }
             })
             .collect::<Vec<_>>()
     };
@@ -853,6 +883,7 @@ fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
                     points: &right,
                 },
             ],
+            columns: 0,
         },
     )?;
 
@@ -892,6 +923,8 @@ fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
         log_x: false,
         series,
         y_floor: 1e-12,
+        legend: true,
+        y_range: None,
     };
     plots::render(
         dir,
@@ -903,6 +936,7 @@ fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
                 loss("against steps", "step", &by_step),
                 loss("against time", "seconds", &by_time),
             ],
+            columns: 0,
         },
     )
 }

@@ -13,8 +13,9 @@ const SANS: &str = "sans-serif";
 
 type Drawn = Result<(), Box<dyn std::error::Error>>;
 
-/// Distinct colours (Tableau 10, then two more); the exact Fisher is black.
-const COLOURS: [RGBColor; 12] = [
+/// Twenty distinct colours (Tableau 10, then ten darker or lighter ones that differ from all of
+/// them); the exact Fisher is black.
+const COLOURS: [RGBColor; 20] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -27,6 +28,14 @@ const COLOURS: [RGBColor; 12] = [
     RGBColor(23, 190, 207),
     RGBColor(0, 0, 128),
     RGBColor(128, 64, 0),
+    RGBColor(0, 100, 0),
+    RGBColor(128, 0, 64),
+    RGBColor(255, 187, 120),
+    RGBColor(152, 223, 138),
+    RGBColor(174, 199, 232),
+    RGBColor(197, 176, 213),
+    RGBColor(90, 90, 0),
+    RGBColor(0, 128, 128),
 ];
 
 /// The colour of series `k`.
@@ -49,6 +58,10 @@ pub enum Panel<'a> {
         log_x: bool,
         series: &'a [Series],
         y_floor: f64,
+        /// Draw the legend.
+        legend: bool,
+        /// The y range (shared by small multiples); from the data when `None`.
+        y_range: Option<(f64, f64)>,
     },
     /// Labelled points on log-log axes ([`scatter`]).
     Scatter {
@@ -65,12 +78,14 @@ pub enum Panel<'a> {
     },
 }
 
-/// A figure: a title over panels side by side.
+/// A figure: a title over panels in a grid.
 pub struct Figure<'a> {
     /// Drawn across the top (none when empty).
     pub title: &'a str,
-    /// Left to right.
+    /// Left to right, then top to bottom.
     pub panels: Vec<Panel<'a>>,
+    /// Panels per row (0: all in one row).
+    pub columns: usize,
 }
 
 fn draw<DB: DrawingBackend>(fig: &Figure<'_>, root: &DrawingArea<DB, Shift>, bitmap: bool) -> Drawn
@@ -82,11 +97,14 @@ where
     } else {
         root.titled(fig.title, (SANS, 20))?
     };
-    for (panel, a) in fig
-        .panels
-        .iter()
-        .zip(area.split_evenly((1, fig.panels.len().max(1))))
-    {
+    let n = fig.panels.len().max(1);
+    let cols = if fig.columns == 0 {
+        n
+    } else {
+        fig.columns.min(n)
+    };
+    let rows = n.div_ceil(cols);
+    for (panel, a) in fig.panels.iter().zip(area.split_evenly((rows, cols))) {
         match panel {
             Panel::Lines {
                 caption,
@@ -95,7 +113,21 @@ where
                 log_x,
                 series,
                 y_floor,
-            } => lines(&a, caption, x_desc, y_desc, *log_x, series, *y_floor)?,
+                legend,
+                y_range,
+            } => lines(
+                &a,
+                &LinesStyle {
+                    caption,
+                    x_desc,
+                    y_desc,
+                    log_x: *log_x,
+                    y_floor: *y_floor,
+                    legend: *legend,
+                    y_range: *y_range,
+                },
+                series,
+            )?,
             Panel::Scatter {
                 caption,
                 x_desc,
@@ -197,28 +229,42 @@ pub struct Series {
     pub band: Vec<(f64, f64, f64)>,
 }
 
-/// A log-log or lin-log line chart with a legend.
-#[allow(clippy::too_many_arguments)]
-pub fn lines<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    caption: &str,
-    x_desc: &str,
-    y_desc: &str,
-    log_x: bool,
-    series: &[Series],
-    y_floor: f64,
-) -> Drawn
-where
-    DB::ErrorType: 'static,
-{
+/// How [`lines`] draws.
+pub struct LinesStyle<'a> {
+    pub caption: &'a str,
+    pub x_desc: &'a str,
+    pub y_desc: &'a str,
+    pub log_x: bool,
+    pub y_floor: f64,
+    pub legend: bool,
+    pub y_range: Option<(f64, f64)>,
+}
+
+/// The y range of line series on a log axis: their points and bands at or above `floor`,
+/// widened by 1.3 on each side.
+pub fn y_range_of(series: &[Series], floor: f64) -> (f64, f64) {
     let ys = series.iter().flat_map(|s| {
         s.points
             .iter()
             .map(|p| p.1)
             .chain(s.band.iter().flat_map(|b| [b.1, b.2]))
-            .map(|y| y.max(y_floor))
+            .map(|y| y.max(floor))
     });
-    let (y0, y1) = log_range(ys, 1.3);
+    log_range(ys, 1.3)
+}
+
+/// A log-log or lin-log line chart, with a legend unless told otherwise.
+pub fn lines<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    st: &LinesStyle<'_>,
+    series: &[Series],
+) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    let (caption, x_desc, y_desc, log_x, y_floor) =
+        (st.caption, st.x_desc, st.y_desc, st.log_x, st.y_floor);
+    let (y0, y1) = st.y_range.unwrap_or_else(|| y_range_of(series, y_floor));
     let xs: Vec<f64> = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.0))
@@ -267,13 +313,15 @@ where
                     .label(s.name.clone())
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], st));
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK)
-                .label_font((SANS, 13))
-                .draw()?;
+            if st.legend {
+                chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::UpperRight)
+                    .background_style(WHITE.mix(0.9))
+                    .border_style(BLACK)
+                    .label_font((SANS, 13))
+                    .draw()?;
+            }
         }};
     }
     if log_x {
@@ -294,6 +342,9 @@ pub struct Point {
     pub colour: RGBColor,
     pub x: f64,
     pub y: f64,
+    /// An exact route (error at rounding level): kept out of the axis range and drawn as a
+    /// hollow marker on the bottom edge, its value in the label.
+    pub exact: bool,
 }
 
 /// A log-log scatter with each point labelled by name.
@@ -309,7 +360,10 @@ where
 {
     let floor = 1e-16;
     let (x0, x1) = log_range(points.iter().map(|p| p.x.max(floor)), 2.0);
-    let (y0, y1) = log_range(points.iter().map(|p| p.y.max(floor)), 2.0);
+    let (y0, y1) = log_range(
+        points.iter().filter(|p| !p.exact).map(|p| p.y.max(floor)),
+        2.0,
+    );
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (SANS, 20))
         .margin(15)
@@ -336,9 +390,19 @@ where
     let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
     let mut labels = Vec::new();
     for p in points.iter().filter(|p| p.x.is_finite() && p.y.is_finite()) {
-        let at = (p.x.max(floor), p.y.max(floor));
+        // an exact route sits on the bottom edge, its value in its label
+        let at = if p.exact {
+            (p.x.max(floor), y0 * (y1 / y0).powf(0.03))
+        } else {
+            (p.x.max(floor), p.y.max(floor))
+        };
+        let name = if p.exact {
+            format!("{} (exact: {:.0e})", p.name, p.y)
+        } else {
+            p.name.clone()
+        };
         let (px, py) = chart.backend_coord(&at);
-        let w = (p.name.chars().count() as f64 * 7.5) as i32;
+        let w = (name.chars().count() as f64 * 7.5) as i32;
         let spots = [
             (9, -16),
             (9, 2),
@@ -360,11 +424,16 @@ where
             .find(|&s| !overlaps(s))
             .unwrap_or(spots[0]);
         placed.push((px + dx, py + dy, px + dx + w, py + dy + 14));
+        let marker = if p.exact {
+            Circle::new((0, 0), 6, p.colour.stroke_width(2))
+        } else {
+            Circle::new((0, 0), 6, p.colour.filled())
+        };
         labels.push(
             EmptyElement::at(at)
-                + Circle::new((0, 0), 6, p.colour.filled())
+                + marker
                 + Text::new(
-                    p.name.clone(),
+                    name,
                     (dx, dy),
                     (SANS, 13).into_font().color(&p.colour.mix(0.9)),
                 ),

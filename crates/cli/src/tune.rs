@@ -352,6 +352,8 @@ pub fn figures(dir: &Path, tuned: &[Tuned], initial: &[f64], title: &str) -> Res
         log_x: false,
         series,
         y_floor: 1e-12,
+        legend: true,
+        y_range: None,
     };
     plots::render(
         dir,
@@ -363,6 +365,7 @@ pub fn figures(dir: &Path, tuned: &[Tuned], initial: &[f64], title: &str) -> Res
                 panel("against steps", "step", &by_step),
                 panel("against time", "seconds", &by_time),
             ],
+            columns: 0,
         },
     )
 }
