@@ -198,31 +198,26 @@ fn a_new_approximation_in_one_type_compared_with_the_exact_fisher() {
 
 mod block_ngd {
     use fisherlab::fisher::curvature::{Approximation, BlockDiagonalFisher, Labels, Problem};
-    use fisherlab::optim::{Optimizer, Result, StepInput, StepReport};
+    use fisherlab::optim::{Direction, Preconditioner, Result, StepInput};
 
     // ---- docs/optimizers.md: BEGIN (the page's first rust block, without its `use` lines)
-    pub struct BlockNgd {
-        pub lr: f64,
-        pub lambda: f64,
-    }
+    pub struct BlockDiagonal;
 
-    impl Optimizer for BlockNgd {
+    impl Preconditioner for BlockDiagonal {
         fn name(&self) -> &'static str {
             "block-ngd"
         }
-        fn step(&mut self, input: &StepInput<'_>, theta: &mut [f64]) -> Result<StepReport> {
-            let problem = Problem::new(input.model, theta, input.x)?;
-            let f = BlockDiagonalFisher::new(Labels::Expected).build(&problem)?;
-            let g = faer::MatRef::from_column_major_slice(input.gradient, theta.len(), 1);
-            let d = f.solve_damped(self.lambda, g)?;
-            for (t, di) in theta.iter_mut().zip(d.col_as_slice(0)) {
-                *t -= self.lr * di;
-            }
-            Ok(StepReport {
-                damping: Some(self.lambda),
-                learning_rate: self.lr,
-                ..Default::default()
-            })
+        fn direction(
+            &mut self,
+            input: &StepInput<'_>,
+            problem: &Problem<'_>,
+            lambda: f64,
+            _want_curvature: bool,
+        ) -> Result<Direction> {
+            let f = BlockDiagonalFisher::new(Labels::Expected).build(problem)?;
+            let g = faer::MatRef::from_column_major_slice(input.gradient, input.gradient.len(), 1);
+            let d = f.solve_damped(lambda, g)?;
+            Ok(Direction::new(d.col_as_slice(0).to_vec()))
         }
     }
     // ---- docs/optimizers.md: END
@@ -246,10 +241,11 @@ fn a_new_optimizer_in_one_small_type_trains() {
         seed: 0,
         eval_every: Some(30),
     };
-    let mut opt = block_ngd::BlockNgd {
-        lr: 0.5,
-        lambda: 1e-2,
-    };
+    let mut opt = fisherlab::optim::NaturalGradient::builder(block_ngd::BlockDiagonal)
+        .lr(0.5)
+        .damping(fisherlab::optim::Damping::fixed(1e-2))
+        .build()
+        .unwrap();
     let run = train(
         &model,
         &theta0,

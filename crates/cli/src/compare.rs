@@ -916,28 +916,12 @@ fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
             .collect()
     };
     let (by_step, by_time) = (curves(false), curves(true));
-    let loss = |caption, x_desc, series| Panel::Lines {
-        caption,
-        x_desc,
-        y_desc: "mean negative log-likelihood",
-        log_x: false,
-        series,
-        y_floor: 1e-12,
-        legend: true,
-        y_range: None,
-    };
-    plots::render(
+    plots::loss_figure(
         dir,
         "training_loss",
-        (1400, 600),
-        &Figure {
-            title: "Training loss on all the data, same initialisation and mini-batches",
-            panels: vec![
-                loss("against steps", "step", &by_step),
-                loss("against time", "seconds", &by_time),
-            ],
-            columns: 0,
-        },
+        "Training loss on all the data, same initialisation and mini-batches",
+        &by_step,
+        &by_time,
     )
 }
 

@@ -42,7 +42,7 @@ pub struct Dataset {
 }
 
 /// Every embedded dataset.
-pub const DATASETS: [Dataset; 4] = [
+pub const DATASETS: [Dataset; 5] = [
     Dataset {
         name: "digits",
         n: 1797,
@@ -87,6 +87,17 @@ pub const DATASETS: [Dataset; 4] = [
         compare_arch: "40,32,10",
         about: "MNIST-1D test split: 1 000 signals of length 40, 10 classes",
     },
+    Dataset {
+        name: "digits-images",
+        n: 1797,
+        d: 64,
+        shape: &[64],
+        targets: 64,
+        likelihood: "gaussian",
+        arch: "64,32,16,8,16,32,64",
+        compare_arch: "64,16,8,16,64",
+        about: "the digits' images as their own targets (autoencoding; Gaussian head on the 64 pixels)",
+    },
 ];
 
 /// The metadata of a dataset by name.
@@ -105,10 +116,11 @@ fn unknown(name: &str) -> CliError {
     ))
 }
 
-/// A dataset by name: inputs (N × d) and targets (N × 1).
+/// A dataset by name: inputs (N × d) and targets (N × 1, or N × d for `digits-images`).
 pub fn load(name: &str) -> Result<(Mat<f64>, Mat<f64>), CliError> {
     match name {
         "digits" => digits(),
+        "digits-images" => digits().map(|(x, _)| (x.clone(), x)),
         "diabetes" => diabetes(),
         "mnist1d" => mnist1d(0..4000),
         "mnist1d-test" => mnist1d(4000..5000),

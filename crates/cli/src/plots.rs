@@ -161,6 +161,39 @@ pub fn render(dir: &Path, stem: &str, size: (u32, u32), fig: &Figure<'_>) -> Res
     Ok(())
 }
 
+/// `stem.svg`/`.png`: full-data loss against steps and against seconds, side by side.
+pub fn loss_figure(
+    dir: &Path,
+    stem: &str,
+    title: &str,
+    by_step: &[Series],
+    by_time: &[Series],
+) -> Result<(), CliError> {
+    let panel = |caption, x_desc, series| Panel::Lines {
+        caption,
+        x_desc,
+        y_desc: "mean negative log-likelihood (all data)",
+        log_x: false,
+        series,
+        y_floor: 1e-12,
+        legend: true,
+        y_range: None,
+    };
+    render(
+        dir,
+        stem,
+        (1400, 600),
+        &Figure {
+            title,
+            panels: vec![
+                panel("against steps", "step", by_step),
+                panel("against time", "seconds", by_time),
+            ],
+            columns: 0,
+        },
+    )
+}
+
 /// `[lo, hi]` of the positive finite values, widened by a factor `pad` on each side (log axes).
 fn log_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
     let (lo, hi) = values
@@ -277,7 +310,7 @@ where
         .y_label_area_size(78);
     let style = |s: &Series| ShapeStyle::from(&s.colour).stroke_width(s.width);
     macro_rules! finish {
-        ($chart:expr) => {{
+        ($chart:expr, $yfmt:expr) => {{
             let mut chart = $chart;
             chart
                 .configure_mesh()
@@ -286,7 +319,7 @@ where
                 .label_style((SANS, 14))
                 .axis_desc_style((SANS, 16))
                 .x_label_formatter(&plain_label)
-                .y_label_formatter(&log_labels(y0, y1))
+                .y_label_formatter($yfmt)
                 .x_labels(10)
                 .y_labels(10)
                 .light_line_style(WHITE.mix(0.0))
@@ -324,14 +357,50 @@ where
             }
         }};
     }
-    if log_x {
-        let (x0, x1) = log_range(xs.iter().copied(), 1.1);
-        finish!(chart.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())?);
+    // values within a factor 3 of each other (a loss with a large constant, such as a Gaussian
+    // head's) read better on a linear axis
+    let (ly0, ly1, linear_y) = {
+        let ys: Vec<f64> = series
+            .iter()
+            .flat_map(|s| {
+                s.points
+                    .iter()
+                    .map(|p| p.1)
+                    .chain(s.band.iter().flat_map(|b| [b.1, b.2]))
+            })
+            .filter(|y| y.is_finite())
+            .collect();
+        let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let pad = ((hi - lo) * 0.05).max(1e-12 * hi.abs().max(1.0));
+        (
+            lo - pad,
+            hi + pad,
+            st.y_range.is_none() && lo > 0.0 && hi < 3.0 * lo,
+        )
+    };
+    let log_fmt = log_labels(y0, y1);
+    let (x0, x1) = if log_x {
+        log_range(xs.iter().copied(), 1.1)
     } else {
         let x1 = xs.iter().copied().fold(0.0f64, f64::max);
         let x0 = xs.iter().copied().fold(x1, f64::min).min(0.0);
-        let x1 = if x1 > x0 { x1 * 1.02 } else { x0 + 1.0 };
-        finish!(chart.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?);
+        (x0, if x1 > x0 { x1 * 1.02 } else { x0 + 1.0 })
+    };
+    match (log_x, linear_y) {
+        (true, false) => finish!(
+            chart.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())?,
+            &log_fmt
+        ),
+        (true, true) => finish!(
+            chart.build_cartesian_2d((x0..x1).log_scale(), ly0..ly1)?,
+            &plain_label
+        ),
+        (false, false) => finish!(
+            chart.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?,
+            &log_fmt
+        ),
+        (false, true) => finish!(chart.build_cartesian_2d(x0..x1, ly0..ly1)?, &plain_label),
     }
     Ok(())
 }

@@ -345,29 +345,7 @@ pub fn figures(dir: &Path, tuned: &[Tuned], initial: &[f64], title: &str) -> Res
             .collect()
     };
     let (by_step, by_time) = (curves(false), curves(true));
-    let panel = |caption, x_desc, series| plots::Panel::Lines {
-        caption,
-        x_desc,
-        y_desc: "mean negative log-likelihood (all data)",
-        log_x: false,
-        series,
-        y_floor: 1e-12,
-        legend: true,
-        y_range: None,
-    };
-    plots::render(
-        dir,
-        "tuning",
-        (1400, 600),
-        &plots::Figure {
-            title,
-            panels: vec![
-                panel("against steps", "step", &by_step),
-                panel("against time", "seconds", &by_time),
-            ],
-            columns: 0,
-        },
-    )
+    plots::loss_figure(dir, "tuning", title, &by_step, &by_time)
 }
 
 #[cfg(test)]

@@ -268,7 +268,16 @@ fn embedded_datasets_are_listed_and_usable() {
         .iter()
         .map(|d| d["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["digits", "diabetes", "mnist1d", "mnist1d-test"]);
+    assert_eq!(
+        names,
+        [
+            "digits",
+            "diabetes",
+            "mnist1d",
+            "mnist1d-test",
+            "digits-images"
+        ]
+    );
     assert_eq!(v[1]["rows"], 442);
     // natural shapes: images 1×8×8, signals 1×40
     assert_eq!(v[0]["shape"], serde_json::json!([1, 8, 8]));

@@ -1,6 +1,6 @@
 use crate::kfac::FactorLabels;
 use crate::natural::{Direction, NaturalGradient, Preconditioner};
-use crate::{Error, Result, StepInput, solve, unit};
+use crate::{Result, StepInput, solve, unit};
 use faer::Mat;
 use fisherlab_fisher::curvature::{
     KfacApprox, KfacFactors, Problem, ScaleShiftBlock, accumulate_scalings, ekfac_bases,
@@ -94,14 +94,7 @@ impl Preconditioner for Ekfac {
     }
     fn check(&self) -> Result<()> {
         unit("decay", self.decay)?;
-        if self.eigen_period == 0 {
-            return Err(Error::InvalidOption {
-                name: "eigen-period",
-                value: "0".into(),
-                rule: "must be >= 1",
-            });
-        }
-        Ok(())
+        crate::at_least_one("eigen-period", self.eigen_period)
     }
     fn direction(
         &mut self,

@@ -1,5 +1,5 @@
 use crate::natural::{Direction, NaturalGradient, Preconditioner};
-use crate::{Damping, Error, Result, StepInput, dot, positive, unit};
+use crate::{Damping, Result, StepInput, dot, positive, unit};
 use fisherlab_fisher::curvature::{Approximation, MatrixFreeFisher, Problem};
 use fisherlab_linalg::{CgOptions, conjugate_gradient};
 
@@ -55,14 +55,7 @@ impl Preconditioner for ConjugateGradient {
     fn check(&self) -> Result<()> {
         positive("cg tolerance", self.tol)?;
         unit("warm-start", self.warm_start)?;
-        if self.max_cg == 0 {
-            return Err(Error::InvalidOption {
-                name: "max-cg",
-                value: "0".into(),
-                rule: "must be >= 1",
-            });
-        }
-        Ok(())
+        crate::at_least_one("max-cg", self.max_cg)
     }
     fn direction(
         &mut self,

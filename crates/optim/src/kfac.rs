@@ -1,9 +1,8 @@
 use crate::diagonal::step_seed;
 use crate::natural::{Direction, NaturalGradient, Preconditioner};
-use crate::{Damping, Error, Result, StepInput, StepReport, dot, solve, unit};
+use crate::{Error, Result, StepInput, solve, unit};
 use fisherlab_fisher::curvature::{
-    Approximation, KfacApprox, KfacFactors, Labels, MatrixFreeFisher, Problem, ScaleShiftBlock,
-    kfac_operator,
+    KfacApprox, KfacFactors, Labels, Problem, ScaleShiftBlock, kfac_operator,
 };
 use fisherlab_linalg::{CurvatureOperator, KroneckerDamping};
 
@@ -165,19 +164,8 @@ impl Preconditioner for Kfac {
     }
     fn check(&self) -> Result<()> {
         unit("decay", self.decay)?;
-        for (name, v) in [
-            ("factor-period", self.factor_period),
-            ("inverse-period", self.inverse_period),
-        ] {
-            if v == 0 {
-                return Err(Error::InvalidOption {
-                    name,
-                    value: "0".into(),
-                    rule: "must be >= 1",
-                });
-            }
-        }
-        Ok(())
+        crate::at_least_one("factor-period", self.factor_period)?;
+        crate::at_least_one("inverse-period", self.inverse_period)
     }
     fn direction(
         &mut self,
@@ -193,73 +181,4 @@ impl Preconditioner for Kfac {
         })?;
         Ok(Direction::new(solve(op, lambda, input.gradient)?))
     }
-}
-
-/// Martens & Grosse §7: `δ = α Δ + μ δ_prev` (Δ = −d) minimising
-/// `M(δ) = gᵀδ + ½ δᵀ(F + λI)δ` with the exact mini-batch Fisher; without a previous step,
-/// `α = −gᵀΔ / Δᵀ(F + λI)Δ`.
-pub(crate) fn auto_step(
-    input: &StepInput<'_>,
-    theta: &mut [f64],
-    d: &[f64],
-    damping: &mut Damping,
-    previous: Option<&[f64]>,
-) -> Result<StepReport> {
-    let lambda = damping.lambda;
-    let problem = crate::batch_problem(input, theta)?;
-    let f = MatrixFreeFisher.build(&problem)?;
-    let big: Vec<f64> = d.iter().map(|v| -v).collect();
-    let fb = f.matvec(&big)?;
-    let g = input.gradient;
-    let a11 = dot(&big, &fb) + lambda * dot(&big, &big);
-    let (alpha, mu, fp) = match previous {
-        // a vanishing direction (a gradient of exactly zero at the optimum): nothing to take,
-        // rather than the 0/0 of the step-size formula
-        _ if a11.is_nan() || a11 <= 0.0 => (0.0, 0.0, None),
-        Some(p) if dot(p, p) > 0.0 => {
-            let fp = f.matvec(p)?;
-            let a12 = dot(&big, &fp) + lambda * dot(&big, p);
-            let a22 = dot(p, &fp) + lambda * dot(p, p);
-            let (b1, b2) = (dot(g, &big), dot(g, p));
-            let det = a11 * a22 - a12 * a12;
-            if det > 1e-14 * a11 * a22 {
-                (
-                    -(a22 * b1 - a12 * b2) / det,
-                    -(a11 * b2 - a12 * b1) / det,
-                    Some(fp),
-                )
-            } else {
-                (-b1 / a11, 0.0, None)
-            }
-        }
-        _ => (-dot(g, &big) / a11, 0.0, None),
-    };
-    let prev = previous.unwrap_or(&[]);
-    let delta: Vec<f64> = (0..theta.len())
-        .map(|q| alpha * big[q] + if mu != 0.0 { mu * prev[q] } else { 0.0 })
-        .collect();
-    let quad = match &fp {
-        Some(fp) => {
-            let fd: Vec<f64> = (0..theta.len())
-                .map(|q| alpha * fb[q] + mu * fp[q])
-                .collect();
-            dot(&delta, &fd)
-        }
-        None => alpha * alpha * dot(&big, &fb),
-    };
-    let mut rho = None;
-    if damping.due(input.step) {
-        let r = crate::damping::reduction_ratio(input, theta, &delta, lambda, quad)?;
-        damping.update(r);
-        rho = Some(r);
-    }
-    // δ is applied as θ − 1·(−δ)
-    let neg: Vec<f64> = delta.iter().map(|v| -v).collect();
-    crate::apply_step(theta, &neg, 1.0, input.step)?;
-    Ok(StepReport {
-        damping: Some(lambda),
-        rho,
-        learning_rate: alpha,
-        cg_iterations: None,
-    })
 }

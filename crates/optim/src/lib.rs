@@ -171,6 +171,19 @@ pub(crate) fn positive(name: &'static str, value: f64) -> Result<()> {
     }
 }
 
+/// Check a count `value ≥ 1`.
+pub(crate) fn at_least_one(name: &'static str, value: usize) -> Result<()> {
+    if value >= 1 {
+        Ok(())
+    } else {
+        Err(Error::InvalidOption {
+            name,
+            value: value.to_string(),
+            rule: "must be >= 1",
+        })
+    }
+}
+
 /// Check `0 ≤ value < 1`.
 pub(crate) fn unit(name: &'static str, value: f64) -> Result<()> {
     if (0.0..1.0).contains(&value) {
