@@ -212,7 +212,7 @@ pub fn list(json: bool) -> Result<String, CliError> {
     for d in DATASETS {
         let shape: Vec<String> = d.shape.iter().map(ToString::to_string).collect();
         out.push_str(&format!(
-            "{:<12} {:>5} × {:<8} --likelihood {:<12} --arch {:<14} {}\n",
+            "{:<14} {:>5} × {:<8} --likelihood {:<12} --arch {:<20} {}\n",
             d.name,
             d.n,
             shape.join("×"),
