@@ -209,10 +209,10 @@ impl<P: Preconditioner> Builder<P> {
         if let Some(k) = self.kl_clip {
             positive("kl-clip", k)?;
         }
-        if self.kl_clip.is_some() && self.auto_lr_momentum {
+        if let (Some(k), true) = (self.kl_clip, self.auto_lr_momentum) {
             return Err(Error::InvalidOption {
                 name: "kl-clip",
-                value: format!("{:?}", self.kl_clip),
+                value: k.to_string(),
                 rule: "cannot be combined with the automatic learning rate",
             });
         }

@@ -169,6 +169,14 @@ fn builders_refuse_invalid_options() {
                 .build()
                 .map(|_| ()),
         ),
+        (
+            "kl-clip",
+            KfacOptimizer::builder(Kfac::new())
+                .kl_clip(1e-3)
+                .auto_lr_momentum()
+                .build()
+                .map(|_| ()),
+        ),
     ];
     for (name, r) in bad {
         match r {
