@@ -170,6 +170,21 @@ fn parameterizations_and_vector_families() {
 #[test]
 fn bad_input_is_one_line_and_exit_2() {
     run_bad(&["fim", "gammma"], "unknown family `gammma`");
+    // a likelihood typo names the heads, not the families
+    run_bad(
+        &[
+            "train",
+            "--dataset",
+            "digits",
+            "--arch",
+            "64,10",
+            "--likelihood",
+            "categorcal",
+            "--optimizer",
+            "sgd",
+        ],
+        "unknown likelihood `categorcal` (the heads: gaussian, bernoulli, categorical, poisson)",
+    );
     run_bad(
         &["fim", "gamma", "--param", "shape=-1", "--param", "rate=1"],
         "shape = -1 is invalid: must be > 0",

@@ -44,6 +44,14 @@ pub enum Error {
         /// The known names.
         known: String,
     },
+    /// No likelihood head of that name.
+    #[error("unknown likelihood `{name}` (the heads: {known})")]
+    UnknownLikelihood {
+        /// The name given.
+        name: String,
+        /// The known heads.
+        known: String,
+    },
     /// A parameter name the family does not have.
     #[error("{family}: unknown parameter `{name}` (expected: {expected})")]
     UnknownParameter {

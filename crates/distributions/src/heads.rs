@@ -61,7 +61,7 @@ impl Head {
     /// A head by name; `sigma` is used (and required to be > 0) by `gaussian` only (default 1).
     ///
     /// # Errors
-    /// Unknown name; an invalid σ.
+    /// [`Error::UnknownLikelihood`] for an unknown name (listing the heads); an invalid σ.
     ///
     /// # Examples
     /// ```
@@ -79,7 +79,7 @@ impl Head {
             "bernoulli" => Ok(Head::Bernoulli),
             "categorical" => Ok(Head::Categorical),
             "poisson" => Ok(Head::Poisson),
-            _ => Err(Error::UnknownFamily {
+            _ => Err(Error::UnknownLikelihood {
                 name: name.to_string(),
                 known: HEADS.join(", "),
             }),
