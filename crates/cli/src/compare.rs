@@ -892,19 +892,11 @@ fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
             .iter()
             .enumerate()
             .map(|(k, o)| {
-                let mut elapsed = 0.0;
-                let mut points = vec![(0.0, r.initial_loss)];
-                for rec in &o.records {
-                    elapsed += rec.seconds;
-                    if let Some(l) = rec.eval_loss {
-                        let x = if by_seconds {
-                            elapsed
-                        } else {
-                            (rec.step + 1) as f64
-                        };
-                        points.push((x, l));
-                    }
-                }
+                // one run's curve: its bands collapse to the line
+                let points = crate::tune::bands(std::slice::from_ref(o), &[r.initial_loss])
+                    .iter()
+                    .map(|p| (if by_seconds { p.1 } else { p.0 }, p.2))
+                    .collect();
                 plots::Series {
                     name: o.name.to_string(),
                     colour: plots::colour(k),

@@ -645,17 +645,11 @@ pub fn summary(outcomes: &[Outcome], target: Option<f64>) -> Vec<Value> {
         .map(|o| {
             let (total, step_s) = per_step(o);
             let final_eval = o.records.iter().rev().find_map(|r| r.eval_loss);
-            let mut to_target = (Value::Null, Value::Null);
-            if let Some(t) = target {
-                let mut elapsed = 0.0;
-                for r in &o.records {
-                    elapsed += r.seconds;
-                    if r.eval_loss.is_some_and(|l| l <= t) {
-                        to_target = (Value::from(r.step + 1), Value::from(elapsed));
-                        break;
-                    }
-                }
-            }
+            let to_target = target
+                .and_then(|t| crate::tune::to_target(&o.records, t))
+                .map_or((Value::Null, Value::Null), |(steps, secs)| {
+                    (Value::from(steps), Value::from(secs))
+                });
             json!({
                 "optimizer": o.name,
                 "steps": o.records.len(),

@@ -85,6 +85,17 @@ pub fn to_target(records: &[StepRecord], target: f64) -> Option<(usize, f64)> {
     None
 }
 
+/// The median of a non-empty list (the mean of the middle two for an even length).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
 /// Median, min and max of values where +∞ stands for "not reached" (the median is then +∞ when
 /// half or more did not reach); `null`s in JSON for +∞.
 pub fn spread(values: &[f64]) -> Value {
@@ -94,11 +105,7 @@ pub fn spread(values: &[f64]) -> Value {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    let median = if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    };
+    let median = median(v.clone());
     let num = |x: f64| {
         if x.is_finite() {
             Value::from(x)
@@ -303,22 +310,13 @@ pub fn bands(runs: &[Outcome], initial: &[f64]) -> Vec<(f64, f64, f64, f64, f64)
         per_run.push(pts);
     }
     let len = per_run.iter().map(Vec::len).min().unwrap_or(0);
-    let med = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            0.5 * (v[n / 2 - 1] + v[n / 2])
-        }
-    };
     (0..len)
         .map(|i| {
             let ls: Vec<f64> = per_run.iter().map(|p| p[i].2).collect();
             let secs: Vec<f64> = per_run.iter().map(|p| p[i].1).collect();
             let lo = ls.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = ls.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            (per_run[0][i].0, med(secs), med(ls), lo, hi)
+            (per_run[0][i].0, median(secs), median(ls), lo, hi)
         })
         .collect()
 }
