@@ -524,9 +524,12 @@ fn gauss_hermite(
     let l = cov
         .clone()
         .cholesky()
-        .ok_or_else(|| Error::Unsupported {
+        .ok_or_else(|| Error::NonFinite {
             family: family.name(),
-            what: "the Gaussian reference covariance is not positive definite".into(),
+            x: mu.to_vec(),
+            what:
+                "the Cholesky factor of the Gaussian reference covariance (not positive definite)"
+                    .into(),
         })?
         .l();
     let log_det_l: f64 = (0..d).map(|i| l[(i, i)].ln()).sum();

@@ -71,6 +71,22 @@ pub enum Error {
         /// `∫ p`.
         mass: f64,
     },
+    /// The density's integral over its support diverges: it cannot be normalised.
+    #[error("{family}: the density is not normalisable on its support: {evidence}")]
+    NotNormalizable {
+        /// Family name.
+        family: &'static str,
+        /// What was measured: log-density values far out in the tail that does not fall off.
+        evidence: String,
+    },
+    /// A symmetric eigendecomposition of faer did not converge.
+    #[error("numerical failure: the eigendecomposition of {what} did not converge ({detail})")]
+    EigenFailed {
+        /// The matrix.
+        what: &'static str,
+        /// faer's report.
+        detail: String,
+    },
     /// A non-finite score or density at a point of positive density.
     #[error("{family}: non-finite value at x = {x:?}: {what}")]
     NonFinite {
@@ -128,6 +144,27 @@ pub enum Error {
 
 /// Result alias of the fisher crate.
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// True when the caller's input breaks a rule (a command line exits 2), false for a
+    /// numerical failure or divergence (exit 1).
+    pub fn is_input(&self) -> bool {
+        match self {
+            Error::Distribution(_)
+            | Error::HessianFormInvalid { .. }
+            | Error::Unsupported { .. }
+            | Error::InvalidInput { .. }
+            | Error::InvalidOption { .. } => true,
+            Error::Linalg(e) => e.is_input(),
+            Error::NotConverged { .. }
+            | Error::NotNormalized { .. }
+            | Error::NotNormalizable { .. }
+            | Error::EigenFailed { .. }
+            | Error::NonFinite { .. }
+            | Error::TailNotCertified { .. } => false,
+        }
+    }
+}
 
 /// How a Fisher matrix was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -110,11 +110,19 @@ pub fn compare(
 }
 
 fn symmetric_eigenvalues(m: &Mat<f64>) -> Result<Vec<f64>> {
+    use fisherlab_linalg::memory;
+    let n = m.nrows();
+    // the symmetrised copy and the eigen-solver's workspace
+    memory::reserve(
+        format!("the full spectrum of a {n} × {n} matrix"),
+        memory::dense_bytes(n, n).and_then(|b| b.checked_mul(2)),
+    )
+    .map_err(|e| Error::Linalg(e.into()))?;
     crate::curvature::symmetrize(m)
         .self_adjoint_eigenvalues(Side::Lower)
-        .map_err(|err| Error::Unsupported {
-            family: "metrics",
-            what: format!("symmetric eigenvalues failed: {err:?}"),
+        .map_err(|err| Error::EigenFailed {
+            what: "a Fisher matrix (metrics)",
+            detail: format!("{err:?}"),
         })
 }
 

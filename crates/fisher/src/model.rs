@@ -14,7 +14,11 @@ use fisherlab_autodiff::network::AtInput;
 use fisherlab_autodiff::{ScalarFn, jacobian};
 use fisherlab_distributions::DualNum;
 use fisherlab_distributions::heads::Head;
-use fisherlab_linalg::Dense;
+use fisherlab_linalg::{Dense, memory};
+
+fn linalg_error(e: memory::MemoryError) -> Error {
+    Error::Linalg(e.into())
+}
 
 /// A network with a likelihood head.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,7 +180,7 @@ pub fn exact_fisher(
     let c = model.net.output_dim();
     let n = x.nrows();
     let reverse = opts.route != JacobianRoute::Forward;
-    let mut f = Mat::<f64>::zeros(p, p);
+    let mut f = memory::zeros("the dense exact Fisher", p, p).map_err(linalg_error)?;
     let mut xi = vec![0.0; x.ncols()];
     for start in (0..n).step_by(opts.chunk) {
         let end = (start + opts.chunk).min(n);
@@ -248,13 +252,18 @@ struct ScoreMoments {
 }
 
 impl ScoreMoments {
-    fn new(p: usize) -> Self {
-        Self {
+    fn new(p: usize) -> Result<Self> {
+        memory::reserve(
+            format!("the Monte-Carlo Fisher and its standard errors (two {p} × {p} float64)"),
+            memory::dense_bytes(p, p).and_then(|b| b.checked_mul(2)),
+        )
+        .map_err(linalg_error)?;
+        Ok(Self {
             p,
             n: 0.0,
             mean: Mat::zeros(p, p),
             m2: Mat::zeros(p, p),
-        }
+        })
     }
     fn push(&mut self, s: &[f64]) {
         self.n += 1.0;
@@ -312,7 +321,7 @@ pub fn monte_carlo_fisher(
         });
     }
     let c = model.net.output_dim();
-    let mut acc = ScoreMoments::new(model.num_params());
+    let mut acc = ScoreMoments::new(model.num_params())?;
     let mut xi = vec![0.0; x.ncols()];
     let mut y = vec![0.0; model.head.target_dim(c)];
     let mut z = Vec::new();
@@ -340,7 +349,7 @@ pub fn empirical_fisher(
     x: MatRef<'_, f64>,
     y: MatRef<'_, f64>,
 ) -> Result<Dense> {
-    let mut acc = ScoreMoments::new(model.num_params());
+    let mut acc = ScoreMoments::new(model.num_params())?;
     for_each_example(model, theta, x, y, |xi, yi| {
         let (_, s) = fisherlab_autodiff::gradient(&model.log_likelihood_fn(xi, yi), theta);
         acc.push(&s);
@@ -363,6 +372,11 @@ pub fn hessian_of_mean_nll(
 ) -> Result<Mat<f64>> {
     let p = model.num_params();
     let n = x.nrows() as f64;
+    memory::reserve(
+        format!("the dense Hessian and one example's (two {p} × {p} float64)"),
+        memory::dense_bytes(p, p).and_then(|b| b.checked_mul(2)),
+    )
+    .map_err(linalg_error)?;
     let mut h = Mat::<f64>::zeros(p, p);
     let mut g = vec![0.0; p];
     let mut hn = vec![0.0; p * p];

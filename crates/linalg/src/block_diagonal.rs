@@ -74,7 +74,7 @@ impl CurvatureOperator for BlockDiagonal {
     }
     fn to_dense(&self) -> Result<Mat<f64>> {
         let n = self.dim();
-        let mut out = Mat::zeros(n, n);
+        let mut out = crate::memory::zeros("the dense block-diagonal matrix", n, n)?;
         for (b, w) in self.blocks.iter().zip(self.offsets.windows(2)) {
             let d = b.to_dense()?;
             let k = w[1] - w[0];

@@ -193,6 +193,10 @@ impl CurvatureOperator for Dense {
         Some(self.m.as_ref())
     }
     fn to_dense(&self) -> Result<Mat<f64>> {
+        crate::memory::reserve(
+            "a copy of the dense matrix",
+            crate::memory::dense_bytes(self.m.nrows(), self.m.ncols()),
+        )?;
         Ok(self.m.clone())
     }
     fn diagonal(&self) -> Result<Vec<f64>> {
@@ -241,7 +245,10 @@ impl CurvatureOperator for Dense {
     fn eigenvalues(&self) -> Result<Vec<f64>> {
         self.m
             .self_adjoint_eigenvalues(Side::Lower)
-            .map_err(|e| Error::Numerical(format!("symmetric eigenvalues failed: {e:?}")))
+            .map_err(|e| Error::EigenFailed {
+                what: "the dense matrix",
+                detail: format!("{e:?}"),
+            })
     }
     /// Above [`LANCZOS_MIN_DIM`] and for `k` well below P, by Lanczos with full
     /// reorthogonalisation (converged to a relative residual of 1e-10; `O(P² · steps)` instead of

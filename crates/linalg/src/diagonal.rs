@@ -71,6 +71,10 @@ impl CurvatureOperator for Diagonal {
     }
     fn to_dense(&self) -> Result<Mat<f64>> {
         let n = self.dim();
+        crate::memory::reserve(
+            "the dense diagonal matrix",
+            crate::memory::dense_bytes(n, n),
+        )?;
         Ok(Mat::from_fn(
             n,
             n,

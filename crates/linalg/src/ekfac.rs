@@ -91,8 +91,18 @@ impl Ekfac {
 
     /// Built from bases known to be orthogonal (eigenvectors computed here).
     pub(crate) fn new_unchecked(qa: Mat<f64>, qg: Mat<f64>, s: Vec<f64>) -> Result<Self> {
-        if s.iter().any(|v| !v.is_finite() || *v < 0.0) {
-            return Err(Error::Numerical("non-finite EKFAC scaling".into()));
+        if let Some(index) = s.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "EKFAC scalings",
+                index: (index, 0),
+            });
+        }
+        if let Some(index) = s.iter().position(|v| *v < 0.0) {
+            return Err(Error::Negative {
+                what: "EKFAC scalings",
+                index,
+                value: s[index],
+            });
         }
         Ok(Self { qa, qg, s })
     }

@@ -46,6 +46,7 @@ mod ekfac;
 mod kronecker;
 mod low_rank;
 mod matrix_free;
+pub mod memory;
 mod permuted;
 mod sum;
 
@@ -149,9 +150,19 @@ pub enum Error {
         /// What to use instead.
         hint: &'static str,
     },
-    /// A numerical kernel of faer failed (e.g. the eigen-solver did not converge).
-    #[error("{0}")]
-    Numerical(String),
+    /// faer's symmetric eigen-solver did not converge.
+    #[error(
+        "numerical failure: the symmetric eigendecomposition of {what} did not converge ({detail})"
+    )]
+    EigenFailed {
+        /// The matrix.
+        what: &'static str,
+        /// faer's report.
+        detail: String,
+    },
+    /// A matrix would need more memory than the budget allows; nothing was allocated.
+    #[error(transparent)]
+    TooLarge(#[from] memory::MemoryError),
     /// An argument breaks its rule.
     #[error("invalid {name} = {value}: {rule}")]
     InvalidArgument {
@@ -296,6 +307,26 @@ pub fn product(lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) -> Mat<f64> {
 /// Result alias of the linear-algebra crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
+impl Error {
+    /// True when the caller's input breaks a rule (a command line exits 2), false for a
+    /// numerical failure (exit 1).
+    pub fn is_input(&self) -> bool {
+        match self {
+            Error::DimensionMismatch { .. }
+            | Error::NonFinite { .. }
+            | Error::NotSymmetric { .. }
+            | Error::Negative { .. }
+            | Error::InvalidDamping { .. }
+            | Error::NotAvailable { .. }
+            | Error::TooLarge(_)
+            | Error::InvalidArgument { .. } => true,
+            Error::Singular { .. } | Error::NoConvergence { .. } | Error::EigenFailed { .. } => {
+                false
+            }
+        }
+    }
+}
+
 /// A symmetric positive semi-definite linear map of dimension P.
 ///
 /// All methods are exact unless their documentation says otherwise; operations that an
@@ -326,9 +357,16 @@ pub trait CurvatureOperator: Send + Sync {
     /// The P × P matrix.
     ///
     /// # Errors
-    /// Only as [`apply`](Self::apply).
+    /// [`Error::TooLarge`] when the P × P matrix does not fit the [`memory`] budget; otherwise
+    /// only as [`apply`](Self::apply).
     fn to_dense(&self) -> Result<Mat<f64>> {
-        self.apply(Mat::<f64>::identity(self.dim(), self.dim()).as_ref())
+        let n = self.dim();
+        // the identity and the result
+        memory::reserve(
+            format!("a dense copy of a {n} × {n} operator (two {n} × {n} float64 matrices)"),
+            memory::dense_bytes(n, n).and_then(|b| b.checked_mul(2)),
+        )?;
+        self.apply(Mat::<f64>::identity(n, n).as_ref())
     }
     /// `diag(F)`.
     fn diagonal(&self) -> Result<Vec<f64>>;
@@ -433,7 +471,10 @@ pub(crate) fn symmetric(what: &'static str, m: Mat<f64>) -> Result<Mat<f64>> {
 pub(crate) fn eigh(m: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>)> {
     let evd = m
         .self_adjoint_eigen(faer::Side::Lower)
-        .map_err(|e| Error::Numerical(format!("symmetric eigendecomposition failed: {e:?}")))?;
+        .map_err(|e| Error::EigenFailed {
+            what: "a symmetric matrix",
+            detail: format!("{e:?}"),
+        })?;
     let s = evd.S().column_vector();
     let vals = (0..s.nrows()).map(|i| s[i]).collect();
     Ok((vals, evd.U().to_owned()))

@@ -97,7 +97,7 @@ impl CurvatureOperator for Permuted {
     fn to_dense(&self) -> Result<Mat<f64>> {
         let d = self.inner.to_dense()?;
         let n = self.dim();
-        let mut out = Mat::zeros(n, n);
+        let mut out = crate::memory::zeros("the permuted dense matrix", n, n)?;
         for j in 0..n {
             for i in 0..n {
                 out[(self.perm[i], self.perm[j])] = d[(i, j)];

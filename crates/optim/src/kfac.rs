@@ -1,6 +1,6 @@
 use crate::diagonal::step_seed;
 use crate::natural::{Direction, NaturalGradient, Preconditioner};
-use crate::{Error, Result, StepInput, solve, unit};
+use crate::{Result, StepInput, solve, unit};
 use fisherlab_fisher::curvature::{
     KfacApprox, KfacFactors, Labels, Problem, ScaleShiftBlock, kfac_operator,
 };
@@ -123,7 +123,11 @@ impl Kfac {
     }
 
     /// Update the running factors and, when due, the operator.
-    fn refresh(&mut self, input: &StepInput<'_>, problem: &Problem<'_>) -> Result<()> {
+    fn refresh(
+        &mut self,
+        input: &StepInput<'_>,
+        problem: &Problem<'_>,
+    ) -> Result<&dyn CurvatureOperator> {
         if self.factors.is_none() || input.step.is_multiple_of(self.factor_period) {
             let batch = fisherlab_fisher::curvature::Kfac::new(self.factor_labels.labels(input))
                 .with_approx(self.approx)
@@ -141,11 +145,15 @@ impl Kfac {
                 None => batch,
             });
         }
-        if self.operator.is_none() || input.step.is_multiple_of(self.inverse_period) {
-            let factors = self.factors.as_deref().unwrap_or_default();
-            self.operator = Some(kfac_operator(input.model, factors, self.kronecker_damping)?);
-        }
-        Ok(())
+        let due = self.operator.is_none() || input.step.is_multiple_of(self.inverse_period);
+        let operator = match self.operator.take() {
+            Some(op) if !due => op,
+            _ => {
+                let factors = self.factors.as_deref().unwrap_or_default();
+                kfac_operator(input.model, factors, self.kronecker_damping)?
+            }
+        };
+        Ok(&**self.operator.insert(operator))
     }
 }
 
@@ -174,11 +182,7 @@ impl Preconditioner for Kfac {
         lambda: f64,
         _want_curvature: bool,
     ) -> Result<Direction> {
-        self.refresh(input, problem)?;
-        let op = self.operator.as_deref().ok_or(Error::NonFinite {
-            what: "K-FAC operator",
-            step: input.step,
-        })?;
+        let op = self.refresh(input, problem)?;
         Ok(Direction::new(solve(op, lambda, input.gradient)?))
     }
 }

@@ -90,6 +90,18 @@ pub enum Error {
         /// Rule broken.
         rule: &'static str,
     },
+    /// A matrix that must be positive definite could not be Cholesky-factorised.
+    #[error(
+        "numerical failure at step {step}: {what} with damping λ = {lambda:e} is not positive definite; raise the damping"
+    )]
+    NotPositiveDefinite {
+        /// The matrix.
+        what: &'static str,
+        /// The damping in effect.
+        lambda: f64,
+        /// The step (0-based).
+        step: usize,
+    },
     /// A non-finite loss, gradient or update.
     #[error("{what} is not finite at step {step}")]
     NonFinite {
@@ -102,6 +114,19 @@ pub enum Error {
 
 /// Result alias of the optimizers.
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// True when the caller's input breaks a rule (a command line exits 2), false for a
+    /// numerical failure or divergence (exit 1).
+    pub fn is_input(&self) -> bool {
+        match self {
+            Error::Fisher(e) => e.is_input(),
+            Error::Linalg(e) => e.is_input(),
+            Error::InvalidOption { .. } => true,
+            Error::NotPositiveDefinite { .. } | Error::NonFinite { .. } => false,
+        }
+    }
+}
 
 /// What an optimizer sees at one step.
 #[derive(Debug, Clone, Copy)]

@@ -47,8 +47,9 @@ impl Preconditioner for Woodbury {
         for i in 0..s.nrows() {
             s[(i, i)] += lambda;
         }
-        let llt = s.llt(Side::Lower).map_err(|_| Error::NonFinite {
-            what: "Woodbury system (UUᵀ + λI)",
+        let llt = s.llt(Side::Lower).map_err(|_| Error::NotPositiveDefinite {
+            what: "the Woodbury system UUᵀ + λI",
+            lambda,
             step: input.step,
         })?;
         let w = llt.solve(&u * &g);

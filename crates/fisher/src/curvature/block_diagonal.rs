@@ -26,7 +26,17 @@ impl Approximation for BlockDiagonalFisher {
     fn name(&self) -> &'static str {
         "block-diag"
     }
+    fn memory_bytes(&self, problem: &Problem<'_>) -> Option<u64> {
+        // the blocks, and their Cholesky factors when solved
+        let mut n: u64 = 0;
+        for t in problem.model().net().taps() {
+            let p = t.num_params() as u64;
+            n = n.checked_add(p.checked_mul(p)?)?;
+        }
+        n.checked_mul(2 * fisherlab_linalg::memory::F64_BYTES)
+    }
     fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
+        super::memory_check(self, problem)?;
         let taps = problem.model().net().taps();
         let mut blocks: Vec<Mat<f64>> = taps
             .iter()

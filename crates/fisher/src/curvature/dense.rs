@@ -2,7 +2,7 @@ use super::{Approximation, ChunkTaps, Labels, Problem};
 use crate::Result;
 use faer::{Accum, Mat, MatMut};
 use fisherlab_autodiff::batch::gemm;
-use fisherlab_linalg::{CurvatureOperator, Dense};
+use fisherlab_linalg::{CurvatureOperator, Dense, memory};
 
 /// The dense Fisher by the Kronecker fast path for dense layers: exact with
 /// [`Labels::Expected`], Monte Carlo with [`Labels::Sampled`], empirical with
@@ -44,7 +44,17 @@ impl Approximation for DenseFisher {
             Labels::Observed => "empirical",
         }
     }
+    fn memory_bytes(&self, problem: &Problem<'_>) -> Option<u64> {
+        // the P × P result and one chunk's per-sample gradient rows
+        let p = problem.model().num_params();
+        let chunk = problem
+            .chunk_size()
+            .max(self.min_chunk)
+            .min(problem.len().max(1));
+        memory::dense_bytes(p, p)?.checked_add(memory::dense_bytes(chunk, p)?)
+    }
     fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
+        super::memory_check(self, problem)?;
         let net = problem.model().net();
         let p = net.num_params();
         let taps = net.taps();

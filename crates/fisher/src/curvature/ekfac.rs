@@ -51,9 +51,9 @@ impl Ekfac {
 fn eigenvectors(m: &Mat<f64>) -> Result<Mat<f64>> {
     let evd = symmetrize(m)
         .self_adjoint_eigen(faer::Side::Lower)
-        .map_err(|e| Error::Unsupported {
-            family: "ekfac",
-            what: format!("eigendecomposition of a K-FAC factor failed: {e:?}"),
+        .map_err(|e| Error::EigenFailed {
+            what: "a K-FAC factor",
+            detail: format!("{e:?}"),
         })?;
     Ok(evd.U().to_owned())
 }
@@ -139,7 +139,12 @@ impl Approximation for Ekfac {
     fn name(&self) -> &'static str {
         "ekfac"
     }
+    fn memory_bytes(&self, problem: &Problem<'_>) -> Option<u64> {
+        // the factors, their eigenbases, and the scalings
+        super::factor_bytes(problem, 3)?.checked_add(super::vector_bytes(problem, 2)?)
+    }
     fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
+        super::memory_check(self, problem)?;
         let bases = ekfac_bases(
             &Kfac::new(self.basis)
                 .with_approx(self.approx)

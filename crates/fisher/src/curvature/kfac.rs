@@ -210,7 +210,12 @@ impl Approximation for Kfac {
     fn name(&self) -> &'static str {
         "kfac"
     }
+    fn memory_bytes(&self, problem: &Problem<'_>) -> Option<u64> {
+        // the factors, their damped inverses, and the operator's copy
+        super::factor_bytes(problem, 3)
+    }
     fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
+        super::memory_check(self, problem)?;
         kfac_operator(problem.model(), &self.factors(problem)?, self.damping)
     }
 }

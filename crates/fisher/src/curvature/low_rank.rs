@@ -71,9 +71,9 @@ fn top_eigenpairs(m: &Mat<f64>, k: usize) -> Result<(Vec<f64>, Mat<f64>)> {
     }
     let evd = super::symmetrize(m)
         .self_adjoint_eigen(faer::Side::Lower)
-        .map_err(|e| Error::Unsupported {
-            family: "low-rank",
-            what: format!("symmetric eigendecomposition failed: {e:?}"),
+        .map_err(|e| Error::EigenFailed {
+            what: "the Fisher (low-rank top-k)",
+            detail: format!("{e:?}"),
         })?;
     let n = m.nrows();
     let vals: Vec<f64> = (0..k).map(|j| evd.S()[n - 1 - j].max(0.0)).collect();
@@ -85,6 +85,23 @@ impl Approximation for LowRank {
     fn name(&self) -> &'static str {
         "low-rank"
     }
+    fn memory_bytes(&self, problem: &Problem<'_>) -> Option<u64> {
+        use fisherlab_linalg::memory::dense_bytes;
+        let p = problem.model().num_params();
+        match self.method {
+            // the dense Fisher, its copy, the symmetrised copy and the eigen-solver's workspace
+            LowRankMethod::TopK => dense_bytes(p, p)?
+                .checked_mul(4)?
+                .checked_add(dense_bytes(p, self.rank)?),
+            // the test matrix, its image and the basis, and the P × k result
+            LowRankMethod::Randomized { oversampling, .. } => {
+                let cols = self.rank.saturating_add(oversampling).min(p);
+                dense_bytes(p, cols)?
+                    .checked_mul(4)?
+                    .checked_add(super::vector_bytes(problem, 4)?)
+            }
+        }
+    }
     fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
         positive("rank", self.rank)?;
         let p = problem.model().num_params();
@@ -95,6 +112,7 @@ impl Approximation for LowRank {
                 rule: "must be at most the parameter count P",
             });
         }
+        super::memory_check(self, problem)?;
         let (s, u, diag) = match self.method {
             LowRankMethod::TopK => {
                 let f = DenseFisher::new(Labels::Expected)

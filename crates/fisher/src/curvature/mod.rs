@@ -88,6 +88,47 @@ pub trait Approximation {
     /// Options that break their rules; a route that needs targets given none; numerical
     /// failures of the linear algebra.
     fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>>;
+    /// Bytes of what [`build`](Self::build) holds at its peak, computed from the sizes alone
+    /// (`None` when they overflow). The large routes [`reserve`](memory_check) it before
+    /// allocating, and a command line lists the routes whose need fits the budget. The default
+    /// is a few parameter vectors: override it for anything larger.
+    fn memory_bytes(&self, problem: &Problem<'_>) -> Option<u64> {
+        vector_bytes(problem, 4)
+    }
+}
+
+/// Bytes of `copies` parameter vectors of the problem.
+pub(crate) fn vector_bytes(problem: &Problem<'_>, copies: u64) -> Option<u64> {
+    (problem.model().num_params() as u64)
+        .checked_mul(copies)?
+        .checked_mul(fisherlab_linalg::memory::F64_BYTES)
+}
+
+/// Refuse `approx` on `problem` before allocating when its
+/// [`memory_bytes`](Approximation::memory_bytes) exceed the budget of
+/// [`fisherlab_linalg::memory`].
+///
+/// # Errors
+/// [`fisherlab_linalg::Error::TooLarge`], wrapped.
+pub fn memory_check(approx: &(impl Approximation + ?Sized), problem: &Problem<'_>) -> Result<()> {
+    let p = problem.model().num_params();
+    fisherlab_linalg::memory::reserve(
+        format!("--kind {} at P = {p}", approx.name()),
+        approx.memory_bytes(problem),
+    )
+    .map_err(|e| Error::Linalg(e.into()))?;
+    Ok(())
+}
+
+/// Bytes of the Σₗ (aₗ² + gₗ²) numbers of per-layer Kronecker factors, `copies` times.
+pub(crate) fn factor_bytes(problem: &Problem<'_>, copies: u64) -> Option<u64> {
+    let mut n: u64 = 0;
+    for t in problem.model().net().taps() {
+        let (a, g) = (t.folded_inp() as u64, t.out() as u64);
+        n = n.checked_add(a.checked_mul(a)?.checked_add(g.checked_mul(g)?)?)?;
+    }
+    n.checked_mul(copies)?
+        .checked_mul(fisherlab_linalg::memory::F64_BYTES)
 }
 
 /// One named entry of the [`catalogue`].
