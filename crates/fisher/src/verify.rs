@@ -148,6 +148,12 @@ pub struct SymbolicFamily {
     smooth: bool,
 }
 
+/// Most counts summed for a discrete support before it is declared too heavy-tailed.
+const MAX_COUNTS: usize = 10_000_000;
+
+/// Most steps of the climb to the mode before the density is declared unbounded.
+const MAX_CLIMB: usize = 100_000;
+
 /// Points of the tabulated distribution function of continuous supports.
 const GRID: usize = 4_001;
 
@@ -238,6 +244,31 @@ impl SymbolicFamily {
         }
     }
 
+    /// [`Error::NotNormalizable`] when the log-mass `ls` of the integration variable at three
+    /// points each twice as far from the mode as the last (`xs`, as observations) falls by no
+    /// more than ln 2 per doubling: each doubling then holds at least as much mass as the
+    /// last, and the integral diverges (a tail ∝ |t|^−α is integrable only for α > 1).
+    fn check_tail(&self, xs: &[f64; 3], ls: &[f64; 3], towards: &str) -> Result<()> {
+        // ln 2 per doubling is α = 1 exactly (divergent): allow for rounding in the differences
+        let ln2 = std::f64::consts::LN_2 * (1.0 + 1e-9) + 1e-12 * ls[0].abs();
+        let flat = ls[2] > f64::NEG_INFINITY
+            && ls.iter().all(|l| !l.is_nan())
+            && ls[0] - ls[1] <= ln2
+            && ls[1] - ls[2] <= ln2;
+        if !flat {
+            return Ok(());
+        }
+        let name = &self.symbols.names()[0];
+        let lp = xs.map(|x| self.log_density(x));
+        Err(Error::NotNormalizable {
+            family: "symbolic",
+            evidence: format!(
+                "toward {towards} it does not fall off: log p = {:.4} at {name} = {:.4e}, {:.4} at {:.4e}, {:.4} at {:.4e}, so each doubling of the distance holds at least as much mass as the last and the integral diverges",
+                lp[0], xs[0], lp[1], xs[1], lp[2], xs[2]
+            ),
+        })
+    }
+
     /// Check the log-density on the support, find where the mass is, and build the sampler.
     fn tabulate(&mut self) -> Result<()> {
         if self.support.discrete() {
@@ -245,6 +276,21 @@ impl SymbolicFamily {
                 SymSupport::Int(a, b) => (a, Some(b)),
                 _ => (0, None),
             };
+            if let Some(u) = upper
+                && u.abs_diff(lower) >= MAX_COUNTS as u64
+            {
+                return Err(Error::InvalidInput {
+                    what: format!(
+                        "the support int:{lower}..{u} spans more than {MAX_COUNTS} counts; sum a narrower range"
+                    ),
+                });
+            }
+            if upper.is_none() {
+                // far out (2⁴⁰ counts and beyond), a summable pmf falls faster than 1/k
+                let probes = [1u64 << 40, 1 << 41, 1 << 42].map(|k| (lower + k as i64) as f64);
+                let logs = probes.map(|k| self.log_density(k));
+                self.check_tail(&probes, &logs, "k → ∞")?;
+            }
             let mut logs = Vec::new();
             let mut k = lower;
             let mut best = f64::NEG_INFINITY;
@@ -260,9 +306,13 @@ impl SymbolicFamily {
                 {
                     break;
                 }
-                if logs.len() >= 10_000_000 {
-                    return Err(Error::InvalidInput {
-                        what: "the probabilities do not fall off within 10⁷ counts".into(),
+                if logs.len() >= MAX_COUNTS {
+                    return Err(Error::NotNormalizable {
+                        family: "symbolic",
+                        evidence: format!(
+                            "the probabilities do not fall below e⁻⁴⁰ of their largest within {MAX_COUNTS} counts (log p = {lp} at {} = {k}); a pmf this heavy-tailed cannot be summed to the verifier's accuracy",
+                            self.symbols.names()[0]
+                        ),
                     });
                 }
                 k += 1;
@@ -326,7 +376,24 @@ impl SymbolicFamily {
         }
         // climb to the mode on a shrinking step, then walk out to where the density is e⁻⁴⁰ of it
         let mut step = mode.1.abs().max(1.0) * 0.5;
+        let start = mode;
+        let mut climbs = 0usize;
         while step > 1e-9 * mode.1.abs().max(1.0) {
+            climbs += 1;
+            if climbs > MAX_CLIMB || !self.support.observation_at(mode.1).0.is_finite() {
+                let x = |t: f64| self.support.observation_at(t).0;
+                return Err(Error::NotNormalizable {
+                    family: "symbolic",
+                    evidence: format!(
+                        "the density keeps growing away from the origin: log p = {:.6e} at {name} = {:.6e}, {:.6e} at {name} = {:.6e}, with no maximum in {MAX_CLIMB} steps",
+                        start.0,
+                        x(start.1),
+                        mode.0,
+                        x(mode.1),
+                        name = self.symbols.names()[0],
+                    ),
+                });
+            }
             let mut moved = false;
             for t in [mode.1 - step, mode.1 + step] {
                 let (_, _, l) = lt(t);
@@ -363,6 +430,31 @@ impl SymbolicFamily {
             Ok((prev, t))
         };
         let (a, b) = (walk(-1.0, 40.0)?.1, walk(1.0, 40.0)?.1);
+        // beyond the e⁻⁴⁰ points, a normalisable density falls faster than 1/|t|: probe at 4, 8
+        // and 16 times their distance from the mode (¼, ½, 1 times where that overflows)
+        for (dir, end) in [(-1.0, a), (1.0, b)] {
+            let d = (end - mode.1).abs().max(1e-300);
+            let representable = |t: f64| {
+                self.support.observation_at(t).0.is_finite()
+                    && (self.support == SymSupport::Real || t.abs() <= 700.0)
+            };
+            let base = if representable(mode.1 + dir * 16.0 * d) {
+                4.0 * d
+            } else {
+                0.25 * d
+            };
+            let ts = [1.0, 2.0, 4.0].map(|k| mode.1 + dir * base * k);
+            let ls = ts.map(|t| lt(t).2);
+            let xs = ts.map(|t| self.support.observation_at(t).0);
+            let towards = match (self.support, dir > 0.0) {
+                (SymSupport::Real, true) => "x → +∞",
+                (SymSupport::Real, false) => "x → −∞",
+                (SymSupport::Positive, true) => "x → ∞",
+                (SymSupport::Unit, true) => "x → 1",
+                _ => "x → 0",
+            };
+            self.check_tail(&xs, &ls, towards)?;
+        }
         // the local scale: where the density has fallen by one nat, by bisection
         let mut scale = f64::INFINITY;
         for dir in [-1.0, 1.0] {
