@@ -200,11 +200,20 @@ fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>> {
     Ok(out)
 }
 
+/// Deepest nesting of parentheses, signs, powers and function calls the parser follows: a
+/// written log-density nests a few levels, and the bound keeps the recursion (and every later
+/// pass over the tree) far from the stack's limit.
+pub const MAX_NESTING: usize = 200;
+
+/// Longest expression text read, in characters.
+pub const MAX_TEXT: usize = 100_000;
+
 struct Parser<'a> {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     end: usize,
     symbols: &'a Symbols,
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -262,7 +271,19 @@ impl Parser<'_> {
             Expr::Prod(factors)
         })
     }
+    /// Every nested construct passes through here, so the depth is counted once.
     fn unary(&mut self) -> Result<Expr> {
+        if self.depth >= MAX_NESTING {
+            return self.error(format!(
+                "the expression nests deeper than {MAX_NESTING} levels"
+            ));
+        }
+        self.depth += 1;
+        let e = self.signed();
+        self.depth -= 1;
+        e
+    }
+    fn signed(&mut self) -> Result<Expr> {
         if self.eat('-') {
             return Ok(neg(self.unary()?));
         }
@@ -364,6 +385,15 @@ impl Parser<'_> {
 /// unknown function or variable, unbalanced parentheses, a missing operand, implicit
 /// multiplication (`2x`).
 pub fn parse(text: &str, symbols: &Symbols) -> Result<Expr> {
+    if text.len() > MAX_TEXT {
+        return Err(Error::Parse {
+            column: MAX_TEXT,
+            message: format!(
+                "the expression is {} bytes long; at most {MAX_TEXT} are read",
+                text.len()
+            ),
+        });
+    }
     let toks = tokenize(text)?;
     let end = text.chars().count() + 1;
     if toks.is_empty() {
@@ -377,6 +407,7 @@ pub fn parse(text: &str, symbols: &Symbols) -> Result<Expr> {
         pos: 0,
         end,
         symbols,
+        depth: 0,
     };
     let e = p.expr()?;
     if p.pos < p.toks.len() {

@@ -435,6 +435,14 @@ pub(crate) fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
+/// The number of entries of `shape` if it is at most 2⁴⁰ (8 TB of float64).
+pub(crate) fn checked_numel(shape: &[usize]) -> Option<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= 1 << 40)
+}
+
 /// A spatial input `[C, L]` or `[C, H, W]` as `(C, H, W)` (H = 1 for one spatial axis).
 pub(crate) fn spatial(
     input: &[usize],

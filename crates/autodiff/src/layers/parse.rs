@@ -68,12 +68,19 @@ fn split_top(s: &str) -> Vec<String> {
     out.into_iter().map(|p| p.trim().to_string()).collect()
 }
 
+/// A module argument's value; a tuple holds scalars (PyTorch prints no nested tuples).
 fn value(s: &str) -> Result<Value, String> {
     let s = s.trim();
     if let Some(inner) = s.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
         return split_top(inner)
             .iter()
-            .map(|p| value(p))
+            .map(|p| {
+                if p.starts_with('(') {
+                    Err(format!("cannot read the value `{s}`: tuples do not nest"))
+                } else {
+                    value(p)
+                }
+            })
             .collect::<Result<_, _>>()
             .map(Value::Tuple);
     }
@@ -153,8 +160,15 @@ impl Args {
     }
 }
 
+/// Largest size, channel count, kernel, stride or padding read (2²⁴): far above any printed
+/// model, and small enough that shapes computed from them cannot overflow.
+pub const MAX_DIMENSION: usize = 1 << 24;
+
 fn usize_of(v: &Value, what: &str) -> Result<usize, String> {
     match v {
+        Value::Int(i) if *i as u64 > MAX_DIMENSION as u64 => {
+            Err(format!("{what}={i} is too large: at most {MAX_DIMENSION}"))
+        }
         Value::Int(i) if *i >= 0 => Ok(*i as usize),
         other => Err(format!("{what}={other} must be a non-negative integer")),
     }
@@ -560,6 +574,9 @@ fn module(class: &str, args: &str) -> Result<Layer, String> {
     Ok(layer)
 }
 
+/// Deepest nesting of `Sequential` and `Residual` containers read.
+pub const MAX_NESTING: usize = 64;
+
 /// A container being read.
 enum Frame {
     Seq(Sequential),
@@ -681,6 +698,13 @@ pub fn parse_model(text: &str) -> Result<Sequential, Error> {
             ));
         }
         let module_text = module_text.trim();
+        if stack.len() >= MAX_NESTING {
+            return Err(err(
+                line_no,
+                line,
+                format!("containers nest deeper than {MAX_NESTING} levels"),
+            ));
+        }
         if let Some((_, Frame::Residual(body), _)) = stack.last() {
             if body.is_some() || name != "body" || module_text != "Sequential(" {
                 return Err(err(

@@ -3,7 +3,7 @@
 //! parameters placed in `model.parameters()` order, and the list of curvature taps.
 
 use super::reshape::ReshapeAt;
-use super::{Bound, Layer, TapKind, TapShape, numel};
+use super::{Bound, Layer, TapKind, TapShape, checked_numel, numel};
 use crate::{DualNum, Error};
 use std::fmt;
 
@@ -129,6 +129,20 @@ impl Sequential {
             };
             let module = format!("({name}) {}", layer.class_name());
             let bound = layer.bind(&shape).map_err(|r| bad(module.clone(), r))?;
+            // sizes are bounded before any later pass multiplies them
+            let sizes = bound
+                .params()
+                .into_iter()
+                .map(|(_, s)| s)
+                .chain([bound.out_shape()]);
+            for s in sizes {
+                if checked_numel(&s).is_none() {
+                    return Err(bad(
+                        module,
+                        format!("a tensor of shape {s:?} is too large (more than 2⁴⁰ numbers)"),
+                    ));
+                }
+            }
             let count: usize = bound.params().iter().map(|(_, s)| numel(s)).sum();
             if count > 0 && bound.tap().map(|t| t.num_params()) != Some(count) {
                 // every layer with parameters must say how its per-sample gradient is formed
