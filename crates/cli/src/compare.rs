@@ -380,6 +380,12 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
         )));
     }
 
+    // before training: does the comparison fit the memory budget?
+    memory_plan(
+        &entries,
+        &Problem::new(&model, &theta0, x.as_ref())?.with_targets(y.as_ref())?,
+    )?;
+
     // 1. training curves, and the weights the Fisher is evaluated at
     let clock = Instant::now();
     let opts = TrainOptions {
@@ -634,6 +640,34 @@ fn selected(args: &CompareArgs) -> Result<Vec<CatalogueEntry>, CliError> {
         .collect())
 }
 
+/// Refuse, before anything is trained or built, a comparison whose peak does not fit the
+/// memory budget: the dense exact Fisher and its spectrum's workspace (2 P²) held while the
+/// largest approximation is built and densified for the metrics (P² more).
+fn memory_plan(entries: &[CatalogueEntry], problem: &Problem<'_>) -> Result<(), CliError> {
+    use fisherlab_linalg::memory::{dense_bytes, reserve};
+    let p = problem.model().num_params();
+    let dense = dense_bytes(p, p);
+    let largest = entries
+        .iter()
+        .map(|e| e.approximation.memory_bytes(problem))
+        .try_fold(0u64, |m, b| Some(m.max(b?)));
+    let need = DenseFisher::new(Labels::Expected)
+        .memory_bytes(problem)
+        .zip(dense)
+        .and_then(|(exact, d)| exact.checked_add(d.checked_mul(3)?)?.checked_add(largest?));
+    reserve(
+        format!("compare at P = {p} (the dense exact Fisher, its spectrum and the largest approximation at once)"),
+        need,
+    )
+    .map_err(|m| {
+        CliError::Input(format!(
+            "{m}; raise --max-memory, use a smaller network, or `fisherlab curvature` for a route that fits: {}",
+            crate::budget::routes_that_fit(problem).join(", ")
+        ))
+    })?;
+    Ok(())
+}
+
 /// Build with time and memory, then time one damped solve of the gradient.
 fn timed_build(
     name: &str,
@@ -646,7 +680,13 @@ fn timed_build(
     let start = Instant::now();
     let (op, memory) = measure(|| approximation.build(problem));
     let build_seconds = start.elapsed().as_secs_f64();
-    let op = op?;
+    let op = op.map_err(|e| match crate::budget::memory_error(&e) {
+        Some(m) => CliError::Input(format!(
+            "compare needs {name} ({about}) densely: {m}; raise --max-memory, use a smaller network, or `fisherlab curvature` for a route that fits: {}",
+            crate::budget::routes_that_fit(problem).join(", ")
+        )),
+        None => e.into(),
+    })?;
     let start = Instant::now();
     op.solve_damped(lambda, g)
         .map_err(|e| CliError::Failed(format!("{name}: damped solve failed: {e}")))?;

@@ -228,6 +228,9 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
         ));
     }
     checks::at_least(1, &[("mc-samples", args.mc_samples)])?;
+    if let Some(path) = &args.out {
+        io::check_output_file(path, "out")?;
+    }
     let head = Head::from_name(&args.likelihood, args.sigma)?;
     if args.sigma.is_some() && !matches!(head, Head::Gaussian { .. }) {
         return Err(CliError::Input(format!(
@@ -286,14 +289,23 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
     let start = Instant::now();
     let (op, hessian): (Option<Box<dyn CurvatureOperator>>, Option<Mat<f64>>) =
         match approximation(args) {
-            Some(a) => (Some(a.build(&problem)?), None),
+            Some(a) => (
+                Some(
+                    a.build(&problem)
+                        .map_err(|e| crate::budget::explain(e, &problem))?,
+                ),
+                None,
+            ),
             None => {
                 let y = y
                     .as_ref()
                     .ok_or_else(|| CliError::Input("no targets".into()))?;
                 (
                     None,
-                    Some(hessian_of_mean_nll(&model, &theta, x.as_ref(), y.as_ref())?),
+                    Some(
+                        hessian_of_mean_nll(&model, &theta, x.as_ref(), y.as_ref())
+                            .map_err(|e| crate::budget::explain(e, &problem))?,
+                    ),
                 )
             }
         };
@@ -301,7 +313,13 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
     // the matrix to write: the operator's own storage when it is dense (no P × P copy)
     let dense = match &op {
         Some(op) if args.out.is_some() && op.as_dense().is_none() => {
-            Some(op.to_dense().map_err(linalg)?)
+            Some(op.to_dense().map_err(|e| match e {
+                fisherlab_linalg::Error::TooLarge(m) => CliError::Input(format!(
+                    "{m}: --out writes the dense P × P matrix; without --out, --json summarises --kind {} (trace, norms, diagonal, top eigenvalues) within the budget",
+                    args.kind.name()
+                )),
+                e => e.into(),
+            })?)
         }
         _ => None,
     };
@@ -416,10 +434,6 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
     Ok(text)
 }
 
-fn linalg(e: fisherlab_linalg::Error) -> CliError {
-    CliError::Failed(e.to_string())
-}
-
 fn merge(into: &mut Value, from: Value) {
     if let (Some(a), Value::Object(b)) = (into.as_object_mut(), from) {
         a.extend(b);
@@ -436,13 +450,13 @@ fn diag_summary(d: &[f64]) -> Value {
 }
 
 fn operator_stats(op: &dyn CurvatureOperator) -> Result<Value, CliError> {
-    let top = op.top_eigenvalues(10).map_err(linalg)?;
+    let top = op.top_eigenvalues(10).map_err(CliError::from)?;
     Ok(json!({
         "structure": op.kind(),
         "dim": op.dim(),
-        "trace": op.trace().map_err(linalg)?,
-        "frobenius_norm": op.frobenius_norm().map_err(linalg)?,
-        "diagonal": diag_summary(&op.diagonal().map_err(linalg)?),
+        "trace": op.trace().map_err(CliError::from)?,
+        "frobenius_norm": op.frobenius_norm().map_err(CliError::from)?,
+        "diagonal": diag_summary(&op.diagonal().map_err(CliError::from)?),
         "top_eigenvalues": top,
     }))
 }
@@ -453,7 +467,7 @@ fn hessian_stats(h: &Mat<f64>) -> Result<Value, CliError> {
     // by Lanczos at both ends for P ≥ 1 000, never a full eigendecomposition of a large P
     let (eig, min) =
         fisherlab_linalg::extreme_eigenvalues(h.as_ref(), 10.min(p), &Default::default())
-            .map_err(linalg)?;
+            .map_err(CliError::from)?;
     Ok(json!({
         "structure": "dense (symmetric, indefinite in general)",
         "dim": p,

@@ -7,7 +7,7 @@ use faer::{Mat, MatRef};
 use fisherlab_autodiff::layers::Network;
 use npyz::{DType, NpyFile, TypeChar};
 use safetensors::{Dtype, SafeTensors};
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 fn input(msg: String) -> CliError {
@@ -42,10 +42,86 @@ pub fn read_inputs(path: &Path) -> Result<(Mat<f64>, Vec<usize>), CliError> {
 /// Read a `.npy` array of any rank ≥ 1 as its shape and an N × (product of the other axes)
 /// matrix, each row the C-order flattening of one entry of the first axis.
 fn read_array(path: &Path, what: &str) -> Result<(Vec<usize>, Mat<f64>), CliError> {
-    let shown = path.display();
+    let shown = path.display().to_string();
     let file = std::fs::File::open(path)
         .map_err(|e| input(format!("{what} file {shown}: cannot open: {e}")))?;
-    let npy = NpyFile::new(BufReader::new(file))
+    let len = file
+        .metadata()
+        .map_err(|e| input(format!("{what} file {shown}: cannot open: {e}")))?
+        .len();
+    decode_npy(BufReader::new(file), len, what, &shown)
+}
+
+/// Longest `.npy` header read (NumPy writes about a hundred bytes).
+const MAX_NPY_HEADER: u64 = 1 << 16;
+
+/// The header's length from the magic string and version, before the header itself is read.
+fn npy_header_len(prefix: &[u8]) -> Result<u64, String> {
+    if prefix.len() < 10 || &prefix[..6] != b"\x93NUMPY" {
+        return Err("not a .npy file (no \\x93NUMPY magic string)".into());
+    }
+    match prefix[6] {
+        1 => Ok(10 + u64::from(u16::from_le_bytes([prefix[8], prefix[9]]))),
+        2 | 3 if prefix.len() >= 12 => Ok(12
+            + u64::from(u32::from_le_bytes([
+                prefix[8], prefix[9], prefix[10], prefix[11],
+            ]))),
+        v => Err(format!("not a .npy file (format version {v}.x is unknown)")),
+    }
+}
+
+/// The header dictionary of an array of a plain dtype nests at most two levels (`{…(…)…}`);
+/// anything deeper (structured dtypes, or garbage) is refused before a parser recurses into it.
+fn plain_npy_dict(head: &[u8]) -> Result<(), String> {
+    let (mut depth, mut deepest, mut dicts) = (0i32, 0i32, 0);
+    // past the magic string, the version and the length (2 bytes in 1.0, 4 in 2.0 and 3.0)
+    let start = if head.get(6) == Some(&1) { 10 } else { 12 };
+    for &b in head.iter().skip(start) {
+        match b {
+            b'{' | b'(' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                dicts += i32::from(b == b'{');
+            }
+            b'}' | b')' | b']' => depth -= 1,
+            _ => {}
+        }
+    }
+    if deepest > 2 || dicts != 1 || depth != 0 {
+        return Err(
+            "the header is not a plain NumPy dictionary {'descr': …, 'fortran_order': …, 'shape': (…)} (structured dtypes are not supported)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Decode a `.npy` file of `len` bytes (`shown` names it in errors): the header's length, the
+/// shape and the data it declares are checked against `len` and the memory budget before
+/// anything of that size is allocated.
+pub fn decode_npy(
+    mut reader: impl std::io::BufRead,
+    len: u64,
+    what: &str,
+    shown: &str,
+) -> Result<(Vec<usize>, Mat<f64>), CliError> {
+    let prefix = reader
+        .fill_buf()
+        .map_err(|e| input(format!("{what} file {shown}: cannot read: {e}")))?;
+    let header = npy_header_len(&prefix[..prefix.len().min(12)])
+        .map_err(|e| input(format!("{what} file {shown}: {e}")))?;
+    if header > MAX_NPY_HEADER || header > len {
+        return Err(input(format!(
+            "{what} file {shown}: the header declares {header} bytes, the file holds {len} (a .npy header is at most {MAX_NPY_HEADER})"
+        )));
+    }
+    // the header, read whole and checked to be a plain dictionary before npyz parses it
+    let mut head = vec![0u8; header as usize];
+    reader
+        .read_exact(&mut head)
+        .map_err(|e| input(format!("{what} file {shown}: cannot read the header: {e}")))?;
+    plain_npy_dict(&head).map_err(|e| input(format!("{what} file {shown}: {e}")))?;
+    let npy = NpyFile::new(std::io::Cursor::new(head).chain(reader))
         .map_err(|e| input(format!("{what} file {shown}: not a .npy file: {e}")))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     if shape.is_empty() {
@@ -57,7 +133,7 @@ fn read_array(path: &Path, what: &str) -> Result<(Vec<usize>, Mat<f64>), CliErro
     let cols = shape[1..]
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .filter(|&c| rows.checked_mul(c).is_some_and(|t| t <= 1 << 32))
+        .filter(|&c| rows.checked_mul(c).is_some())
         .ok_or_else(|| input(format!("{what} file {shown}: shape {shape:?} is too large")))?;
     let fortran = npy.order() == npyz::Order::Fortran;
     let bad_dtype = |d: &DType| {
@@ -67,6 +143,25 @@ fn read_array(path: &Path, what: &str) -> Result<(Vec<usize>, Mat<f64>), CliErro
         ))
     };
     let dtype = npy.dtype();
+    let item = match &dtype {
+        DType::Plain(ts) => ts.size_field(),
+        _ => return Err(bad_dtype(&dtype)),
+    };
+    // the data the header declares must be in the file, and its decoded copies in memory
+    let numbers = (rows as u64).saturating_mul(cols as u64);
+    if numbers.saturating_mul(item) > len - header {
+        return Err(input(format!(
+            "{what} file {shown}: shape {shape:?} of {} needs {} of data, the file holds {}",
+            dtype.descr(),
+            fisherlab_linalg::memory::human(numbers.saturating_mul(item)),
+            fisherlab_linalg::memory::human(len - header)
+        )));
+    }
+    fisherlab_linalg::memory::reserve(
+        format!("{what} file {shown} (shape {shape:?}, read and stored as float64)"),
+        numbers.checked_mul(16),
+    )
+    .map_err(|e| input(e.to_string()))?;
     let read_err = |e: std::io::Error| input(format!("{what} file {shown}: {e}"));
     let values: Vec<f64> = match &dtype {
         DType::Plain(ts) => match (ts.type_char(), ts.size_field()) {
@@ -196,6 +291,7 @@ pub fn write_atomic(
             dir.display()
         ))
     })?;
+    let _registered = crate::interrupt::Registered::new(tmp.path());
     {
         let mut w = BufWriter::new(tmp.as_file_mut());
         f(&mut w).map_err(fail)?;
@@ -203,7 +299,7 @@ pub fn write_atomic(
     }
     // renamed into place whole; not fsynced (the kernel writes it back at its pace, as
     // numpy.save and PyTorch do): forcing a 600 MB Fisher to disk would double the wall time
-    tmp.persist(path).map_err(|e| fail(e.error))?;
+    crate::interrupt::critical(|| tmp.persist(path)).map_err(|e| fail(e.error))?;
     Ok(())
 }
 
@@ -212,6 +308,19 @@ fn parent_dir(path: &Path) -> &Path {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     }
+}
+
+/// Before any work: `path` can become an output file — its folder exists.
+pub fn check_output_file(path: &Path, flag: &str) -> Result<(), CliError> {
+    let dir = parent_dir(path);
+    if !dir.is_dir() {
+        return Err(input(format!(
+            "--{flag} {}: the folder {} does not exist",
+            path.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Before any work: `dest` can become an output folder — its parent exists, and `dest` is
@@ -267,22 +376,28 @@ pub fn write_folder(
                 parent.display()
             ))
         })?;
+    let _registered = crate::interrupt::Registered::new(tmp.path());
     f(tmp.path())?;
     if dest.exists() {
         let old = tempfile::Builder::new()
             .prefix(".fisherlab-old-")
             .tempdir_in(parent)
             .map_err(fail)?;
+        let _old_registered = crate::interrupt::Registered::new(old.path());
         let aside = old.path().join("previous");
-        std::fs::rename(dest, &aside).map_err(fail)?;
-        if let Err(e) = std::fs::rename(tmp.path(), dest) {
-            // put the earlier output back; `old` and `tmp` are removed on drop
-            let _ = std::fs::rename(&aside, dest);
-            return Err(fail(e));
-        }
+        // a signal waits for the swap: never an earlier output moved aside and no new one
+        crate::interrupt::critical(|| {
+            std::fs::rename(dest, &aside).map_err(fail)?;
+            if let Err(e) = std::fs::rename(tmp.path(), dest) {
+                // put the earlier output back; `old` and `tmp` are removed on drop
+                let _ = std::fs::rename(&aside, dest);
+                return Err(fail(e));
+            }
+            Ok(())
+        })?;
         drop(old);
     } else {
-        std::fs::rename(tmp.path(), dest).map_err(fail)?;
+        crate::interrupt::critical(|| std::fs::rename(tmp.path(), dest)).map_err(fail)?;
     }
     // the temporary folder now lives at `dest`: do not let its guard remove it
     let _ = tmp.keep();
@@ -296,10 +411,24 @@ pub fn write_folder(
 /// accepted; every expected tensor must be present with its shape, and no other tensor may be
 /// (BatchNorm's `num_batches_tracked` is skipped).
 pub fn load_weights(path: &Path, net: &mut Network) -> Result<Vec<f64>, CliError> {
-    let shown = path.display();
+    let shown = path.display().to_string();
+    let len = std::fs::metadata(path)
+        .map_err(|e| input(format!("weights file {shown}: cannot read: {e}")))?
+        .len();
+    fisherlab_linalg::memory::reserve(format!("reading weights file {shown}"), Some(len))
+        .map_err(|e| input(e.to_string()))?;
     let bytes = std::fs::read(path)
         .map_err(|e| input(format!("weights file {shown}: cannot read: {e}")))?;
-    let st = SafeTensors::deserialize(&bytes)
+    weights_from_bytes(&bytes, &shown, net)
+}
+
+/// [`load_weights`] from the file's bytes (`shown` names it in errors).
+pub fn weights_from_bytes(
+    bytes: &[u8],
+    shown: &str,
+    net: &mut Network,
+) -> Result<Vec<f64>, CliError> {
+    let st = SafeTensors::deserialize(bytes)
         .map_err(|e| input(format!("weights file {shown}: not a safetensors file: {e}")))?;
     let mut theta = vec![0.0; net.num_params()];
     let mut tensors = net.param_tensors();
@@ -342,6 +471,13 @@ pub fn load_weights(path: &Path, net: &mut Network) -> Result<Vec<f64>, CliError
                 )));
             }
         };
+        let expected: usize = shape.iter().product();
+        if values.len() != expected {
+            return Err(input(format!(
+                "weights file {shown}: tensor `{name}` holds {} numbers, its shape {shape:?} needs {expected}",
+                values.len()
+            )));
+        }
         if let Some(k) = values.iter().position(|v| !v.is_finite()) {
             return Err(input(format!(
                 "weights file {shown}: tensor `{name}` entry {k} is {}",

@@ -378,6 +378,11 @@ pub fn train_all(
 /// Run the command.
 pub fn run(args: &TrainArgs) -> Result<String, CliError> {
     check_options(&args.hyper)?;
+    for (flag, path) in [("log", &args.log), ("save", &args.save)] {
+        if let Some(path) = path {
+            io::check_output_file(path, flag)?;
+        }
+    }
     checks::at_least(
         1,
         &[

@@ -186,7 +186,7 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
     let at = |theta: &[f64]| SymbolicFamily::new(symbols.clone(), logpdf.clone(), support, theta);
     let mut points = Vec::new();
     for text in &args.at {
-        points.push(at(&parse_point(text, &symbols)?).map_err(|e| CliError::Input(e.to_string()))?);
+        points.push(at(&parse_point(text, &symbols)?).map_err(CliError::from)?);
     }
     let mut ranges = vec![(0.5, 3.0); symbols.num_params()];
     for r in &args.range {
@@ -199,36 +199,51 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
     // random points must be valid: the log-density finite on the support and the claim finite;
     // invalid draws (a range reaching outside a parameter's domain) are drawn again
     let mut rng = fisherlab_distributions::rng_from_seed(args.seed);
-    let valid = |theta: &[f64]| -> Result<SymbolicFamily, String> {
-        let family = at(theta).map_err(|e| e.to_string())?;
+    // a density that is not normalisable is reported at once, not drawn again: each try can
+    // cost a full tail search
+    let valid = |theta: &[f64]| -> Result<Result<SymbolicFamily, String>, CliError> {
+        let family = match at(theta) {
+            Ok(f) => f,
+            Err(e @ fisherlab_fisher::Error::NotNormalizable { .. }) => {
+                return Err(CliError::Failed(format!(
+                    "at {}: {e}",
+                    describe_point(&symbols, theta)
+                )));
+            }
+            Err(e) => return Ok(Err(e.to_string())),
+        };
         let vals: Vec<f64> = std::iter::once(0.0).chain(theta.iter().copied()).collect();
         for e in claim.iter().flatten() {
-            let v: f64 = e.eval(&vals).map_err(|e| e.to_string())?;
-            if !v.is_finite() {
-                return Err(format!(
-                    "the claim is {v} at {}",
-                    describe_point(&symbols, theta)
-                ));
+            match e.eval(&vals) {
+                Ok(v) if v.is_finite() => {}
+                Ok(v) => {
+                    return Ok(Err(format!(
+                        "the claim is {v} at {}",
+                        describe_point(&symbols, theta)
+                    )));
+                }
+                Err(e) => return Ok(Err(e.to_string())),
             }
         }
-        Ok(family)
+        Ok(Ok(family))
     };
     const DRAWS: usize = 1000;
     for _ in 0..random {
         let mut why = String::new();
-        let found = (0..DRAWS).find_map(|_| {
+        let mut found = None;
+        for _ in 0..DRAWS {
             let theta: Vec<f64> = ranges
                 .iter()
                 .map(|(lo, hi)| lo + (hi - lo) * rng.random::<f64>())
                 .collect();
-            match valid(&theta) {
-                Ok(family) => Some(family),
-                Err(e) => {
-                    why = e;
-                    None
+            match valid(&theta)? {
+                Ok(family) => {
+                    found = Some(family);
+                    break;
                 }
+                Err(e) => why = e,
             }
-        });
+        }
         match found {
             Some(family) => points.push(family),
             None => {
@@ -254,15 +269,7 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
         z_tol: args.z_tol,
         ..VerifyOptions::default()
     };
-    let checks = verify(&points, &claim, &opts).map_err(|e| {
-        use fisherlab_fisher::Error as E;
-        match e {
-            E::InvalidInput { .. } | E::InvalidOption { .. } | E::Distribution(_) => {
-                CliError::Input(e.to_string())
-            }
-            other => CliError::Failed(other.to_string()),
-        }
-    })?;
+    let checks = verify(&points, &claim, &opts)?;
     let (score, hessian) = score_and_hessian(&logpdf, &symbols);
     let pass = checks.iter().all(PointCheck::pass);
     let report = Report {

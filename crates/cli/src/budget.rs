@@ -1,0 +1,72 @@
+//! The memory budget on the command line: `--max-memory`, and refusals that name the bytes
+//! needed, the budget, and the routes that would fit.
+
+use crate::CliError;
+use fisherlab_fisher::curvature::{CatalogueOptions, Problem, catalogue};
+use fisherlab_linalg::memory::{self, MemoryError, human};
+
+/// `--max-memory`'s parser: a size such as `512M`, `16G` or `2GiB`.
+pub fn size_arg(text: &str) -> Result<u64, String> {
+    memory::parse_size(text)
+}
+
+/// How each of the catalogue's routes is asked for on the command line (its label variants,
+/// `-mc` and `-empirical`, need the same memory and are not listed again).
+const ROUTES: [(&str, &str); 7] = [
+    (
+        "matrix-free",
+        "Fisher-vector products (train --optimizers hf)",
+    ),
+    ("diag", "--kind diag"),
+    ("kfac", "--kind kfac"),
+    ("ekfac", "--kind ekfac"),
+    ("block-diag", "--kind block-diag"),
+    ("low-rank-randomized", "--kind low-rank --randomized"),
+    ("low-rank", "--kind low-rank"),
+];
+
+/// The routes whose need on `problem` fits the budget, smallest first, as `how (bytes)`.
+pub fn routes_that_fit(problem: &Problem<'_>) -> Vec<String> {
+    let (budget, _) = memory::budget();
+    let mut fit: Vec<(u64, &'static str)> = catalogue(&CatalogueOptions::default())
+        .into_iter()
+        .filter_map(|e| {
+            let how = ROUTES.iter().find(|(n, _)| *n == e.name)?.1;
+            let need = e.approximation.memory_bytes(problem)?;
+            (need <= budget).then_some((need, how))
+        })
+        .collect();
+    fit.sort();
+    fit.into_iter()
+        .map(|(need, how)| format!("{how} ({})", human(need)))
+        .collect()
+}
+
+/// The one line of a memory refusal on `problem`.
+pub fn refusal(e: &MemoryError, problem: &Problem<'_>) -> CliError {
+    let fit = routes_that_fit(problem);
+    CliError::Input(if fit.is_empty() {
+        format!("{e}: no route fits; raise --max-memory or use a smaller network")
+    } else {
+        format!(
+            "{e}: raise --max-memory, or use a route that fits: {}",
+            fit.join(", ")
+        )
+    })
+}
+
+/// The memory refusal inside `e`, if it is one.
+pub fn memory_error(e: &fisherlab_fisher::Error) -> Option<&MemoryError> {
+    match e {
+        fisherlab_fisher::Error::Linalg(fisherlab_linalg::Error::TooLarge(m)) => Some(m),
+        _ => None,
+    }
+}
+
+/// A fisher error with the routes that fit added to a memory refusal.
+pub fn explain(e: fisherlab_fisher::Error, problem: &Problem<'_>) -> CliError {
+    match memory_error(&e) {
+        Some(m) => refusal(m, problem),
+        None => e.into(),
+    }
+}

@@ -1,0 +1,182 @@
+//! The `fisherlab` command line as a library: [`run`] is the whole program, [`fuzz`] the
+//! entry points of its parsers for coverage-guided fuzzing.
+//!
+//! Exit codes: 0 success; 1 a computation that failed (non-convergence, divergence, non-finite
+//! values); 2 bad input (one line on stderr naming the bad value and the rule it breaks); 130
+//! interrupted (temporary outputs removed).
+
+mod budget;
+mod checks;
+mod compare;
+mod curvature;
+mod data;
+mod fim;
+mod format;
+mod interrupt;
+mod io;
+mod net;
+mod plots;
+mod train;
+mod tune;
+mod verify;
+
+pub mod fuzz;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Fisher information matrices, each checked against an independent reference.
+#[derive(Parser, Debug)]
+#[command(name = "fisherlab", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Memory budget, e.g. 512M, 16G, 2GiB (default: the memory available on this machine).
+    /// Routes that would hold more are refused before they allocate, naming the routes that fit.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = budget::size_arg)]
+    max_memory: Option<u64>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The exact Fisher of a briefly trained network on real data next to every approximation:
+    /// build and solve time, memory, errors, natural-gradient agreement; training curves of the
+    /// optimizers; tables, JSON, CSV, figures and an index.html in --out.
+    #[command(after_help = compare::EXAMPLES)]
+    Compare(Box<compare::CompareArgs>),
+    /// Check a hand-derived Fisher matrix of a log-density written as text: symbolic score and
+    /// Hessian, exact expectation and Monte Carlo at each point, a verdict per entry.
+    #[command(after_help = verify::EXAMPLES)]
+    Verify(Box<verify::VerifyArgs>),
+    /// Fisher information of a distribution: analytic, exact expectation, or Monte Carlo.
+    #[command(after_help = fim::EXAMPLES)]
+    Fim(fim::FimArgs),
+    /// Fisher matrix of a network with a likelihood head: exact, Monte Carlo, empirical,
+    /// Hessian, or a structured approximation.
+    #[command(after_help = curvature::EXAMPLES)]
+    Curvature(Box<curvature::CurvatureArgs>),
+    /// Train a network with one or several optimizers on the same data and initialisation, and
+    /// compare them.
+    #[command(after_help = train::EXAMPLES)]
+    Train(Box<train::TrainArgs>),
+    /// List the embedded datasets with their shapes and a likelihood and architecture that fit.
+    #[command(after_help = "Examples:\n  fisherlab datasets\n  fisherlab datasets --json")]
+    Datasets {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the families, their coordinates, fixed parameters and parameterizations.
+    #[command(after_help = "Examples:\n  fisherlab families\n  fisherlab families --json")]
+    Families {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// An error of the command line: bad input (exit 2) or a failed computation (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad input.
+    #[error("{0}")]
+    Input(String),
+    /// The computation itself failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<fisherlab_distributions::Error> for CliError {
+    fn from(e: fisherlab_distributions::Error) -> Self {
+        CliError::Input(e.to_string())
+    }
+}
+
+impl From<fisherlab_fisher::Error> for CliError {
+    fn from(e: fisherlab_fisher::Error) -> Self {
+        if e.is_input() {
+            CliError::Input(e.to_string())
+        } else {
+            CliError::Failed(e.to_string())
+        }
+    }
+}
+
+impl From<fisherlab_optim::Error> for CliError {
+    fn from(e: fisherlab_optim::Error) -> Self {
+        if e.is_input() {
+            CliError::Input(e.to_string())
+        } else {
+            CliError::Failed(e.to_string())
+        }
+    }
+}
+
+impl From<fisherlab_linalg::Error> for CliError {
+    fn from(e: fisherlab_linalg::Error) -> Self {
+        if e.is_input() {
+            CliError::Input(e.to_string())
+        } else {
+            CliError::Failed(e.to_string())
+        }
+    }
+}
+
+/// Parallel tasks of every faer routine, whatever the number of threads in the pool: a fixed
+/// split makes the parallel Cholesky and eigendecompositions (not only the products) give the
+/// same bits for any `RAYON_NUM_THREADS`.
+const PARALLEL_SPLIT: usize = 2;
+
+/// Parse the command line, run the command, print its output or its one-line error, and
+/// return the exit code (0 success, 1 numerical failure, 2 bad input).
+pub fn run() -> ExitCode {
+    faer::set_global_parallelism(faer::Par::rayon(PARALLEL_SPLIT));
+    fisherlab_linalg::retain_freed_memory();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let text = e.render().to_string();
+            let line = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments");
+            eprintln!("{line}");
+            return ExitCode::from(2);
+        }
+    };
+    fisherlab_linalg::memory::set_budget(cli.max_memory);
+    interrupt::install();
+    let result = match cli.command {
+        Command::Compare(args) => compare::run(&args),
+        Command::Fim(args) => fim::run(&args),
+        Command::Verify(args) => verify::run(&args),
+        Command::Curvature(args) => curvature::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Families { json } => fim::families(json),
+        Command::Datasets { json } => data::list(json),
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(CliError::Input(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Failed(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
