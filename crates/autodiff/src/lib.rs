@@ -79,6 +79,16 @@ pub enum Error {
     /// polygamma of too high an order for the requested derivatives).
     #[error("{0}")]
     Unsupported(String),
+    /// A derivative that would be too large to build.
+    #[error(
+        "the derivative would have {nodes} terms (at most {limit} are built): write the log-density with fewer multiplied factors, e.g. a sum of logarithms"
+    )]
+    TooLarge {
+        /// Nodes of the unsimplified derivative.
+        nodes: usize,
+        /// The bound.
+        limit: usize,
+    },
     /// Text that is not an expression; `column` is 1-based, in characters.
     #[error("column {column}: {message}")]
     Parse {

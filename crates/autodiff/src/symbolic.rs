@@ -208,6 +208,11 @@ pub const MAX_NESTING: usize = 200;
 /// Longest expression text read, in characters.
 pub const MAX_TEXT: usize = 100_000;
 
+/// Most nodes of an unsimplified derivative built (a textbook log-density's Hessian entries have
+/// a few hundred): beyond, the product rule's growth (n² per derivative of an n-factor product)
+/// would take minutes and gigabytes.
+pub const MAX_DERIVATIVE_NODES: usize = 200_000;
+
 struct Parser<'a> {
     toks: Vec<(Tok, usize)>,
     pos: usize,
@@ -455,6 +460,65 @@ impl Expr {
     /// `∂/∂(variable k)`, simplified.
     pub fn derivative(&self, k: usize) -> Expr {
         self.d(k).simplify()
+    }
+
+    /// Nodes of the tree.
+    pub fn nodes(&self) -> usize {
+        match self {
+            Expr::Num(_) | Expr::Pi | Expr::E | Expr::Var(_) => 1,
+            Expr::Sum(v) | Expr::Prod(v) => {
+                v.iter().fold(1usize, |n, e| n.saturating_add(e.nodes()))
+            }
+            Expr::Pow(a, b) => a.nodes().saturating_add(b.nodes()).saturating_add(1),
+            Expr::Call(_, a) => a.nodes().saturating_add(1),
+        }
+    }
+
+    /// Nodes of the unsimplified derivative `∂/∂(variable k)`, counted without building it: the
+    /// product rule copies every other factor once per factor, so a product of n factors that
+    /// all depend on the variable has a derivative of about n² nodes, and its Hessian n³.
+    fn d_nodes(&self, k: usize) -> usize {
+        if !self.depends_on(k) {
+            return 1;
+        }
+        match self {
+            Expr::Num(_) | Expr::Pi | Expr::E | Expr::Var(_) => 1,
+            Expr::Sum(v) => v.iter().fold(1usize, |n, e| n.saturating_add(e.d_nodes(k))),
+            Expr::Prod(v) => {
+                let all = self.nodes();
+                v.iter().filter(|e| e.depends_on(k)).fold(1usize, |n, e| {
+                    n.saturating_add(all - e.nodes())
+                        .saturating_add(e.d_nodes(k))
+                })
+            }
+            Expr::Pow(u, w) => self
+                .nodes()
+                .saturating_mul(2)
+                .saturating_add(u.d_nodes(k))
+                .saturating_add(w.d_nodes(k))
+                .saturating_add(8),
+            Expr::Call(_, u) => u
+                .nodes()
+                .saturating_mul(2)
+                .saturating_add(u.d_nodes(k))
+                .saturating_add(8),
+        }
+    }
+
+    /// [`derivative`](Self::derivative), refused before it is built when the unsimplified
+    /// derivative would have more than [`MAX_DERIVATIVE_NODES`] nodes.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] with the count.
+    pub fn try_derivative(&self, k: usize) -> Result<Expr> {
+        let nodes = self.d_nodes(k);
+        if nodes > MAX_DERIVATIVE_NODES {
+            return Err(Error::TooLarge {
+                nodes,
+                limit: MAX_DERIVATIVE_NODES,
+            });
+        }
+        Ok(self.derivative(k))
     }
 
     fn d(&self, k: usize) -> Expr {
@@ -1150,13 +1214,18 @@ impl Expr {
 }
 
 /// Score and Hessian of a log-density in its parameters (variables 1..=P), simplified.
-pub fn score_and_hessian(logpdf: &Expr, symbols: &Symbols) -> (Vec<Expr>, Vec<Vec<Expr>>) {
+///
+/// # Errors
+/// [`Error::TooLarge`] when a derivative would exceed [`MAX_DERIVATIVE_NODES`].
+pub fn score_and_hessian(logpdf: &Expr, symbols: &Symbols) -> Result<(Vec<Expr>, Vec<Vec<Expr>>)> {
     let p = symbols.num_params();
-    let score: Vec<Expr> = (1..=p).map(|i| logpdf.derivative(i)).collect();
+    let score: Vec<Expr> = (1..=p)
+        .map(|i| logpdf.try_derivative(i))
+        .collect::<Result<_>>()?;
     let hessian = (1..=p)
-        .map(|i| (1..=p).map(|j| score[i - 1].derivative(j)).collect())
-        .collect();
-    (score, hessian)
+        .map(|i| (1..=p).map(|j| score[i - 1].try_derivative(j)).collect())
+        .collect::<Result<_>>()?;
+    Ok((score, hessian))
 }
 
 #[cfg(test)]
@@ -1206,7 +1275,7 @@ mod tests {
         // log N(x | mu, sigma): score (x−mu)/σ², −1/σ + (x−mu)²/σ³; Hessian entries by hand
         let n = sym();
         let lp = parse("-log(sigma) - 0.5*log(2*pi) - (x - mu)^2/(2*sigma^2)", &n).unwrap();
-        let (score, h) = score_and_hessian(&lp, &n);
+        let (score, h) = score_and_hessian(&lp, &n).unwrap();
         assert_eq!(score[0].to_text(&n), "(x - mu)/sigma^2");
         assert_eq!(score[1].to_text(&n), "(x - mu)^2/sigma^3 - 1/sigma");
         assert_eq!(h[0][0].to_text(&n), "-1/sigma^2");

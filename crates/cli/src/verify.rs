@@ -150,6 +150,9 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
     let symbols = Symbols::new(args.var.trim(), &params).map_err(|e| input("params", e))?;
     let logpdf = parse(&args.logpdf, &symbols).map_err(|e| input("logpdf", e))?;
     let support = SymSupport::parse(&args.support).map_err(|e| CliError::Input(e.to_string()))?;
+    // the symbolic score and Hessian first: a log-density too large to differentiate is refused
+    // before any numerical work
+    let (score, hessian) = score_and_hessian(&logpdf, &symbols).map_err(|e| input("logpdf", e))?;
     checks::at_least(2, &[("samples", args.samples)])?;
     checks::positive(&[("tol", Some(args.tol)), ("z-tol", Some(args.z_tol))])?;
     let fisher_a = match &args.exp_family {
@@ -166,10 +169,11 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
             Some(
                 (1..=p)
                     .map(|i| {
-                        let di = a.derivative(i);
-                        (1..=p).map(|j| di.derivative(j)).collect::<Vec<Expr>>()
+                        let di = a.try_derivative(i)?;
+                        (1..=p).map(|j| di.try_derivative(j)).collect()
                     })
-                    .collect::<Vec<_>>(),
+                    .collect::<Result<Vec<Vec<Expr>>, _>>()
+                    .map_err(|e| input("exp-family", e))?,
             )
         }
         None => None,
@@ -270,7 +274,6 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
         ..VerifyOptions::default()
     };
     let checks = verify(&points, &claim, &opts)?;
-    let (score, hessian) = score_and_hessian(&logpdf, &symbols);
     let pass = checks.iter().all(PointCheck::pass);
     let report = Report {
         args,

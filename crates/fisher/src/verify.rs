@@ -412,7 +412,11 @@ impl SymbolicFamily {
             let mut step = 1e-3 * mode.1.abs().max(1e-3);
             let (mut prev, mut t) = (mode.1, mode.1);
             for _ in 0..4000 {
-                let next = t + dir * step;
+                // t = ±700 is as far as exp and the logistic map stay representable
+                let next = match self.support {
+                    SymSupport::Real => t + dir * step,
+                    _ => (t + dir * step).clamp(-700.0, 700.0),
+                };
                 let (x, lp, l) = lt(next);
                 if lp.is_nan() || lp == f64::INFINITY {
                     return Err(self.bad_value(x, lp));
@@ -421,7 +425,7 @@ impl SymbolicFamily {
                 t = next;
                 if l < mode.0 - drop
                     || !x.is_finite()
-                    || (self.support != SymSupport::Real && t.abs() > 700.0)
+                    || (self.support != SymSupport::Real && t.abs() >= 700.0)
                 {
                     break;
                 }

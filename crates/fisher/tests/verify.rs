@@ -304,3 +304,62 @@ fn a_support_the_density_does_not_live_on_is_an_error() {
         assert!(err.contains(needle), "{claim}: {err}");
     }
 }
+
+#[test]
+fn divergent_integrals_are_not_normalisable_and_heavy_tails_are_not_mistaken_for_them() {
+    use fisherlab_fisher::Error;
+    let build = |text: &str, support: SymSupport, theta: &[f64]| {
+        let s = Symbols::new("x", &["mu"]).unwrap();
+        let lp = parse(text, &s).unwrap();
+        SymbolicFamily::new(s, lp, support, theta)
+    };
+    // ∫ (1 + x²)^(−1/2) dx = 2 asinh(X) → ∞; e^{x²} grows; ∫₀¹ dx/x = ∞; Σ 1/(k+1) = ∞;
+    // Σ e^{k/2} = ∞ (the textbook divergent integrals and series)
+    for (text, support, theta) in [
+        ("-mu*log(1 + x^2)", SymSupport::Real, 0.5),
+        ("x^2 - abs(x - mu)", SymSupport::Real, 0.0),
+        ("-mu*log(x)", SymSupport::Unit, 1.0),
+        ("-log(x + 1) + 0*mu", SymSupport::NonNegInt, 1.0),
+        ("x*mu", SymSupport::NonNegInt, 0.5),
+    ] {
+        let start = std::time::Instant::now();
+        let err = build(text, support, &[theta]).unwrap_err();
+        assert!(
+            matches!(err, Error::NotNormalizable { .. }),
+            "{text}: {err}"
+        );
+        assert!(!err.is_input(), "{text}: a divergence is not bad input");
+        assert!(err.to_string().contains("not normalisable"), "{err}");
+        // loose bound (the detection takes milliseconds)
+        assert!(start.elapsed().as_secs_f64() < 10.0, "{text}");
+    }
+    // integrable heavy tails: Cauchy (|x|⁻²), Student t with ν = 1/2 (|x|^−1.5), Lomax with
+    // shape 0.2 (x^−1.2), Beta(0.05, 1) near 0 (x^−0.95) — densities from Johnson, Kotz &
+    // Balakrishnan, normalised
+    for (text, support, theta) in [
+        ("-log(pi) - log(1 + (x - mu)^2)", SymSupport::Real, 0.3),
+        (
+            "lgamma(0.75) - lgamma(0.25) - 0.5*log(0.5*pi) - 0.75*log(1 + 2*x^2) + 0*mu",
+            SymSupport::Real,
+            1.0,
+        ),
+        ("log(mu) - (mu + 1)*log(1 + x)", SymSupport::Positive, 0.2),
+        ("log(mu) + (mu - 1)*log(x)", SymSupport::Unit, 0.05),
+    ] {
+        if let Err(e) = build(text, support, &[theta]) {
+            panic!("{text}: {e}");
+        }
+    }
+}
+
+#[test]
+fn a_count_range_too_wide_to_sum_is_refused_up_front() {
+    let s = Symbols::new("x", &["mu"]).unwrap();
+    let lp = parse("-mu + 0*x", &s).unwrap();
+    let err = SymbolicFamily::new(s, lp, SymSupport::Int(0, 100_000_000), &[1.0]).unwrap_err();
+    assert!(err.is_input());
+    assert!(
+        err.to_string().contains("spans more than 10000000 counts"),
+        "{err}"
+    );
+}

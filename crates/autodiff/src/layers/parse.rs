@@ -698,7 +698,8 @@ pub fn parse_model(text: &str) -> Result<Sequential, Error> {
             ));
         }
         let module_text = module_text.trim();
-        if stack.len() >= MAX_NESTING {
+        let opens = module_text == "Sequential(" || module_text == "Residual(";
+        if opens && stack.len() >= MAX_NESTING {
             return Err(err(
                 line_no,
                 line,
