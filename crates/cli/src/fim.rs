@@ -111,7 +111,25 @@ fn estimates(f: &dyn ScoreFn, args: &FimArgs) -> Result<Vec<FisherEstimate>, Cli
         FormArg::Score => McForm::Score,
         FormArg::Hessian => McForm::NegativeHessian,
     };
-    Ok(match args.method {
+    let finite = |e: FisherEstimate| -> Result<FisherEstimate, CliError> {
+        let m = &e.matrix;
+        for j in 0..m.ncols() {
+            for i in 0..m.nrows() {
+                if !m[(i, j)].is_finite() {
+                    return Err(CliError::Failed(format!(
+                        "{}: the {} Fisher has entry ({}, {}) = {}: float64 overflows at these parameters",
+                        f.name(),
+                        e.method.as_str(),
+                        e.param_names[i],
+                        e.param_names[j],
+                        m[(i, j)]
+                    )));
+                }
+            }
+        }
+        Ok(e)
+    };
+    let all = match args.method {
         MethodArg::Analytic => vec![analytic(f)],
         MethodArg::Quadrature => vec![quad()?],
         MethodArg::MonteCarlo => vec![mc(form)?],
@@ -122,7 +140,8 @@ fn estimates(f: &dyn ScoreFn, args: &FimArgs) -> Result<Vec<FisherEstimate>, Cli
             }
             v
         }
-    })
+    };
+    all.into_iter().map(finite).collect()
 }
 
 fn json_of(f: &dyn ScoreFn, e: &FisherEstimate) -> Value {

@@ -92,33 +92,32 @@ impl From<fisherlab_distributions::Error> for CliError {
     }
 }
 
-impl From<fisherlab_fisher::Error> for CliError {
-    fn from(e: fisherlab_fisher::Error) -> Self {
-        if e.is_input() {
+impl CliError {
+    /// Bad input when `input`, else a failed computation, with `e`'s message.
+    fn classified(input: bool, e: impl std::fmt::Display) -> Self {
+        if input {
             CliError::Input(e.to_string())
         } else {
             CliError::Failed(e.to_string())
         }
+    }
+}
+
+impl From<fisherlab_fisher::Error> for CliError {
+    fn from(e: fisherlab_fisher::Error) -> Self {
+        CliError::classified(e.is_input(), e)
     }
 }
 
 impl From<fisherlab_optim::Error> for CliError {
     fn from(e: fisherlab_optim::Error) -> Self {
-        if e.is_input() {
-            CliError::Input(e.to_string())
-        } else {
-            CliError::Failed(e.to_string())
-        }
+        CliError::classified(e.is_input(), e)
     }
 }
 
 impl From<fisherlab_linalg::Error> for CliError {
     fn from(e: fisherlab_linalg::Error) -> Self {
-        if e.is_input() {
-            CliError::Input(e.to_string())
-        } else {
-            CliError::Failed(e.to_string())
-        }
+        CliError::classified(e.is_input(), e)
     }
 }
 

@@ -92,6 +92,40 @@ fn left_behind(dir: &Path, inputs: &[&str]) -> Vec<String> {
     left
 }
 
+/// `curvature` reading its inputs from `x.npy` (whose header each case writes).
+const NPY_INPUTS: [&str; 10] = [
+    "curvature",
+    "--inputs",
+    "x.npy",
+    "--arch",
+    "4,2",
+    "--likelihood",
+    "gaussian",
+    "--kind",
+    "exact",
+    "--json",
+];
+
+/// `verify` of a one-parameter log-density on the real line at μ = 1.
+fn verify_mu(logpdf: &str) -> Vec<String> {
+    [
+        "verify",
+        "--logpdf",
+        logpdf,
+        "--support",
+        "real",
+        "--params",
+        "mu",
+        "--claim",
+        "[[1]]",
+        "--at",
+        "mu=1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 fn table() -> Vec<Case> {
     let deep_parens = format!("{}x{}", "(".repeat(500), ")".repeat(500));
     let long_expression = "x + ".repeat(30_000) + "mu";
@@ -259,22 +293,7 @@ fn table() -> Vec<Case> {
             10.0,
         ),
         Case {
-            args: [
-                "verify",
-                "--logpdf",
-                &deep_parens,
-                "--support",
-                "real",
-                "--params",
-                "mu",
-                "--claim",
-                "[[1]]",
-                "--at",
-                "mu=1",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            args: verify_mu(&deep_parens),
             ..case(
                 "500 nested parentheses",
                 &[],
@@ -284,41 +303,11 @@ fn table() -> Vec<Case> {
             )
         },
         Case {
-            args: [
-                "verify",
-                "--logpdf",
-                &long_expression,
-                "--support",
-                "real",
-                "--params",
-                "mu",
-                "--claim",
-                "[[1]]",
-                "--at",
-                "mu=1",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            args: verify_mu(&long_expression),
             ..case("a 120 kB expression", &[], 2, &["at most 100000"], 10.0)
         },
         Case {
-            args: [
-                "verify",
-                "--logpdf",
-                &product,
-                "--support",
-                "real",
-                "--params",
-                "mu",
-                "--claim",
-                "[[1]]",
-                "--at",
-                "mu=1",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            args: verify_mu(&product),
             ..case(
                 "a product of 199 factors whose Hessian explodes",
                 &[],
@@ -489,18 +478,7 @@ fn table() -> Vec<Case> {
         // --- files whose headers lie
         case(
             "an .npy header declaring 8 EB",
-            &[
-                "curvature",
-                "--inputs",
-                "x.npy",
-                "--arch",
-                "4,2",
-                "--likelihood",
-                "gaussian",
-                "--kind",
-                "exact",
-                "--json",
-            ],
+            &NPY_INPUTS,
             2,
             &["x.npy", "needs", "of data, the file holds"],
             10.0,
@@ -514,18 +492,7 @@ fn table() -> Vec<Case> {
         ),
         case(
             "an .npy header length of 4 GB",
-            &[
-                "curvature",
-                "--inputs",
-                "x.npy",
-                "--arch",
-                "4,2",
-                "--likelihood",
-                "gaussian",
-                "--kind",
-                "exact",
-                "--json",
-            ],
+            &NPY_INPUTS,
             2,
             &["x.npy", "the header declares"],
             10.0,
@@ -538,18 +505,7 @@ fn table() -> Vec<Case> {
         }),
         case(
             "a text file as .npy",
-            &[
-                "curvature",
-                "--inputs",
-                "x.npy",
-                "--arch",
-                "4,2",
-                "--likelihood",
-                "gaussian",
-                "--kind",
-                "exact",
-                "--json",
-            ],
+            &NPY_INPUTS,
             2,
             &["x.npy", "not a .npy file"],
             10.0,
@@ -557,18 +513,7 @@ fn table() -> Vec<Case> {
         .with_file("x.npy", b"mu,sigma\n1,2\n".to_vec()),
         case(
             "a complex .npy",
-            &[
-                "curvature",
-                "--inputs",
-                "x.npy",
-                "--arch",
-                "2,2",
-                "--likelihood",
-                "gaussian",
-                "--kind",
-                "exact",
-                "--json",
-            ],
+            &NPY_INPUTS,
             2,
             &["x.npy", "dtype", "not supported"],
             10.0,
@@ -759,6 +704,38 @@ fn table() -> Vec<Case> {
             10.0,
         ),
         // --- numerical failures are exit 1, not the user's mistake
+        case(
+            "a Fisher that overflows float64 (1/σ² at σ = 10⁻³⁰⁰)",
+            &[
+                "fim",
+                "normal",
+                "--param",
+                "mu=0",
+                "--param",
+                "sigma=1e-300",
+            ],
+            1,
+            &["(mu, mu) = inf", "overflows"],
+            10.0,
+        ),
+        case(
+            "quadrature of a Student t with ν = 0.01",
+            &[
+                "fim",
+                "student_t",
+                "--param",
+                "loc=0",
+                "--param",
+                "scale=1",
+                "--fixed",
+                "df=0.01",
+                "--method",
+                "quadrature",
+            ],
+            1,
+            &["student_t: numerical failure"],
+            20.0,
+        ),
         case(
             "SGD at a learning rate of 10³⁰⁸ diverges",
             &with_mlp(&[

@@ -265,6 +265,23 @@ pub fn exact_expectation(family: &dyn ScoreFn, opts: &QuadratureOptions) -> Resu
         })
         .fold(0.0, f64::max);
     let mass = value[0];
+    if let Some(k) = value.iter().position(|v| !v.is_finite()) {
+        let names = family.param_names();
+        let what = match (0..p)
+            .flat_map(|i| (i..p).map(move |j| (i, j)))
+            .find(|&(i, j)| layout.tri(i, j) == k)
+        {
+            Some((i, j)) => format!(
+                "the expectation of entry ({}, {}) of the score's outer product is {} (float64 overflows at these parameters, or the score is not finite)",
+                names[i], names[j], value[k]
+            ),
+            None => format!("the integral of the density or a score is {}", value[k]),
+        };
+        return Err(Error::NonFiniteResult {
+            family: family.name(),
+            what,
+        });
+    }
     // rounding in log p (terms of size |log p| cancel) limits how exactly ∫p can come out;
     // a wrong normaliser is off by far more
     if (mass - 1.0).abs() > 10.0 * opts.accept_tol.max(opts.rel_tol) {

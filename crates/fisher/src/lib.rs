@@ -71,6 +71,14 @@ pub enum Error {
         /// `∫ p`.
         mass: f64,
     },
+    /// A computed expectation that is not finite.
+    #[error("{family}: numerical failure: {what}")]
+    NonFiniteResult {
+        /// Family name.
+        family: &'static str,
+        /// Which entry, and its value.
+        what: String,
+    },
     /// The density's integral over its support diverges: it cannot be normalised.
     #[error("{family}: the density is not normalisable on its support: {evidence}")]
     NotNormalizable {
@@ -161,6 +169,7 @@ impl Error {
             | Error::NotNormalizable { .. }
             | Error::EigenFailed { .. }
             | Error::NonFinite { .. }
+            | Error::NonFiniteResult { .. }
             | Error::TailNotCertified { .. } => false,
         }
     }
