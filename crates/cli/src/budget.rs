@@ -5,11 +5,6 @@ use crate::CliError;
 use fisherlab_fisher::curvature::{CatalogueOptions, Problem, catalogue};
 use fisherlab_linalg::memory::{self, MemoryError, human};
 
-/// `--max-memory`'s parser: a size such as `512M`, `16G` or `2GiB`.
-pub fn size_arg(text: &str) -> Result<u64, String> {
-    memory::parse_size(text)
-}
-
 /// How each of the catalogue's routes is asked for on the command line (its label variants,
 /// `-mc` and `-empirical`, need the same memory and are not listed again).
 const ROUTES: [(&str, &str); 7] = [
@@ -53,6 +48,15 @@ pub fn refusal(e: &MemoryError, problem: &Problem<'_>) -> CliError {
             fit.join(", ")
         )
     })
+}
+
+/// The one line of a memory refusal in `compare` (which needs the dense exact Fisher whatever
+/// the route): `context` first, then the routes `fisherlab curvature` can take within the budget.
+pub fn compare_refusal(context: &str, e: &MemoryError, problem: &Problem<'_>) -> CliError {
+    CliError::Input(format!(
+        "{context}{e}; raise --max-memory, use a smaller network, or `fisherlab curvature` for a route that fits: {}",
+        routes_that_fit(problem).join(", ")
+    ))
 }
 
 /// The memory refusal inside `e`, if it is one.

@@ -644,9 +644,9 @@ fn selected(args: &CompareArgs) -> Result<Vec<CatalogueEntry>, CliError> {
 /// memory budget: the dense exact Fisher and its spectrum's workspace (2 P²) held while the
 /// largest approximation is built and densified for the metrics (P² more).
 fn memory_plan(entries: &[CatalogueEntry], problem: &Problem<'_>) -> Result<(), CliError> {
-    use fisherlab_linalg::memory::{dense_bytes, reserve};
+    use fisherlab_linalg::memory::{dense_copies_bytes, reserve};
     let p = problem.model().num_params();
-    let dense = dense_bytes(p, p);
+    let dense = dense_copies_bytes(3, p, p);
     let largest = entries
         .iter()
         .map(|e| e.approximation.memory_bytes(problem))
@@ -654,17 +654,12 @@ fn memory_plan(entries: &[CatalogueEntry], problem: &Problem<'_>) -> Result<(), 
     let need = DenseFisher::new(Labels::Expected)
         .memory_bytes(problem)
         .zip(dense)
-        .and_then(|(exact, d)| exact.checked_add(d.checked_mul(3)?)?.checked_add(largest?));
+        .and_then(|(exact, d)| exact.checked_add(d)?.checked_add(largest?));
     reserve(
         format!("compare at P = {p} (the dense exact Fisher, its spectrum and the largest approximation at once)"),
         need,
     )
-    .map_err(|m| {
-        CliError::Input(format!(
-            "{m}; raise --max-memory, use a smaller network, or `fisherlab curvature` for a route that fits: {}",
-            crate::budget::routes_that_fit(problem).join(", ")
-        ))
-    })?;
+    .map_err(|m| crate::budget::compare_refusal("", &m, problem))?;
     Ok(())
 }
 
@@ -681,10 +676,11 @@ fn timed_build(
     let (op, memory) = measure(|| approximation.build(problem));
     let build_seconds = start.elapsed().as_secs_f64();
     let op = op.map_err(|e| match crate::budget::memory_error(&e) {
-        Some(m) => CliError::Input(format!(
-            "compare needs {name} ({about}) densely: {m}; raise --max-memory, use a smaller network, or `fisherlab curvature` for a route that fits: {}",
-            crate::budget::routes_that_fit(problem).join(", ")
-        )),
+        Some(m) => crate::budget::compare_refusal(
+            &format!("compare needs {name} ({about}) densely: "),
+            m,
+            problem,
+        ),
         None => e.into(),
     })?;
     let start = Instant::now();

@@ -33,7 +33,7 @@ struct Cli {
     command: Command,
     /// Memory budget, e.g. 512M, 16G, 2GiB (default: the memory available on this machine).
     /// Routes that would hold more are refused before they allocate, naming the routes that fit.
-    #[arg(long, global = true, value_name = "SIZE", value_parser = budget::size_arg)]
+    #[arg(long, global = true, value_name = "SIZE", value_parser = fisherlab_linalg::memory::parse_size)]
     max_memory: Option<u64>,
 }
 

@@ -146,6 +146,22 @@ fn table() -> Vec<Case> {
         t
     };
     let mlp = ["--dataset", "digits", "--arch", "64,10"];
+    // `curvature` on the digits with an MLP of P = 166 110 (a dense Fisher of 222 GB), then the rest
+    let big = |rest: &[&'static str]| -> Vec<&'static str> {
+        [
+            "curvature",
+            "--dataset",
+            "digits",
+            "--arch",
+            "64,1000,100,10",
+            "--likelihood",
+            "categorical",
+        ]
+        .iter()
+        .chain(rest)
+        .copied()
+        .collect()
+    };
     // the subcommand, then the digits data and a 64-10 MLP, then the rest
     let with_mlp = |rest: &[&'static str]| -> Vec<&'static str> {
         rest[..1]
@@ -355,19 +371,7 @@ fn table() -> Vec<Case> {
         // --- memory before allocation
         case(
             "a dense Fisher of 222 GB",
-            &[
-                "curvature",
-                "--dataset",
-                "digits",
-                "--arch",
-                "64,1000,100,10",
-                "--likelihood",
-                "categorical",
-                "--kind",
-                "exact",
-                "--out",
-                "F.npy",
-            ],
+            &big(&["--kind", "exact", "--out", "F.npy"]),
             2,
             &[
                 "needs 222.1 GB",
@@ -379,36 +383,14 @@ fn table() -> Vec<Case> {
         ),
         case(
             "a dense Hessian of 222 GB",
-            &[
-                "curvature",
-                "--dataset",
-                "digits",
-                "--arch",
-                "64,1000,100,10",
-                "--likelihood",
-                "categorical",
-                "--kind",
-                "hessian",
-                "--json",
-            ],
+            &big(&["--kind", "hessian", "--json"]),
             2,
             &["the dense Hessian", "needs", "--kind diag"],
             10.0,
         ),
         case(
             "a dense top-k of 888 GB",
-            &[
-                "curvature",
-                "--dataset",
-                "digits",
-                "--arch",
-                "64,1000,100,10",
-                "--likelihood",
-                "categorical",
-                "--kind",
-                "low-rank",
-                "--json",
-            ],
+            &big(&["--kind", "low-rank", "--json"]),
             2,
             &[
                 "--kind low-rank at P = 166110",
@@ -418,19 +400,7 @@ fn table() -> Vec<Case> {
         ),
         case(
             "--out of K-FAC densified beyond the budget",
-            &[
-                "curvature",
-                "--dataset",
-                "digits",
-                "--arch",
-                "64,1000,100,10",
-                "--likelihood",
-                "categorical",
-                "--kind",
-                "kfac",
-                "--out",
-                "K.npy",
-            ],
+            &big(&["--kind", "kfac", "--out", "K.npy"]),
             2,
             &["--out writes the dense P × P matrix", "--json"],
             20.0,

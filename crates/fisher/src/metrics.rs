@@ -115,7 +115,7 @@ fn symmetric_eigenvalues(m: &Mat<f64>) -> Result<Vec<f64>> {
     // the symmetrised copy and the eigen-solver's workspace
     memory::reserve(
         format!("the full spectrum of a {n} × {n} matrix"),
-        memory::dense_bytes(n, n).and_then(|b| b.checked_mul(2)),
+        memory::dense_copies_bytes(2, n, n),
     )
     .map_err(|e| Error::Linalg(e.into()))?;
     crate::curvature::symmetrize(m)

@@ -255,7 +255,7 @@ impl ScoreMoments {
     fn new(p: usize) -> Result<Self> {
         memory::reserve(
             format!("the Monte-Carlo Fisher and its standard errors (two {p} × {p} float64)"),
-            memory::dense_bytes(p, p).and_then(|b| b.checked_mul(2)),
+            memory::dense_copies_bytes(2, p, p),
         )
         .map_err(linalg_error)?;
         Ok(Self {
@@ -374,7 +374,7 @@ pub fn hessian_of_mean_nll(
     let n = x.nrows() as f64;
     memory::reserve(
         format!("the dense Hessian and one example's (two {p} × {p} float64)"),
-        memory::dense_bytes(p, p).and_then(|b| b.checked_mul(2)),
+        memory::dense_copies_bytes(2, p, p),
     )
     .map_err(linalg_error)?;
     let mut h = Mat::<f64>::zeros(p, p);

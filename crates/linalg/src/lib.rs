@@ -364,7 +364,7 @@ pub trait CurvatureOperator: Send + Sync {
         // the identity and the result
         memory::reserve(
             format!("a dense copy of a {n} × {n} operator (two {n} × {n} float64 matrices)"),
-            memory::dense_bytes(n, n).and_then(|b| b.checked_mul(2)),
+            memory::dense_copies_bytes(2, n, n),
         )?;
         self.apply(Mat::<f64>::identity(n, n).as_ref())
     }

@@ -68,6 +68,11 @@ pub fn dense_bytes(rows: usize, cols: usize) -> Option<u64> {
         .checked_mul(F64_BYTES)
 }
 
+/// Bytes of `copies` float64 matrices of `rows × cols`, `None` on overflow.
+pub fn dense_copies_bytes(copies: u64, rows: usize, cols: usize) -> Option<u64> {
+    dense_bytes(rows, cols)?.checked_mul(copies)
+}
+
 /// 0 = not set: use the machine's available memory.
 static BUDGET: AtomicU64 = AtomicU64::new(0);
 
