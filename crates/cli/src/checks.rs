@@ -61,6 +61,16 @@ mod tests {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Spectrum(pub Option<usize>);
 
+/// As on the command line: the count, or "all".
+impl serde::Serialize for Spectrum {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(k) => s.serialize_u64(k as u64),
+            None => s.serialize_str("all"),
+        }
+    }
+}
+
 /// `--spectrum K|all`.
 pub fn spectrum_arg(s: &str) -> Result<Spectrum, String> {
     if s == "all" {

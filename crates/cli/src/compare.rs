@@ -47,7 +47,7 @@ pub const FILES: [&str; 12] = [
     "training_loss.png",
 ];
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, serde::Serialize)]
 pub struct CompareArgs {
     /// Embedded dataset (see `fisherlab datasets`); digits unless --inputs is given.
     #[arg(long, conflicts_with_all = ["inputs", "targets"])]
@@ -563,6 +563,8 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
         block_title,
     };
     let mut report = report_json(&results);
+    report["provenance"] = crate::provenance::record("compare", args);
+    report["provenance"]["optimizers"] = train::optimizer_settings(&results.outcomes);
     report["seconds"] = json!({
         "training": training_seconds,
         "builds": results.rows.iter().map(|r| r.build_seconds).sum::<f64>(),
@@ -788,7 +790,7 @@ fn write_outputs(
     )?;
     file("comparison.csv", &csv(&r.rows))?;
     let mut log = Vec::new();
-    train::write_log(&mut log, &r.outcomes)
+    train::write_log(&mut log, &report["provenance"], &r.outcomes)
         .map_err(|e| CliError::Failed(format!("training log: {e}")))?;
     std::fs::write(dir.join("training.jsonl"), log)
         .map_err(|e| CliError::Failed(format!("cannot write training.jsonl: {e}")))

@@ -27,7 +27,8 @@ pub const EXAMPLES: &str = "Examples:
       --kind kfac --kfac-approx reduce --json";
 
 /// Which matrix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum KindArg {
     /// The exact Fisher (1/N) Σ Jᵀ F_z J (= GGN), by the Kronecker fast path.
     Exact,
@@ -66,7 +67,8 @@ impl KindArg {
 }
 
 /// Which Fisher a structured approximation approximates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum KfacTypeArg {
     /// Exact expectation over labels (C backward passes per input).
     Type2,
@@ -77,7 +79,8 @@ pub enum KfacTypeArg {
 }
 
 /// How K-FAC factors layers shared over locations (convolutions).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum KfacApproxArg {
     /// Every output location an independent sample (KFC, Grosse & Martens 2016).
     Expand,
@@ -95,7 +98,8 @@ impl From<KfacApproxArg> for KfacApprox {
 }
 
 /// How K-FAC and EKFAC keep normalisation layers' scale and shift (no Kronecker structure).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum NormBlockArg {
     /// The exact diagonal of the block.
     Diagonal,
@@ -112,7 +116,7 @@ impl From<NormBlockArg> for ScaleShiftBlock {
     }
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, serde::Serialize)]
 pub struct CurvatureArgs {
     #[command(flatten)]
     net: NetArgs,
@@ -159,9 +163,9 @@ pub struct CurvatureArgs {
     /// Seed of the Monte-Carlo labels and of the randomized low-rank variant.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Rank of low-rank.
-    #[arg(long, default_value_t = 10)]
-    rank: usize,
+    /// Rank of low-rank (default: 10, or P when the network has fewer parameters).
+    #[arg(long)]
+    rank: Option<usize>,
     /// Randomized low-rank (Fisher-vector products only) instead of the dense top-k.
     #[arg(long)]
     randomized: bool,
@@ -193,7 +197,15 @@ fn labels(args: &CurvatureArgs) -> Labels {
     }
 }
 
-fn approximation(args: &CurvatureArgs) -> Option<Box<dyn Approximation>> {
+/// The rank `--kind low-rank` uses: `--rank`, else 10 capped at the parameter count `p`.
+fn rank(args: &CurvatureArgs, p: usize) -> usize {
+    args.rank.unwrap_or(DEFAULT_RANK.min(p))
+}
+
+/// Default `--rank`.
+const DEFAULT_RANK: usize = 10;
+
+fn approximation(args: &CurvatureArgs, p: usize) -> Option<Box<dyn Approximation>> {
     let l = labels(args);
     Some(match args.kind {
         KindArg::Exact => Box::new(DenseFisher::new(Labels::Expected)),
@@ -215,8 +227,10 @@ fn approximation(args: &CurvatureArgs) -> Option<Box<dyn Approximation>> {
                 .with_approx(args.kfac_approx.into())
                 .with_norm_block(args.norm_block.into()),
         ),
-        KindArg::LowRank if args.randomized => Box::new(LowRank::randomized(args.rank, args.seed)),
-        KindArg::LowRank => Box::new(LowRank::top_k(args.rank)),
+        KindArg::LowRank if args.randomized => {
+            Box::new(LowRank::randomized(rank(args, p), args.seed))
+        }
+        KindArg::LowRank => Box::new(LowRank::top_k(rank(args, p))),
     })
 }
 
@@ -288,7 +302,7 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
 
     let start = Instant::now();
     let (op, hessian): (Option<Box<dyn CurvatureOperator>>, Option<Mat<f64>>) =
-        match approximation(args) {
+        match approximation(args, model.num_params()) {
             Some(a) => (
                 Some(
                     a.build(&problem)
@@ -422,6 +436,10 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
                 "spectrum_approx": c.spectrum_approx,
             });
         }
+        if args.kind == KindArg::LowRank {
+            summary["rank"] = Value::from(rank(args, model.num_params()));
+        }
+        summary["provenance"] = crate::provenance::record("curvature", args);
         summary["output"] = args
             .out
             .as_ref()

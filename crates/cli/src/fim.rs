@@ -19,7 +19,8 @@ pub const EXAMPLES: &str = "Examples:
   fisherlab fim poisson --param rate=3 --method monte-carlo --samples 1000000 --seed 7 --json";
 
 /// Which route computes the matrix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum MethodArg {
     /// Closed form.
     Analytic,
@@ -32,7 +33,8 @@ pub enum MethodArg {
 }
 
 /// Monte-Carlo identity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum FormArg {
     /// E[s s^T], the score outer product.
     Score,
@@ -40,7 +42,7 @@ pub enum FormArg {
     Hessian,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, serde::Serialize)]
 pub struct FimArgs {
     /// Family name (see `fisherlab families`).
     family: String,

@@ -514,7 +514,13 @@ pub fn weights_from_bytes(
 
 /// Write the parameters of `net` as float64 safetensors with PyTorch `state_dict` names, and its
 /// buffers (BatchNorm's running statistics), atomically.
-pub fn save_weights(path: &Path, net: &Network, theta: &[f64]) -> Result<(), CliError> {
+/// With `provenance`, the file's metadata holds it under the key `fisherlab` (as JSON text).
+pub fn save_weights(
+    path: &Path,
+    net: &Network,
+    theta: &[f64],
+    provenance: Option<&serde_json::Value>,
+) -> Result<(), CliError> {
     let bytes = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = net
         .param_tensors()
@@ -538,7 +544,7 @@ pub fn save_weights(path: &Path, net: &Network, theta: &[f64]) -> Result<(), Cli
                 .map_err(|e| CliError::Failed(format!("weights {}: {e}", path.display())))
         })
         .collect::<Result<Vec<_>, CliError>>()?;
-    let bytes = safetensors::serialize(views, None)
+    let bytes = safetensors::serialize(views, provenance.map(crate::provenance::metadata))
         .map_err(|e| CliError::Failed(format!("weights {}: {e}", path.display())))?;
     write_atomic(path, |w| w.write_all(&bytes))
 }

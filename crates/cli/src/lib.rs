@@ -16,6 +16,7 @@ mod interrupt;
 mod io;
 mod net;
 mod plots;
+mod provenance;
 mod train;
 mod tune;
 mod verify;
@@ -124,7 +125,27 @@ impl From<fisherlab_linalg::Error> for CliError {
 /// Parallel tasks of every faer routine, whatever the number of threads in the pool: a fixed
 /// split makes the parallel Cholesky and eigendecompositions (not only the products) give the
 /// same bits for any `RAYON_NUM_THREADS`.
-const PARALLEL_SPLIT: usize = 2;
+pub(crate) const PARALLEL_SPLIT: usize = 2;
+
+/// The first paragraph of a clap error as one line: "error: the following required arguments
+/// were not provided:" followed by the arguments it lists, joined by commas.
+fn clap_error_line(text: &str) -> String {
+    let mut lines = text
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim);
+    let first = lines
+        .next()
+        .unwrap_or("error: invalid arguments")
+        .to_string();
+    let rest: Vec<&str> = lines.collect();
+    if rest.is_empty() {
+        first
+    } else {
+        format!("{first} {}", rest.join(", "))
+    }
+}
 
 /// Parse the command line, run the command, print its output or its one-line error, and
 /// return the exit code (0 success, 1 numerical failure, 2 bad input).
@@ -144,12 +165,7 @@ pub fn run() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            let text = e.render().to_string();
-            let line = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            eprintln!("{line}");
+            eprintln!("{}", clap_error_line(&e.render().to_string()));
             return ExitCode::from(2);
         }
     };

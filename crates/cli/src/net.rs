@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// Largest model text read (a printed nn.Sequential is a few kB).
 const MAX_MODEL_TEXT: u64 = 1 << 20;
 
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, serde::Serialize)]
 pub struct NetArgs {
     /// Layer widths of an MLP, input first, e.g. 64,64,10: a shorthand for a Sequential of
     /// Linear layers with --activation between them.

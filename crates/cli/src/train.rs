@@ -24,7 +24,8 @@ pub const EXAMPLES: &str = "Examples:
   fisherlab train --dataset digits --arch 64,64,64,10 --likelihood categorical --optimizer kfac --kl-clip 1e-3 --log run.jsonl --json";
 
 /// An optimizer name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum OptimizerArg {
     /// SGD (with --momentum, --nesterov, --weight-decay).
     Sgd,
@@ -71,7 +72,7 @@ impl OptimizerArg {
 }
 
 /// Hyper-parameters of the optimizers, shared by `train` and `compare`.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, serde::Serialize)]
 pub struct OptimizerOptions {
     /// Learning rate (default per optimizer: sgd 0.3, adam 1e-2, diag, kfac and ekfac 0.1,
     /// ngd, smw and hf 1).
@@ -133,7 +134,7 @@ pub struct OptimizerOptions {
     max_cg: usize,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, serde::Serialize)]
 pub struct TrainArgs {
     /// An embedded dataset: digits (classification), diabetes (regression); see `fisherlab datasets`.
     #[arg(long, conflicts_with_all = ["inputs", "targets"])]
@@ -306,6 +307,8 @@ pub struct Outcome {
     pub records: Vec<StepRecord>,
     pub theta: Vec<f64>,
     pub error: Option<String>,
+    /// The optimizer's hyper-parameters in effect (see [`crate::provenance::settings`]).
+    pub settings: Value,
 }
 
 fn save_path(base: &Path, name: &str, several: bool) -> PathBuf {
@@ -351,6 +354,7 @@ pub fn train_all(
     let mut outcomes = Vec::new();
     for &which in optimizers {
         let mut opt = build(hyper, which)?;
+        let settings = crate::provenance::settings(&opt.settings());
         let bar = progress(opts.steps, which.name(), quiet)?;
         let result = train(model, theta0, x, y, opt.as_mut(), opts, |r| {
             bar.inc(1);
@@ -363,12 +367,14 @@ pub fn train_all(
                 records: run.records,
                 theta: run.theta,
                 error: None,
+                settings,
             },
             Err(f) => Outcome {
                 name: which.name(),
                 error: Some(f.to_string()),
                 records: f.records,
                 theta: f.theta,
+                settings,
             },
         });
     }
@@ -440,18 +446,22 @@ pub fn run(args: &TrainArgs) -> Result<String, CliError> {
         &opts,
         args.quiet,
     )?;
+    let mut provenance = crate::provenance::record("train", args);
+    provenance["optimizers"] = optimizer_settings(&outcomes);
     if let Some(path) = &args.log {
-        io::write_atomic(path, |w| write_log(w, &outcomes))?;
+        io::write_atomic(path, |w| write_log(w, &provenance, &outcomes))?;
     }
     if let Some(base) = &args.save {
         for o in &outcomes {
             let path = save_path(base, o.name, outcomes.len() > 1);
-            io::save_weights(&path, &net, &o.theta)?;
+            let mut p = provenance.clone();
+            p["optimizer"] = Value::from(o.name);
+            io::save_weights(&path, &net, &o.theta, Some(&p))?;
         }
     }
     let rows = summary(&outcomes, args.target_loss);
     let text = if args.json {
-        serde_json::to_string_pretty(&Value::Array(rows.clone()))
+        serde_json::to_string_pretty(&json!({ "provenance": provenance, "runs": rows }))
             .map_err(|e| CliError::Failed(e.to_string()))?
             + "\n"
     } else {
@@ -517,6 +527,7 @@ fn run_tune(
         .map(|t| crate::tune::report(t, args.target_loss))
         .collect();
     let report = json!({
+        "provenance": crate::provenance::record("train", args),
         "protocol": "DeepOBS: grid on seed 0 chosen by the final full-data training loss, rerun on every seed",
         "dataset": args.dataset,
         "arch": args.net.arch,
@@ -613,8 +624,22 @@ pub fn check_options(args: &OptimizerOptions) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Every step of every run as one JSON line.
-pub fn write_log(w: &mut dyn Write, outcomes: &[Outcome]) -> std::io::Result<()> {
+/// Each run's optimizer and its hyper-parameters in effect, in run order.
+pub fn optimizer_settings(outcomes: &[Outcome]) -> Value {
+    outcomes
+        .iter()
+        .map(|o| json!({ "optimizer": o.name, "settings": o.settings }))
+        .collect()
+}
+
+/// The provenance as the first line (`{"provenance": …}`), then every step of every run as
+/// one JSON line.
+pub fn write_log(
+    w: &mut dyn Write,
+    provenance: &Value,
+    outcomes: &[Outcome],
+) -> std::io::Result<()> {
+    writeln!(w, "{}", json!({ "provenance": provenance }))?;
     for o in outcomes {
         for r in &o.records {
             let line = json!({

@@ -23,7 +23,8 @@ pub const EXAMPLES: &str = "Examples:
       --exp-family \"log(1 + exp(eta))\" --range eta=-3..3";
 
 /// Which route decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum MethodArg {
     /// Exact expectation: adaptive quadrature, or summation over counts (Monte Carlo shown too).
     Quadrature,
@@ -31,7 +32,7 @@ pub enum MethodArg {
     MonteCarlo,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, serde::Serialize)]
 pub struct VerifyArgs {
     /// The log-density log p(x | θ) as an expression in the data variable and the parameters.
     #[arg(long, allow_hyphen_values = true)]

@@ -170,6 +170,11 @@ fn parameterizations_and_vector_families() {
 #[test]
 fn bad_input_is_one_line_and_exit_2() {
     run_bad(&["fim", "gammma"], "unknown family `gammma`");
+    // a missing required flag is named on the one line (clap lists it on the lines below)
+    run_bad(
+        &["curvature", "--arch", "2,1"],
+        "the following required arguments were not provided: --likelihood <LIKELIHOOD>, --kind <KIND>",
+    );
     // a likelihood typo names the heads, not the families
     run_bad(
         &[

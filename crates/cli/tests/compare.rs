@@ -165,7 +165,13 @@ fn every_file_is_written_and_the_numbers_match_the_matrices() {
     assert_eq!(csv.lines().count(), 15);
     assert!(csv.starts_with("approximation,about,build_seconds"));
     let log = std::fs::read_to_string(out.join("training.jsonl")).unwrap();
-    assert_eq!(log.lines().count(), 8, "2 optimizers × 4 steps");
+    assert_eq!(
+        log.lines().count(),
+        9,
+        "the provenance, then 2 optimizers × 4 steps"
+    );
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(first["provenance"], report["provenance"]);
     // the page shows the four figures inline and the table
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert_eq!(html.matches("src=\"data:image/png;base64,").count(), 4);

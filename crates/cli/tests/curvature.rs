@@ -4,7 +4,7 @@
 //! output file.
 
 mod common;
-use common::{fixture, read_npy, run_bad, run_ok};
+use common::{fisherlab, fixture, read_npy, run_bad, run_ok};
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -317,4 +317,77 @@ fn embedded_datasets_are_listed_and_usable() {
         ],
         "unknown dataset `iris`",
     );
+}
+
+/// Every `--kind` (and the label variants of the structured ones) writes the same bits with
+/// 1, 2 and 3 threads, each run its own process: the products split over output blocks only
+/// and the command line gives faer's decompositions a fixed split (P = 2 410 on the digits, large
+/// enough for the parallel paths; the Hessian, by forward mode, on the 26-parameter fixture).
+#[test]
+fn every_kind_is_identical_for_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let digits = ["--dataset", "digits", "--arch", "64,32,10"];
+    let (w, x, y) = (
+        fixture("mlp.safetensors"),
+        fixture("x.npy"),
+        fixture("y.npy"),
+    );
+    let small = [
+        "--arch",
+        "3,4,2",
+        "--weights",
+        &w,
+        "--inputs",
+        &x,
+        "--targets",
+        &y,
+    ];
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (digits.to_vec(), vec!["--kind", "exact"]),
+        (digits.to_vec(), vec!["--kind", "mc", "--mc-samples", "2"]),
+        (digits.to_vec(), vec!["--kind", "empirical"]),
+        (small.to_vec(), vec!["--kind", "hessian"]),
+        (digits.to_vec(), vec!["--kind", "diag"]),
+        (
+            digits.to_vec(),
+            vec!["--kind", "block-diag", "--kfac-type", "mc"],
+        ),
+        (digits.to_vec(), vec!["--kind", "kfac"]),
+        (
+            digits.to_vec(),
+            vec!["--kind", "kfac", "--kfac-type", "empirical"],
+        ),
+        (digits.to_vec(), vec!["--kind", "ekfac"]),
+        (
+            digits.to_vec(),
+            vec!["--kind", "ekfac", "--kfac-type", "mc"],
+        ),
+        (digits.to_vec(), vec!["--kind", "low-rank"]),
+        (digits.to_vec(), vec!["--kind", "low-rank", "--randomized"]),
+    ];
+    for (k, (data, kind)) in cases.iter().enumerate() {
+        let mut first: Option<Vec<u8>> = None;
+        for threads in ["1", "2", "3"] {
+            let out = dir.path().join(format!("{k}-{threads}.npy"));
+            let status = fisherlab()
+                .env("RAYON_NUM_THREADS", threads)
+                .arg("curvature")
+                .args(data)
+                .args(["--likelihood", "categorical"])
+                .args(kind)
+                .args(["--out", out.to_str().unwrap()])
+                .output()
+                .unwrap();
+            assert!(
+                status.status.success(),
+                "{kind:?}: {}",
+                String::from_utf8_lossy(&status.stderr)
+            );
+            let bytes = std::fs::read(&out).unwrap();
+            match &first {
+                None => first = Some(bytes),
+                Some(b) => assert!(*b == bytes, "{kind:?}: 1 and {threads} threads differ"),
+            }
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! `curvature` reads back, reproducibility, and failures.
 
 mod common;
-use common::{fisherlab, fixture, run_bad, run_ok};
+use common::{fisherlab, fixture, run_bad, run_ok, safetensors_provenance, tensors};
 
 use serde_json::Value;
 
@@ -36,9 +36,29 @@ fn several_optimizers_on_digits_with_log_and_weights() {
         "--json",
     ];
     let s = run_ok(&args);
-    let rows: Vec<Value> = serde_json::from_str(&s).unwrap();
+    let report: Value = serde_json::from_str(&s).unwrap();
+    let rows = report["runs"].as_array().unwrap();
     assert_eq!(rows.len(), 5);
-    for r in &rows {
+    // the provenance: version, commit, every option (defaults included), each optimizer's
+    // hyper-parameters in effect, threads and CPU
+    let p = &report["provenance"];
+    assert_eq!(p["fisherlab"], env!("CARGO_PKG_VERSION"));
+    assert!(p["commit"].as_str().is_some_and(|c| !c.is_empty()));
+    assert_eq!(p["subcommand"], "train");
+    assert_eq!(p["options"]["steps"], 12);
+    assert_eq!(p["options"]["init_seed"], 0, "a default is recorded too");
+    assert_eq!(p["options"]["hyper"]["decay"], 0.95);
+    assert!(p["threads"].as_u64().is_some_and(|t| t >= 1));
+    assert!(p["cpu"].as_str().is_some_and(|c| !c.is_empty()));
+    let kfac = &p["optimizers"][1];
+    assert_eq!(kfac["optimizer"], "kfac");
+    // K-FAC's documented defaults: lr 0.1, fixed λ = 1e-2, MC factors, decay 0.95
+    assert_eq!(kfac["settings"]["lr"], 0.1);
+    assert_eq!(kfac["settings"]["damping"], 0.01);
+    assert_eq!(kfac["settings"]["damping_rule"], "fixed");
+    assert_eq!(kfac["settings"]["factor_labels"], "mc");
+    assert_eq!(p["optimizers"][0]["settings"]["momentum"], 0.9);
+    for r in rows {
         assert_eq!(r["steps"], 12, "{r}");
         assert!(r["error"].is_null());
         // the initial loss of a 10-class softmax is near ln 10 < 5: the target is met at once
@@ -48,10 +68,12 @@ fn several_optimizers_on_digits_with_log_and_weights() {
     assert!((rows[0]["time_per_step_vs_sgd"].as_f64().unwrap() - 1.0).abs() < 1e-12);
     // one JSON line per step and optimizer, evaluations every 4 steps
     let text = std::fs::read_to_string(&log).unwrap();
-    let lines: Vec<Value> = text
+    let mut lines: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // the first line is the provenance
+    assert_eq!(lines.remove(0)["provenance"], *p);
     assert_eq!(lines.len(), 60);
     assert_eq!(
         lines.iter().filter(|l| !l["eval_loss"].is_null()).count(),
@@ -83,10 +105,15 @@ fn several_optimizers_on_digits_with_log_and_weights() {
     args2[i + 1] = again.to_str().unwrap();
     args2[8] = "kfac";
     run_ok(&args2);
-    assert_eq!(
+    let (a, b) = (
         std::fs::read(&kfac_weights).unwrap(),
-        std::fs::read(&again).unwrap()
+        std::fs::read(&again).unwrap(),
     );
+    assert_eq!(tensors(&a), tensors(&b));
+    // the metadata records the run (its command line differs: one optimizer, another path)
+    let meta = safetensors_provenance(&a);
+    assert_eq!(meta["optimizer"], "kfac");
+    assert_eq!(meta["options"]["steps"], 12);
     // the table form names every optimizer
     let table = run_ok(&args[..args.len() - 1]);
     for name in ["sgd", "kfac", "ekfac", "diag", "hf"] {
@@ -379,9 +406,10 @@ fn default_settings_train_every_optimizer_on_the_embedded_data() {
             "--json",
             "--quiet",
         ]);
-        let rows: Vec<Value> = serde_json::from_str(&s).unwrap();
+        let report: Value = serde_json::from_str(&s).unwrap();
+        let rows = report["runs"].as_array().unwrap();
         // the loss at the initialisation: the first full-batch step's mini-batch loss
-        let first: Vec<Value> = serde_json::from_str(&run_ok(&[
+        let first: Value = serde_json::from_str(&run_ok(&[
             "train",
             "--dataset",
             dataset,
@@ -399,8 +427,8 @@ fn default_settings_train_every_optimizer_on_the_embedded_data() {
             "--quiet",
         ]))
         .unwrap();
-        let initial = first[0]["final_batch_loss"].as_f64().unwrap();
-        for r in &rows {
+        let initial = first["runs"][0]["final_batch_loss"].as_f64().unwrap();
+        for r in rows {
             let name = r["optimizer"].as_str().unwrap();
             assert!(r["error"].is_null(), "{dataset} {name}: {}", r["error"]);
             let last = r["final_loss"].as_f64().unwrap();

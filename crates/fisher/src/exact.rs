@@ -227,7 +227,19 @@ pub fn exact_expectation(family: &dyn ScoreFn, opts: &QuadratureOptions) -> Resu
                 if x == 0.0 || xc == 0.0 {
                     return Ok(());
                 }
-                eval.add(&[x], x * xc, out)
+                // no f64 lies between 1 − 1.1e-16 and 1, so far enough out x rounds onto 1
+                // (x = 0 is reached only at 1e-308): a density still non-finite there has mass
+                // that an f64 observation cannot resolve, and the error says so
+                eval.add(&[x], x * xc, out).map_err(|e| match e {
+                    Error::NonFinite { family, x, what } if x[0] == 1.0 => Error::NonFinite {
+                        family,
+                        x,
+                        what: format!(
+                            "{what}: the integration variable rounded onto the endpoint 1 (no f64 lies between 1 − 1.1e-16 and 1), so the mass next to it cannot be resolved in float64"
+                        ),
+                    },
+                    e => e,
+                })
             };
             let r = quadrature::integrate(&mut f, &quadrature::real_line(centre, spread), m, &tol)?;
             (r.value, r.error, r.evaluations)

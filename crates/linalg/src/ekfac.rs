@@ -2,12 +2,13 @@ use crate::{CurvatureOperator, Error, Result, check_finite, check_lambda, check_
 use faer::{Mat, MatRef};
 
 /// An eigenvalue-corrected Kronecker-factored operator (George et al. 2018):
-/// `(Q_A ⊗ Q_G) diag(s) (Q_A ⊗ Q_G)ᵀ` with orthogonal `Q_A` (m × m), `Q_G` (n × n) and free
-/// scalings `s ≥ 0` (length mn, row-major `(i, j)` ↦ `i·n + j`), in the index convention of
-/// [`Kronecker`](crate::Kronecker).
+/// `(Q_L ⊗ Q_R) diag(s) (Q_L ⊗ Q_R)ᵀ` with orthogonal left and right bases `Q_L` (m × m),
+/// `Q_R` (n × n) and free scalings `s ≥ 0` (length mn, row-major `(i, j)` ↦ `i·n + j`), in the
+/// index convention of [`Kronecker`](crate::Kronecker); for a K-FAC block the basis is
+/// `Q_G ⊗ Q_A` (`Q_L = Q_G`).
 ///
 /// Everything is exact and cheap: products and solves are two small GEMMs on each side, the
-/// diagonal is `(Q_A∘Q_A) S (Q_G∘Q_G)ᵀ`, the spectrum is `s`.
+/// diagonal is `(Q_L∘Q_L) S (Q_R∘Q_R)ᵀ`, the spectrum is `s`.
 #[derive(Debug, Clone)]
 pub struct Ekfac {
     qa: Mat<f64>,
@@ -45,7 +46,10 @@ impl Ekfac {
     /// Shapes that do not match, a basis that is not orthogonal (to 1e-10), or a negative or
     /// non-finite scaling.
     pub fn new(qa: Mat<f64>, qg: Mat<f64>, s: Vec<f64>) -> Result<Self> {
-        for (what, q) in [("EKFAC basis Q_A", &qa), ("EKFAC basis Q_G", &qg)] {
+        for (what, q) in [
+            ("EKFAC left basis Q_L", &qa),
+            ("EKFAC right basis Q_R", &qg),
+        ] {
             check_finite(what, q.as_ref())?;
             if q.nrows() != q.ncols() {
                 return Err(Error::DimensionMismatch {
@@ -115,7 +119,7 @@ impl Ekfac {
         Ekfac::new(self.qa.clone(), self.qg.clone(), s)
     }
 
-    /// Coordinates of each column of `x` in the Kronecker eigenbasis, `(Q_A ⊗ Q_G)ᵀ x`. The mean
+    /// Coordinates of each column of `x` in the Kronecker eigenbasis, `(Q_L ⊗ Q_R)ᵀ x`. The mean
     /// of their squares over per-sample gradients is the EKFAC refit of the scalings.
     ///
     /// # Errors
@@ -131,11 +135,11 @@ impl Ekfac {
     pub fn scalings(&self) -> &[f64] {
         &self.s
     }
-    /// Basis `Q_A`.
+    /// The left basis `Q_L` (m × m; `Q_G` for a K-FAC block).
     pub fn qa(&self) -> MatRef<'_, f64> {
         self.qa.as_ref()
     }
-    /// Basis `Q_G`.
+    /// The right basis `Q_R` (n × n; `Q_A` for a K-FAC block).
     pub fn qg(&self) -> MatRef<'_, f64> {
         self.qg.as_ref()
     }

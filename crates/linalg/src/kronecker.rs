@@ -18,15 +18,16 @@ pub enum KroneckerDamping {
     Factored,
 }
 
-/// A scaled Kronecker product `c · A ⊗ G` of symmetric PSD factors `A` (m × m) and `G`
-/// (n × n), never materialised.
+/// A scaled Kronecker product `c · L ⊗ R` of a symmetric PSD left factor `L` (m × m) and right
+/// factor `R` (n × n), never materialised: `Kronecker::new(L, R)`.
 ///
-/// Index convention: entry `(i·n + j, k·n + l)` is `c·A[i,k]·G[j,l]`, so
-/// `(A⊗G) vec(X) = vec(A X Gᵀ)` with `vec` the row-major flattening of an m × n matrix. (For a
+/// Index convention: entry `(i·n + j, k·n + l)` is `c·L[i,k]·R[j,l]`, so
+/// `(L⊗R) vec(X) = vec(L X Rᵀ)` with `vec` the row-major flattening of an m × n matrix. (For a
 /// dense layer whose weight `W` (out × in) is flattened row-major, the per-sample gradient is
-/// `g ⊗ a`, so its K-FAC block is `G ⊗ A` with `G` the output-gradient factor on the left.)
+/// `g ⊗ a`, so its K-FAC block is `G ⊗ A`, i.e. `Kronecker::new(G, A)`: the output-gradient
+/// factor on the left.)
 ///
-/// Products, diagonal, trace (`c·tr A·tr G`), Frobenius norm, eigenvalues (`c·λᵢ(A)μⱼ(G)`) and
+/// Products, diagonal, trace (`c·tr L·tr R`), Frobenius norm, eigenvalues (`c·λᵢ(L)μⱼ(R)`) and
 /// `ln det(F + λI)` are exact; damped solves use [`KroneckerDamping`]. Factor eigendecompositions
 /// are computed once, on first need.
 ///

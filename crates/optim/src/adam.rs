@@ -50,6 +50,16 @@ impl Optimizer for Adam {
     fn name(&self) -> &'static str {
         if self.decoupled { "adamw" } else { "adam" }
     }
+    fn settings(&self) -> crate::Settings {
+        vec![
+            ("lr", self.lr.to_string()),
+            ("beta1", self.beta1.to_string()),
+            ("beta2", self.beta2.to_string()),
+            ("eps", self.eps.to_string()),
+            ("weight_decay", self.weight_decay.to_string()),
+            ("decoupled_weight_decay", self.decoupled.to_string()),
+        ]
+    }
     fn step(&mut self, input: &StepInput<'_>, theta: &mut [f64]) -> Result<StepReport> {
         positive("lr", self.lr)?;
         positive("eps", self.eps)?;

@@ -57,6 +57,15 @@ impl Preconditioner for Diagonal {
     fn check(&self) -> Result<()> {
         unit("decay", self.decay)
     }
+    fn settings(&self) -> crate::Settings {
+        vec![
+            ("decay", self.decay.to_string()),
+            (
+                "factor_labels",
+                if self.sampled { "mc" } else { "type2" }.into(),
+            ),
+        ]
+    }
     fn direction(
         &mut self,
         input: &StepInput<'_>,

@@ -92,6 +92,18 @@ impl Preconditioner for Ekfac {
     fn needs_targets(&self) -> bool {
         self.factor_labels == FactorLabels::Empirical
     }
+    fn settings(&self) -> crate::Settings {
+        vec![
+            ("factor_labels", self.factor_labels.name().into()),
+            ("kfac_approx", format!("{:?}", self.approx).to_lowercase()),
+            (
+                "norm_block",
+                format!("{:?}", self.norm_block).to_lowercase(),
+            ),
+            ("decay", self.decay.to_string()),
+            ("eigen_period", self.eigen_period.to_string()),
+        ]
+    }
     fn check(&self) -> Result<()> {
         unit("decay", self.decay)?;
         crate::at_least_one("eigen-period", self.eigen_period)

@@ -52,6 +52,13 @@ impl Preconditioner for ConjugateGradient {
     fn default_lambda(&self) -> f64 {
         1.0
     }
+    fn settings(&self) -> crate::Settings {
+        vec![
+            ("max_cg", self.max_cg.to_string()),
+            ("cg_tolerance", self.tol.to_string()),
+            ("cg_warm_start", self.warm_start.to_string()),
+        ]
+    }
     fn check(&self) -> Result<()> {
         positive("cg tolerance", self.tol)?;
         unit("warm-start", self.warm_start)?;

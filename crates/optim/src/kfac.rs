@@ -18,6 +18,14 @@ pub enum FactorLabels {
 }
 
 impl FactorLabels {
+    /// The name of the statistics: "type2", "mc" or "empirical" (as `--kfac-type`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FactorLabels::Type2 => "type2",
+            FactorLabels::MonteCarlo => "mc",
+            FactorLabels::Empirical => "empirical",
+        }
+    }
     pub(crate) fn labels(self, input: &StepInput<'_>) -> Labels {
         match self {
             FactorLabels::Type2 => Labels::Expected,
@@ -169,6 +177,23 @@ impl Preconditioner for Kfac {
     }
     fn needs_targets(&self) -> bool {
         self.factor_labels == FactorLabels::Empirical
+    }
+    fn settings(&self) -> crate::Settings {
+        vec![
+            ("factor_labels", self.factor_labels.name().into()),
+            ("kfac_approx", format!("{:?}", self.approx).to_lowercase()),
+            (
+                "norm_block",
+                format!("{:?}", self.norm_block).to_lowercase(),
+            ),
+            ("decay", self.decay.to_string()),
+            ("factor_period", self.factor_period.to_string()),
+            ("inverse_period", self.inverse_period.to_string()),
+            (
+                "kronecker_damping",
+                format!("{:?}", self.kronecker_damping).to_lowercase(),
+            ),
+        ]
     }
     fn check(&self) -> Result<()> {
         unit("decay", self.decay)?;

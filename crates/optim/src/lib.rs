@@ -173,7 +173,16 @@ pub trait Optimizer {
     /// # Errors
     /// Curvature that cannot be computed or inverted; non-finite values.
     fn step(&mut self, input: &StepInput<'_>, theta: &mut [f64]) -> Result<StepReport>;
+    /// The hyper-parameters in effect, each a name and its value (numbers printed so that they
+    /// parse back to the same `f64`), for the record a run keeps of how it was made; empty for
+    /// an optimizer that lists none.
+    fn settings(&self) -> Settings {
+        Vec::new()
+    }
 }
+
+/// Hyper-parameters as name–value pairs (see [`Optimizer::settings`]).
+pub type Settings = Vec<(&'static str, String)>;
 
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()

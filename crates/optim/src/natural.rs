@@ -87,6 +87,11 @@ pub trait Preconditioner {
     fn default_lambda(&self) -> f64 {
         1.0
     }
+    /// Its own hyper-parameters (the shared ones — lr, damping, KL-clipping — are listed by
+    /// [`NaturalGradient`]); see [`Optimizer::settings`].
+    fn settings(&self) -> crate::Settings {
+        Vec::new()
+    }
     /// Whether the curvature needs the mini-batch's observed targets (empirical statistics).
     fn needs_targets(&self) -> bool {
         false
@@ -236,6 +241,30 @@ impl<P: Preconditioner> Builder<P> {
 impl<P: Preconditioner> Optimizer for NaturalGradient<P> {
     fn name(&self) -> &'static str {
         self.preconditioner.name()
+    }
+    fn settings(&self) -> crate::Settings {
+        let d = &self.damping;
+        let mut s = vec![
+            ("lr", self.lr.to_string()),
+            ("damping", d.lambda.to_string()),
+            ("damping_min", d.min.to_string()),
+            ("damping_max", d.max.to_string()),
+        ];
+        match d.rule {
+            crate::DampingRule::Fixed => s.push(("damping_rule", "fixed".into())),
+            crate::DampingRule::LevenbergMarquardt { decay, period } => {
+                s.push(("damping_rule", "levenberg-marquardt".into()));
+                s.push(("damping_omega", decay.to_string()));
+                s.push(("damping_period", period.to_string()));
+            }
+        }
+        s.push((
+            "kl_clip",
+            self.kl_clip.map_or("none".into(), |k| k.to_string()),
+        ));
+        s.push(("auto_lr_momentum", self.auto_lr_momentum.to_string()));
+        s.extend(self.preconditioner.settings());
+        s
     }
     fn step(&mut self, input: &StepInput<'_>, theta: &mut [f64]) -> Result<StepReport> {
         let lambda = self.damping.lambda;

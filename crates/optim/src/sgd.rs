@@ -39,6 +39,14 @@ impl Optimizer for Sgd {
     fn name(&self) -> &'static str {
         "sgd"
     }
+    fn settings(&self) -> crate::Settings {
+        vec![
+            ("lr", self.lr.to_string()),
+            ("momentum", self.momentum.to_string()),
+            ("nesterov", self.nesterov.to_string()),
+            ("weight_decay", self.weight_decay.to_string()),
+        ]
+    }
     fn step(&mut self, input: &StepInput<'_>, theta: &mut [f64]) -> Result<StepReport> {
         positive("lr", self.lr)?;
         unit("momentum", self.momentum)?;

@@ -75,3 +75,23 @@ pub fn write_npy(path: impl AsRef<Path>, rows: usize, cols: usize, data: &[f64])
     }
     std::fs::write(path, bytes).unwrap();
 }
+
+/// The tensors of a safetensors file, sorted by name, without its metadata (which records the
+/// command line and the thread count): what two runs must agree on bit for bit.
+pub fn tensors(bytes: &[u8]) -> Vec<(String, Vec<usize>, Vec<u8>)> {
+    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let mut v: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, t)| (name, t.shape().to_vec(), t.data().to_vec()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The `provenance` metadata of a safetensors file, as JSON.
+pub fn safetensors_provenance(bytes: &[u8]) -> serde_json::Value {
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+    let text = meta.metadata().as_ref().unwrap()["fisherlab"].clone();
+    serde_json::from_str(&text).unwrap()
+}
