@@ -1,5 +1,5 @@
-//! The Rust examples of docs/validate-a-closed-form.md, docs/approximations.md and
-//! docs/optimizers.md, compiled and run; tests check the examples here are the ones the pages show.
+//! The Rust examples of docs/validate-a-closed-form.md, docs/approximations.md,
+//! docs/optimizers.md and docs/layers.md, compiled and run; tests check the examples here are the ones the pages show.
 
 use fisherlab::distributions::{DualNum, Family, FisherRng, LogDensity, Support};
 use fisherlab::fisher::curvature::{Approximation, Labels, LayerIsotropic, Problem};
@@ -9,6 +9,7 @@ use fisherlab::fisher::{
 use nalgebra::DMatrix;
 use rand::distr::Distribution;
 
+// ---- docs/validate-a-closed-form.md: BEGIN (the types of the page's rust block)
 /// Rayleigh(σ): p(x) = x/σ² exp(−x²/(2σ²)), x > 0. Claimed Fisher: 4/σ².
 #[derive(Clone)]
 struct Rayleigh {
@@ -50,14 +51,18 @@ impl LogDensity for Rayleigh {
     }
 }
 
+// ---- docs/validate-a-closed-form.md: END
+
 #[test]
 fn validate_a_user_family() {
+    // ---- docs/validate-a-closed-form.md: BEGIN (the statements of the page's rust block)
     let r = Rayleigh { sigma: 1.7 };
     let report = exact_expectation(&r, &QuadratureOptions::default()).unwrap();
     assert!((report.mass - 1.0).abs() < 1e-9);
     assert!(report.score_mean[0].abs() < 1e-9);
     let gap = (report.fisher.matrix[(0, 0)] - r.fisher()[(0, 0)]).abs() / r.fisher()[(0, 0)];
     assert!(gap < 1e-9);
+    // ---- docs/validate-a-closed-form.md: END
     // and a wrong claim (the common slip 2/σ² instead of 4/σ²) is caught
     assert!((report.fisher.matrix[(0, 0)] - 2.0 / 1.7f64.powi(2)).abs() > 0.1);
     for form in [McForm::Score, McForm::NegativeHessian] {
@@ -75,30 +80,37 @@ fn validate_a_user_family() {
     }
 }
 
-/// The first rust block of `page` equals the code between this file's markers for `name`
-/// (ignoring `use` lines, comments and indentation).
+/// The first rust block of `page` equals the code between this file's markers for `name`, all
+/// marked pieces in order (ignoring `use` lines, comments, whitespace and line breaks, so that
+/// rustfmt's layout here and the page's compact one compare equal).
 fn same_as_page(page: &str, name: &str, source: &str) {
     let block = page
         .split("```rust\n")
         .nth(1)
         .and_then(|b| b.split("```").next())
         .unwrap();
-    let ours = source
+    let ours: String = source
         .split(&format!("// ---- docs/{name}: BEGIN"))
-        .nth(1)
-        .and_then(|b| b.split_once('\n').map(|(_, rest)| rest))
-        .and_then(|b| b.split(&format!("// ---- docs/{name}: END")).next())
-        .unwrap();
-    let norm = |s: &str| -> Vec<String> {
+        .skip(1)
+        .map(|b| {
+            let b = b.split_once('\n').map_or("", |(_, rest)| rest);
+            b.split(&format!("// ---- docs/{name}: END"))
+                .next()
+                .unwrap()
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!ours.is_empty(), "no markers for docs/{name}");
+    let norm = |s: &str| -> String {
         s.lines()
-            .filter(|l| {
-                let t = l.trim();
-                !t.starts_with("use ") && !t.starts_with("//") && !t.is_empty()
-            })
-            .map(|l| l.trim().to_string())
-            .collect()
+            .filter(|l| !l.trim().starts_with("use "))
+            .map(|l| l.split("//").next().unwrap())
+            .collect::<String>()
+            .split_whitespace()
+            .collect::<String>()
+            .replace(",}", "}") // rustfmt's trailing commas
     };
-    assert_eq!(norm(block), norm(ours), "docs/{name}");
+    assert_eq!(norm(block), norm(&ours), "docs/{name}");
 }
 
 #[test]
@@ -111,6 +123,11 @@ fn the_examples_are_the_ones_on_the_pages() {
     same_as_page(
         include_str!("../docs/optimizers.md"),
         "optimizers.md",
+        include_str!("docs_examples.rs"),
+    );
+    same_as_page(
+        include_str!("../docs/validate-a-closed-form.md"),
+        "validate-a-closed-form.md",
         include_str!("docs_examples.rs"),
     );
     same_as_page(

@@ -468,7 +468,9 @@ fn diag_summary(d: &[f64]) -> Value {
 }
 
 fn operator_stats(op: &dyn CurvatureOperator) -> Result<Value, CliError> {
-    let top = op.top_eigenvalues(10).map_err(CliError::from)?;
+    let top = op
+        .top_eigenvalues(10.min(op.dim()))
+        .map_err(CliError::from)?;
     Ok(json!({
         "structure": op.kind(),
         "dim": op.dim(),

@@ -76,6 +76,24 @@ pub fn write_npy(path: impl AsRef<Path>, rows: usize, cols: usize, data: &[f64])
     std::fs::write(path, bytes).unwrap();
 }
 
+/// Write int64 labels as a 1-D C-order .npy of shape `(n,)` (as [`write_npy`]).
+pub fn write_labels(path: impl AsRef<Path>, labels: &[i64]) {
+    let n = labels.len();
+    let dict = format!("{{'descr': '<i8', 'fortran_order': False, 'shape': ({n},), }}");
+    let mut header = dict.into_bytes();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(b' ');
+    }
+    header.push(b'\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(&header);
+    for v in labels {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
 /// The tensors of a safetensors file, sorted by name, without its metadata (which records the
 /// command line and the thread count): what two runs must agree on bit for bit.
 pub fn tensors(bytes: &[u8]) -> Vec<(String, Vec<usize>, Vec<u8>)> {
