@@ -231,7 +231,7 @@ pub fn exact_expectation(family: &dyn ScoreFn, opts: &QuadratureOptions) -> Resu
                 // (x = 0 is reached only at 1e-308): a density still non-finite there has mass
                 // that an f64 observation cannot resolve, and the error says so
                 eval.add(&[x], x * xc, out).map_err(|e| match e {
-                    Error::NonFinite { family, x, what } if x[0] == 1.0 => Error::NonFinite {
+                    Error::NonFinite { family, x, what } if x[0] >= 1.0 => Error::NonFinite {
                         family,
                         x,
                         what: format!(
