@@ -18,20 +18,10 @@
 //! most 20 000, `--seeds` at most 2.
 
 mod common;
-use common::write_npy;
+use common::{DIGITS_CNN, write_labels, write_npy};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// PyTorch's `print` of the CNN of docs/layers.md (input 1 × 8 × 8, the digits).
-const CNN: &str = "Sequential(
-  (0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
-  (1): ReLU()
-  (2): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
-  (3): Flatten(start_dim=1, end_dim=-1)
-  (4): Linear(in_features=64, out_features=10, bias=True)
-)
-";
 
 /// The MNIST-1D model of docs/layers.md (input 1 × 40).
 const CNN1D: &str = "Sequential(
@@ -171,7 +161,7 @@ fn small(command: &str) -> String {
 fn make_inputs(dir: &Path, command: &str, bin: &Path) {
     let words: Vec<&str> = command.split_whitespace().collect();
     let names_file = |f: &str| words.contains(&f);
-    for (file, text) in [("cnn.txt", CNN), ("cnn1d.txt", CNN1D)] {
+    for (file, text) in [("cnn.txt", DIGITS_CNN), ("cnn1d.txt", CNN1D)] {
         if command.contains(file) {
             std::fs::write(dir.join(file), text).unwrap();
         }
@@ -212,7 +202,7 @@ fn make_inputs(dir: &Path, command: &str, bin: &Path) {
         let y: Vec<f64> = (0..n * c).map(|k| (k % 5) as f64 / 5.0).collect();
         write_npy(dir.join("y.npy"), n, c, &y);
     } else {
-        common::write_labels(dir.join("y.npy"), &y);
+        write_labels(dir.join("y.npy"), &y);
     }
     if names_file("model.safetensors") {
         let mut cmd = Command::new(bin);

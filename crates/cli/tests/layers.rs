@@ -8,7 +8,7 @@
 //! positions of (N, T, d) inputs, read from the text `print(model)` wrote.
 
 mod common;
-use common::{fisherlab, fixture, read_npy, run_bad, run_ok, tensors};
+use common::{DIGITS_CNN, fisherlab, fixture, read_npy, run_bad, run_ok, tensors};
 
 use faer::Mat;
 use fisherlab_autodiff::batch::forward;
@@ -242,16 +242,6 @@ fn flat_inputs_with_an_input_shape_give_the_same_matrix() {
     let want = read_npy(fixture("cnn2d_fisher.npy"));
     assert!(max_rel(&read_npy(&out), &want) < 1e-10);
 }
-
-/// A CNN for the embedded digits (1 × 8 × 8): P = 4·9 + 4 + 64·10 + 10 = 690.
-const DIGITS_CNN: &str = "Sequential(
-  (0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
-  (1): ReLU()
-  (2): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
-  (3): Flatten(start_dim=1, end_dim=-1)
-  (4): Linear(in_features=64, out_features=10, bias=True)
-)
-";
 
 /// A CNN for the digits with BatchNorm2d, a residual block and LayerNorm:
 /// P = 40 + 8 + 144 + 128 + 650 = 970.

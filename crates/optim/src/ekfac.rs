@@ -93,16 +93,14 @@ impl Preconditioner for Ekfac {
         self.factor_labels == FactorLabels::Empirical
     }
     fn settings(&self) -> crate::Settings {
-        vec![
-            ("factor_labels", self.factor_labels.name().into()),
-            ("kfac_approx", format!("{:?}", self.approx).to_lowercase()),
-            (
-                "norm_block",
-                format!("{:?}", self.norm_block).to_lowercase(),
-            ),
-            ("decay", self.decay.to_string()),
-            ("eigen_period", self.eigen_period.to_string()),
-        ]
+        let mut s = crate::kfac::factor_settings(
+            self.factor_labels,
+            self.approx,
+            self.norm_block,
+            self.decay,
+        );
+        s.push(("eigen_period", self.eigen_period.to_string()));
+        s
     }
     fn check(&self) -> Result<()> {
         unit("decay", self.decay)?;

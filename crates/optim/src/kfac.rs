@@ -38,6 +38,22 @@ impl FactorLabels {
     }
 }
 
+/// The settings K-FAC and EKFAC share (see [`crate::Optimizer::settings`]): the factors'
+/// labels, how shared layers are reduced, the normalisation block and the running decay.
+pub(crate) fn factor_settings(
+    labels: FactorLabels,
+    approx: KfacApprox,
+    norm_block: ScaleShiftBlock,
+    decay: f64,
+) -> crate::Settings {
+    vec![
+        ("factor_labels", labels.name().into()),
+        ("kfac_approx", format!("{approx:?}").to_lowercase()),
+        ("norm_block", format!("{norm_block:?}").to_lowercase()),
+        ("decay", decay.to_string()),
+    ]
+}
+
 /// K-FAC (Martens & Grosse 2015) as an optimizer.
 pub type KfacOptimizer = NaturalGradient<Kfac>;
 
@@ -179,21 +195,16 @@ impl Preconditioner for Kfac {
         self.factor_labels == FactorLabels::Empirical
     }
     fn settings(&self) -> crate::Settings {
-        vec![
-            ("factor_labels", self.factor_labels.name().into()),
-            ("kfac_approx", format!("{:?}", self.approx).to_lowercase()),
-            (
-                "norm_block",
-                format!("{:?}", self.norm_block).to_lowercase(),
-            ),
-            ("decay", self.decay.to_string()),
+        let mut s = factor_settings(self.factor_labels, self.approx, self.norm_block, self.decay);
+        s.extend([
             ("factor_period", self.factor_period.to_string()),
             ("inverse_period", self.inverse_period.to_string()),
             (
                 "kronecker_damping",
                 format!("{:?}", self.kronecker_damping).to_lowercase(),
             ),
-        ]
+        ]);
+        s
     }
     fn check(&self) -> Result<()> {
         unit("decay", self.decay)?;

@@ -57,11 +57,11 @@ pub fn run_bad<S: AsRef<str>>(args: &[S], needle: &str) {
     assert!(err.contains(needle), "{args:?}: `{err}` lacks `{needle}`");
 }
 
-/// Write a float64 C-order .npy of shape `(rows, cols)` (format version 1.0, written here from
+/// Write a C-order .npy of dtype `descr` (e.g. `<f8`) and `shape` (a Python tuple, e.g.
+/// `(3, 2)` or `(3,)`) around the little-endian `data` (format version 1.0, written here from
 /// NumPy's format description).
-pub fn write_npy(path: impl AsRef<Path>, rows: usize, cols: usize, data: &[f64]) {
-    assert_eq!(data.len(), rows * cols);
-    let dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+fn write_npy_bytes(path: impl AsRef<Path>, descr: &str, shape: &str, data: &[u8]) {
+    let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     let mut header = dict.into_bytes();
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(b' ');
@@ -70,29 +70,33 @@ pub fn write_npy(path: impl AsRef<Path>, rows: usize, cols: usize, data: &[f64])
     let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
     bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
     bytes.extend_from_slice(&header);
-    for v in data {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
+    bytes.extend_from_slice(data);
     std::fs::write(path, bytes).unwrap();
 }
 
-/// Write int64 labels as a 1-D C-order .npy of shape `(n,)` (as [`write_npy`]).
-pub fn write_labels(path: impl AsRef<Path>, labels: &[i64]) {
-    let n = labels.len();
-    let dict = format!("{{'descr': '<i8', 'fortran_order': False, 'shape': ({n},), }}");
-    let mut header = dict.into_bytes();
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(b' ');
-    }
-    header.push(b'\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(&header);
-    for v in labels {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::write(path, bytes).unwrap();
+/// Write a float64 C-order .npy of shape `(rows, cols)`.
+pub fn write_npy(path: impl AsRef<Path>, rows: usize, cols: usize, data: &[f64]) {
+    assert_eq!(data.len(), rows * cols);
+    let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_npy_bytes(path, "<f8", &format!("({rows}, {cols})"), &bytes);
 }
+
+/// Write int64 labels as a 1-D C-order .npy of shape `(n,)`.
+pub fn write_labels(path: impl AsRef<Path>, labels: &[i64]) {
+    let bytes: Vec<u8> = labels.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_npy_bytes(path, "<i8", &format!("({},)", labels.len()), &bytes);
+}
+
+/// A CNN for the embedded digits (1 × 8 × 8) as PyTorch prints it (the model of
+/// docs/layers.md): P = 4·9 + 4 + 64·10 + 10 = 690.
+pub const DIGITS_CNN: &str = "Sequential(
+  (0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+  (1): ReLU()
+  (2): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+  (3): Flatten(start_dim=1, end_dim=-1)
+  (4): Linear(in_features=64, out_features=10, bias=True)
+)
+";
 
 /// The tensors of a safetensors file, sorted by name, without its metadata (which records the
 /// command line and the thread count): what two runs must agree on bit for bit.
