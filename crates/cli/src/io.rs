@@ -93,6 +93,38 @@ fn plain_npy_dict(head: &[u8]) -> Result<(), String> {
                 .into(),
         );
     }
+    plain_npy_shape(&head[start.min(head.len())..])
+}
+
+/// The header's shape must be what NumPy writes, a tuple of plain decimal integers, whose
+/// product fits in 64 bits: the header parser would otherwise evaluate expressions such as
+/// `4+++44` and multiply the dimensions without an overflow check.
+fn plain_npy_shape(dict: &[u8]) -> Result<(), String> {
+    let text = String::from_utf8_lossy(dict);
+    let Some(key) = text.find("'shape'").or_else(|| text.find("\"shape\"")) else {
+        return Ok(()); // no shape: the header parser names what is missing
+    };
+    let rest = &text[key + 7..];
+    let tuple = rest
+        .find('(')
+        .zip(rest.find(')'))
+        .filter(|(open, close)| open < close && rest[..*open].trim() == ":")
+        .map(|(open, close)| &rest[open + 1..close]);
+    let Some(tuple) = tuple else {
+        return Err("the header's shape is not a tuple (…)".into());
+    };
+    let mut product = 1u64;
+    for part in tuple.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad =
+            || format!("the header's shape ({tuple}) is not a tuple of non-negative integers");
+        if !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let d: u64 = part.parse().map_err(|_| bad())?;
+        product = product
+            .checked_mul(d)
+            .ok_or_else(|| format!("the header's shape ({tuple}) holds more than 2^64 numbers"))?;
+    }
     Ok(())
 }
 
@@ -572,6 +604,59 @@ pub fn default_init(net: &Network, seed: u64) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A .npy file (format 1.0) with this header dictionary and `data` after it.
+    fn npy_bytes(dict: &str, data: &[u8]) -> Vec<u8> {
+        let mut head = dict.to_string();
+        while (10 + head.len() + 1) % 64 != 0 {
+            head.push(' ');
+        }
+        head.push('\n');
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend((head.len() as u16).to_le_bytes());
+        b.extend(head.bytes());
+        b.extend(data);
+        b
+    }
+
+    #[test]
+    fn npy_shapes_that_are_expressions_or_overflow_are_refused() {
+        // found by fuzzing: the header parser evaluated `4+++4…` and its shape product
+        // overflowed; NumPy writes plain integers, and 2^32 · 2^32 does not fit in 64 bits
+        for (shape, words) in [
+            (
+                "(444444, 4+++44448,)",
+                "not a tuple of non-negative integers",
+            ),
+            ("(4294967296, 4294967296)", "more than 2^64 numbers"),
+            ("(-3, 2)", "not a tuple of non-negative integers"),
+            ("[3, 2]", "not a tuple"),
+        ] {
+            let dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
+            let bytes = npy_bytes(&dict, &[0u8; 48]);
+            let e = decode_npy(
+                std::io::Cursor::new(&bytes[..]),
+                bytes.len() as u64,
+                "inputs",
+                "x.npy",
+            )
+            .err()
+            .unwrap_or_else(|| panic!("{shape} was accepted"));
+            assert!(matches!(e, CliError::Input(_)), "{shape}: {e}");
+            assert!(e.to_string().contains(words), "{shape}: {e}");
+        }
+        // a plain shape still reads: 3 × 2 float64 zeros
+        let dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }";
+        let bytes = npy_bytes(dict, &[0u8; 48]);
+        let (shape, m) = decode_npy(
+            std::io::Cursor::new(&bytes[..]),
+            bytes.len() as u64,
+            "inputs",
+            "x.npy",
+        )
+        .unwrap();
+        assert_eq!((shape, m.nrows(), m.ncols()), (vec![3, 2], 3, 2));
+    }
 
     #[test]
     fn matrices_written_in_blocks_read_back_bit_for_bit() {
