@@ -51,7 +51,7 @@ pub enum KindArg {
 }
 
 impl KindArg {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             KindArg::Exact => "exact",
             KindArg::Mc => "mc",
@@ -186,53 +186,107 @@ pub struct CurvatureArgs {
     spectrum: crate::checks::Spectrum,
 }
 
-fn labels(args: &CurvatureArgs) -> Labels {
-    match args.kfac_type {
-        KfacTypeArg::Type2 => Labels::Expected,
-        KfacTypeArg::Mc => Labels::Sampled {
-            per_input: args.mc_samples,
-            seed: args.seed,
-        },
-        KfacTypeArg::Empirical => Labels::Observed,
+/// Which route, with its settings: what `--kind` and the flags that qualify it choose.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub kind: KindArg,
+    pub kfac_type: KfacTypeArg,
+    pub kfac_approx: KfacApproxArg,
+    pub norm_block: NormBlockArg,
+    pub mc_samples: usize,
+    pub seed: u64,
+    pub rank: Option<usize>,
+    pub randomized: bool,
+}
+
+impl Route {
+    /// Where the labels of diag, block-diag, kfac and ekfac come from.
+    pub fn labels(&self) -> Labels {
+        match self.kfac_type {
+            KfacTypeArg::Type2 => Labels::Expected,
+            KfacTypeArg::Mc => Labels::Sampled {
+                per_input: self.mc_samples,
+                seed: self.seed,
+            },
+            KfacTypeArg::Empirical => Labels::Observed,
+        }
+    }
+
+    /// The rank `--kind low-rank` uses: `--rank`, else 10 capped at the parameter count `p`.
+    pub fn rank(&self, p: usize) -> usize {
+        self.rank.unwrap_or(DEFAULT_RANK.min(p))
+    }
+
+    /// Whether the route needs observed targets.
+    pub fn needs_targets(&self) -> bool {
+        matches!(self.kind, KindArg::Empirical | KindArg::Hessian)
+            || (matches!(
+                self.kind,
+                KindArg::Diag | KindArg::BlockDiag | KindArg::Kfac | KindArg::Ekfac
+            ) && self.kfac_type == KfacTypeArg::Empirical)
+    }
+
+    /// The input error of a route that needs targets and was given none.
+    pub fn missing_targets(&self) -> CliError {
+        CliError::Input(format!(
+            "--kind {}{} needs --targets (observed labels)",
+            self.kind.name(),
+            if self.kind == KindArg::Empirical || self.kind == KindArg::Hessian {
+                ""
+            } else {
+                " with --kfac-type empirical"
+            }
+        ))
+    }
+
+    /// The approximation for `p` parameters; `None` for the Hessian, which is no Fisher route.
+    pub fn approximation(&self, p: usize) -> Option<Box<dyn Approximation>> {
+        let l = self.labels();
+        Some(match self.kind {
+            KindArg::Exact => Box::new(DenseFisher::new(Labels::Expected)),
+            KindArg::Mc => Box::new(DenseFisher::new(Labels::Sampled {
+                per_input: self.mc_samples,
+                seed: self.seed,
+            })),
+            KindArg::Empirical => Box::new(DenseFisher::new(Labels::Observed)),
+            KindArg::Hessian => return None,
+            KindArg::Diag => Box::new(DiagonalFisher::new(l)),
+            KindArg::BlockDiag => Box::new(BlockDiagonalFisher::new(l)),
+            KindArg::Kfac => Box::new(
+                Kfac::new(l)
+                    .with_approx(self.kfac_approx.into())
+                    .with_norm_block(self.norm_block.into()),
+            ),
+            KindArg::Ekfac => Box::new(
+                Ekfac::new(l)
+                    .with_approx(self.kfac_approx.into())
+                    .with_norm_block(self.norm_block.into()),
+            ),
+            KindArg::LowRank if self.randomized => {
+                Box::new(LowRank::randomized(self.rank(p), self.seed))
+            }
+            KindArg::LowRank => Box::new(LowRank::top_k(self.rank(p))),
+        })
     }
 }
 
-/// The rank `--kind low-rank` uses: `--rank`, else 10 capped at the parameter count `p`.
-fn rank(args: &CurvatureArgs, p: usize) -> usize {
-    args.rank.unwrap_or(DEFAULT_RANK.min(p))
+impl CurvatureArgs {
+    fn route(&self) -> Route {
+        Route {
+            kind: self.kind,
+            kfac_type: self.kfac_type,
+            kfac_approx: self.kfac_approx,
+            norm_block: self.norm_block,
+            mc_samples: self.mc_samples,
+            seed: self.seed,
+            rank: self.rank,
+            randomized: self.randomized,
+        }
+    }
 }
 
 /// Default `--rank`.
 const DEFAULT_RANK: usize = 10;
-
-fn approximation(args: &CurvatureArgs, p: usize) -> Option<Box<dyn Approximation>> {
-    let l = labels(args);
-    Some(match args.kind {
-        KindArg::Exact => Box::new(DenseFisher::new(Labels::Expected)),
-        KindArg::Mc => Box::new(DenseFisher::new(Labels::Sampled {
-            per_input: args.mc_samples,
-            seed: args.seed,
-        })),
-        KindArg::Empirical => Box::new(DenseFisher::new(Labels::Observed)),
-        KindArg::Hessian => return None,
-        KindArg::Diag => Box::new(DiagonalFisher::new(l)),
-        KindArg::BlockDiag => Box::new(BlockDiagonalFisher::new(l)),
-        KindArg::Kfac => Box::new(
-            Kfac::new(l)
-                .with_approx(args.kfac_approx.into())
-                .with_norm_block(args.norm_block.into()),
-        ),
-        KindArg::Ekfac => Box::new(
-            Ekfac::new(l)
-                .with_approx(args.kfac_approx.into())
-                .with_norm_block(args.norm_block.into()),
-        ),
-        KindArg::LowRank if args.randomized => {
-            Box::new(LowRank::randomized(rank(args, p), args.seed))
-        }
-        KindArg::LowRank => Box::new(LowRank::top_k(rank(args, p))),
-    })
-}
 
 /// Run the command: compute, then write the matrix (if asked) and return the text to print.
 pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
@@ -283,26 +337,14 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
     if let Some(y) = &y {
         problem = problem.with_targets(y.as_ref())?;
     }
-    let needs_targets = matches!(args.kind, KindArg::Empirical | KindArg::Hessian)
-        || (matches!(
-            args.kind,
-            KindArg::Diag | KindArg::BlockDiag | KindArg::Kfac | KindArg::Ekfac
-        ) && args.kfac_type == KfacTypeArg::Empirical);
-    if needs_targets && y.is_none() {
-        return Err(CliError::Input(format!(
-            "--kind {}{} needs --targets (observed labels)",
-            args.kind.name(),
-            if args.kind == KindArg::Empirical || args.kind == KindArg::Hessian {
-                ""
-            } else {
-                " with --kfac-type empirical"
-            }
-        )));
+    let route = args.route();
+    if route.needs_targets() && y.is_none() {
+        return Err(route.missing_targets());
     }
 
     let start = Instant::now();
     let (op, hessian): (Option<Box<dyn CurvatureOperator>>, Option<Mat<f64>>) =
-        match approximation(args, model.num_params()) {
+        match route.approximation(model.num_params()) {
             Some(a) => (
                 Some(
                     a.build(&problem)
@@ -362,7 +404,7 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
             "kind": args.kind.name(),
             "variant": match args.kind {
                 KindArg::Diag | KindArg::BlockDiag | KindArg::Kfac | KindArg::Ekfac => {
-                    Value::from(labels(args).name())
+                    Value::from(route.labels().name())
                 }
                 _ => Value::Null,
             },
@@ -437,7 +479,7 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
             });
         }
         if args.kind == KindArg::LowRank {
-            summary["rank"] = Value::from(rank(args, model.num_params()));
+            summary["rank"] = Value::from(route.rank(model.num_params()));
         }
         summary["provenance"] = crate::provenance::record("curvature", args);
         summary["output"] = args

@@ -199,7 +199,9 @@ fn z_score(a: &nalgebra::DMatrix<f64>, e: &FisherEstimate) -> f64 {
     worst
 }
 
-pub fn run(args: &FimArgs) -> Result<String, CliError> {
+/// The family the arguments name, at their values, and its Fisher matrix by each method asked
+/// for (analytic first when several).
+pub fn compute(args: &FimArgs) -> Result<(Box<dyn ScoreFn>, Vec<FisherEstimate>), CliError> {
     let mut values = parse_pairs(&args.params, "--param")?;
     values.extend(parse_pairs(&args.fixed, "--fixed")?);
     let f = build(&args.family, Some(args.parameterization.as_str()), &values)?;
@@ -213,6 +215,11 @@ pub fn run(args: &FimArgs) -> Result<String, CliError> {
         )));
     }
     let list = estimates(f.as_ref(), args)?;
+    Ok((f, list))
+}
+
+pub fn run(args: &FimArgs) -> Result<String, CliError> {
+    let (f, list) = compute(args)?;
     if args.json {
         let v: Vec<Value> = list.iter().map(|e| json_of(f.as_ref(), e)).collect();
         let out = if v.len() == 1 {

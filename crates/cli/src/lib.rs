@@ -5,6 +5,7 @@
 //! values); 2 bad input (one line on stderr naming the bad value and the rule it breaks); 130
 //! interrupted (temporary outputs removed).
 
+pub mod api;
 mod budget;
 mod checks;
 mod compare;

@@ -8,7 +8,7 @@ use fisherlab_autodiff::network::Mlp;
 use std::path::PathBuf;
 
 /// Largest model text read (a printed nn.Sequential is a few kB).
-const MAX_MODEL_TEXT: u64 = 1 << 20;
+pub(crate) const MAX_MODEL_TEXT: u64 = 1 << 20;
 
 #[derive(Args, Debug, Clone, serde::Serialize)]
 pub struct NetArgs {

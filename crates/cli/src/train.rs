@@ -642,22 +642,26 @@ pub fn write_log(
     writeln!(w, "{}", json!({ "provenance": provenance }))?;
     for o in outcomes {
         for r in &o.records {
-            let line = json!({
-                "optimizer": o.name,
-                "step": r.step,
-                "loss": r.loss,
-                "grad_norm": r.grad_norm,
-                "seconds": r.seconds,
-                "eval_loss": r.eval_loss,
-                "damping": r.report.damping,
-                "rho": r.report.rho,
-                "learning_rate": r.report.learning_rate,
-                "cg_iterations": r.report.cg_iterations,
-            });
-            writeln!(w, "{line}")?;
+            writeln!(w, "{}", record_json(o.name, r))?;
         }
     }
     Ok(())
+}
+
+/// One step of `optimizer`'s run as a JSON object (a line of the `--log` file).
+pub fn record_json(optimizer: &str, r: &StepRecord) -> Value {
+    json!({
+        "optimizer": optimizer,
+        "step": r.step,
+        "loss": r.loss,
+        "grad_norm": r.grad_norm,
+        "seconds": r.seconds,
+        "eval_loss": r.eval_loss,
+        "damping": r.report.damping,
+        "rho": r.report.rho,
+        "learning_rate": r.report.learning_rate,
+        "cg_iterations": r.report.cg_iterations,
+    })
 }
 
 /// One summary row per run.

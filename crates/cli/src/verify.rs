@@ -146,7 +146,39 @@ fn parse_point(text: &str, symbols: &Symbols) -> Result<Vec<f64>, CliError> {
 }
 
 /// Run the command; `Err(Failed)` when the claim is wrong (exit 1).
+/// What one `verify` run found: both reports, the verdict, and the one-line reason of a failure.
+pub struct Outcome {
+    /// The report as the command prints it.
+    pub text: String,
+    /// The report as `--json` prints it.
+    pub json: Value,
+    /// Whether every entry at every point passed.
+    pub passed: bool,
+    /// The one line the command prints on failure (`None` when it passed).
+    pub failure: Option<String>,
+}
+
+/// Run the command; on a failed check, print the report and return the one-line failure.
 pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
+    let outcome = check(args)?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&outcome.json).map_err(|e| CliError::Failed(e.to_string()))?
+            + "\n"
+    } else {
+        outcome.text
+    };
+    match outcome.failure {
+        None => Ok(text),
+        Some(line) => {
+            print!("{text}");
+            Err(CliError::Failed(line))
+        }
+    }
+}
+
+/// Check the claim at every point: the symbolic score and Hessian, then exact expectation or
+/// Monte Carlo per entry, with both reports built.
+pub fn check(args: &VerifyArgs) -> Result<Outcome, CliError> {
     let params: Vec<&str> = args.params.iter().map(|s| s.trim()).collect();
     let symbols = Symbols::new(args.var.trim(), &params).map_err(|e| input("params", e))?;
     let logpdf = parse(&args.logpdf, &symbols).map_err(|e| input("logpdf", e))?;
@@ -286,19 +318,12 @@ pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
         fisher_a: fisher_a.as_deref(),
         checks: &checks,
     };
-    let text = if args.json {
-        serde_json::to_string_pretty(&report_json(&report))
-            .map_err(|e| CliError::Failed(e.to_string()))?
-            + "\n"
-    } else {
-        report_text(&report)
-    };
-    if pass {
-        Ok(text)
-    } else {
-        print!("{text}");
-        Err(CliError::Failed(failure_line(&symbols, &checks)))
-    }
+    Ok(Outcome {
+        text: report_text(&report),
+        json: report_json(&report),
+        passed: pass,
+        failure: (!pass).then(|| failure_line(&symbols, &checks)),
+    })
 }
 
 fn entry_name(symbols: &Symbols, (i, j): (usize, usize)) -> String {
