@@ -608,7 +608,7 @@ mod tests {
     /// A .npy file (format 1.0) with this header dictionary and `data` after it.
     fn npy_bytes(dict: &str, data: &[u8]) -> Vec<u8> {
         let mut head = dict.to_string();
-        while (10 + head.len() + 1) % 64 != 0 {
+        while !(10 + head.len() + 1).is_multiple_of(64) {
             head.push(' ');
         }
         head.push('\n');

@@ -1,0 +1,546 @@
+"""fisherlab: Fisher information matrices and natural gradients, each verified against an
+independent reference.
+
+The Rust core of the ``fisherlab`` command line, from Python: NumPy arrays in and out, PyTorch
+``nn.Sequential`` models in one call, curvature operators with ``@`` and a SciPy
+``LinearOperator`` view. Every computation releases the GIL. Bad input raises ``ValueError``, a
+numerical failure :class:`NumericalError`, each with the command line's one-line message.
+
+>>> import fisherlab
+>>> F = fisherlab.fim("normal", mu=0.0, sigma=2.0)
+>>> F.matrix.tolist()
+[[0.25, 0.0], [0.0, 0.5]]
+
+Arrays: float64 inputs are read where they lie, in C or Fortran order and any strides (arrays
+of more than two axes are made C-contiguous first); other dtypes (float32, integer labels) are
+converted to float64, which copies. Dense results (``to_dense()``, ``@``, ``solve``) are NumPy
+arrays over Rust-owned memory, handed over without a copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _native
+from ._native import NumericalError
+
+__version__ = _native.__version__
+
+__all__ = [
+    "NumericalError",
+    "FisherResult",
+    "VerifyReport",
+    "Model",
+    "CurvatureOperator",
+    "TrainResult",
+    "families",
+    "datasets",
+    "load_dataset",
+    "fim",
+    "verify",
+    "compare",
+    "train",
+    "set_memory_budget",
+]
+
+
+def _num(v: Any) -> str:
+    """A number as the command line reads it: the shortest text that parses back to the same
+    float64 (Python's repr), so Python and the command line see the same bits."""
+    if isinstance(v, (bool, np.bool_)):
+        raise ValueError(f"{v!r} is not a number")
+    try:
+        return repr(float(v))
+    except (TypeError, ValueError):
+        raise ValueError(f"{v!r} is not a number") from None
+
+
+def families() -> List[Dict[str, Any]]:
+    """Every family: its name, coordinates, fixed parameters, parameterizations and an example
+    point (as ``fisherlab families --json``)."""
+    return json.loads(_native.families())
+
+
+def datasets() -> List[Dict[str, Any]]:
+    """The embedded datasets (as ``fisherlab datasets --json``)."""
+    return json.loads(_native.datasets())
+
+
+def load_dataset(name: str) -> Tuple[np.ndarray, np.ndarray]:
+    """An embedded dataset as ``(X, y)``: ``X`` of shape ``(N, *shape)`` in the dataset's
+    natural per-sample shape (``(N, 1, 8, 8)`` for the digits images), ``y`` of shape ``(N,)``
+    for one target column (labels as float64) or ``(N, C)``."""
+    x, y, shape = _native.dataset(name)
+    x = x.reshape((x.shape[0], *shape), order="C") if len(shape) > 1 else x
+    return x, (y[:, 0] if y.shape[1] == 1 else y)
+
+
+def set_memory_budget(nbytes: Optional[int] = None) -> None:
+    """Refuse, before allocating, any route that would hold more than ``nbytes`` (``None``: the
+    memory available), as the command line's ``--max-memory`` does."""
+    _native.set_memory_budget(nbytes)
+
+
+class FisherResult:
+    """The Fisher information of one family at one point, by one method."""
+
+    def __init__(self, family: str, parameterization: str, parameters: List[str],
+                 values: Dict[str, float], method: str, matrix: np.ndarray,
+                 std_error: Optional[np.ndarray]):
+        self.family = family
+        self.parameterization = parameterization
+        #: The coordinate names: the rows and columns of :attr:`matrix`.
+        self.parameters = parameters
+        #: Every parameter value (coordinates and fixed parameters).
+        self.values = values
+        #: ``analytic``, ``quadrature``, ``monte-carlo (score)`` or ``monte-carlo (hessian)``.
+        self.method = method
+        #: The matrix, for one observation.
+        self.matrix = matrix
+        #: Per-entry standard error (Monte Carlo only), else ``None``.
+        self.std_error = std_error
+
+    def __repr__(self) -> str:
+        vals = ", ".join(f"{k}={v:g}" for k, v in self.values.items())
+        return (f"FisherResult({self.family}({vals}), {self.parameterization}, "
+                f"{self.method}, parameters={self.parameters})")
+
+
+def fim(family: str, *, parameterization: str = "canonical", method: str = "analytic",
+        samples: int = 1_000_000, seed: int = 0, form: str = "score", tol: float = 1e-11,
+        **params: float) -> Union[FisherResult, List[FisherResult]]:
+    """The Fisher information matrix of a distribution, for one observation.
+
+    ``family`` and the parameters are named as ``fisherlab families`` lists them (fixed ones such
+    as Student's ``df`` among them): ``fim("gamma", shape=2.5, rate=1.5)``. ``method`` is
+    ``analytic`` (closed form), ``quadrature`` (exact expectation), ``monte-carlo`` (with
+    standard errors; ``form="hessian"`` for −E[∇² log p]) or ``all``, which returns a list (the
+    closed form first).
+    """
+    argv = [family, "--parameterization", parameterization, "--method", method,
+            "--samples", str(int(samples)), "--seed", str(int(seed)), "--form", form,
+            "--tol", _num(tol)]
+    for name, value in params.items():
+        argv += ["--param", f"{name}={_num(value)}"]
+    out = _native.fim(argv)
+    values = dict(out["values"])
+    results = [FisherResult(out["family"], out["parameterization"], list(out["parameters"]),
+                            values, m, matrix, se) for m, matrix, se in out["estimates"]]
+    return results if method == "all" else results[0]
+
+
+class VerifyReport:
+    """The verdict on a claimed Fisher matrix: printable as the command line prints it."""
+
+    def __init__(self, passed: bool, text: str, report: Dict[str, Any], failure: Optional[str]):
+        #: Whether every entry at every point agreed with the claim.
+        self.passed = passed
+        #: The report as ``fisherlab verify`` prints it.
+        self.text = text
+        #: The report as ``fisherlab verify --json`` prints it.
+        self.report = report
+        #: The one-line reason of a failure (``None`` when it passed).
+        self.failure = failure
+
+    @property
+    def points(self) -> List[Dict[str, Any]]:
+        """One entry per point: its parameters and the per-entry verdicts."""
+        return self.report["points"]
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        verdict = "passed" if self.passed else f"failed: {self.failure}"
+        return f"VerifyReport({verdict})"
+
+
+def _point(at: Union[str, Mapping[str, float]]) -> str:
+    if isinstance(at, str):
+        return at
+    return ",".join(f"{k}={_num(v)}" for k, v in at.items())
+
+
+def verify(logpdf: str, *, support: str, params: Union[str, Sequence[str]],
+           claim: Optional[str] = None, exp_family: Optional[str] = None,
+           at: Union[None, str, Mapping[str, float], Sequence[Mapping[str, float]]] = None,
+           random: Optional[int] = None, seed: int = 0,
+           range: Optional[Mapping[str, Tuple[float, float]]] = None,
+           method: str = "quadrature", samples: int = 100_000, tol: float = 1e-6,
+           z_tol: float = 5.0, var: str = "x", latex: bool = False) -> VerifyReport:
+    """Check a hand-derived Fisher matrix of a log-density written as text, entry by entry,
+    against exact expectation (or Monte Carlo), as ``fisherlab verify`` does.
+
+    ``at`` is one point (``{"mu": 0.3, "sigma": 2.0}``) or a list of them; ``random`` draws that
+    many points from ``range`` (``{"sigma": (0.5, 3.0)}``, default (0.5, 3) per parameter). A
+    wrong claim is a report with ``passed == False``, not an exception.
+    """
+    if not isinstance(params, str):
+        params = ",".join(params)
+    argv = ["--logpdf", logpdf, "--support", support, "--params", params, "--var", var,
+            "--seed", str(int(seed)), "--method", method, "--samples", str(int(samples)),
+            "--tol", _num(tol), "--z-tol", _num(z_tol)]
+    if claim is not None:
+        argv += ["--claim", claim]
+    if exp_family is not None:
+        argv += ["--exp-family", exp_family]
+    points = [] if at is None else ([at] if isinstance(at, (str, Mapping)) else list(at))
+    for p in points:
+        argv += ["--at", _point(p)]
+    if random is not None:
+        argv += ["--random", str(int(random))]
+    for name, (lo, hi) in (range or {}).items():
+        argv += ["--range", f"{name}={_num(lo)}..{_num(hi)}"]
+    if latex:
+        argv.append("--latex")
+    passed, text, report, failure = _native.verify(argv)
+    return VerifyReport(passed, text, json.loads(report), failure)
+
+
+def _inputs(x: Any) -> np.ndarray:
+    """Inputs as float64, read in place where the layout allows."""
+    x = np.asarray(x)
+    if x.dtype != np.float64:
+        x = x.astype(np.float64)
+    if x.ndim > 2 and not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    if x.ndim < 2:
+        raise ValueError(f"X: shape {x.shape} has no sample axis: give (N, features…)")
+    return x
+
+
+def _targets(y: Any) -> np.ndarray:
+    """Targets as an N × C float64 matrix (labels, counts or values), read in place where the
+    layout allows."""
+    y = np.asarray(y)
+    if y.dtype != np.float64:
+        y = y.astype(np.float64)
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2:
+        raise ValueError(f"y: shape {y.shape} must be (N,) or (N, C)")
+    return y
+
+
+class Model:
+    """A network (PyTorch's ``print(model)`` of an ``nn.Sequential``) with its weights, in
+    PyTorch's parameter order.
+
+    Build one with :meth:`from_text`, :meth:`from_torch` or :meth:`mlp`. The per-sample input
+    shape comes from ``input_shape`` or from the data of the first call (``X.shape[1:]``).
+    """
+
+    def __init__(self, text: str, weights: Union[None, str, os.PathLike, Mapping[str, Any]] = None,
+                 input_shape: Optional[Sequence[int]] = None, init_seed: int = 0):
+        self.text = text
+        self._weights = weights
+        self._init_seed = int(init_seed)
+        self._nets: Dict[Tuple[int, ...], Tuple[Any, np.ndarray]] = {}
+        self.input_shape: Optional[Tuple[int, ...]] = None
+        if input_shape is not None:
+            self.input_shape = tuple(int(d) for d in input_shape)
+            self._bind(self.input_shape)
+
+    @classmethod
+    def from_text(cls, text: str, weights: Union[None, str, os.PathLike, Mapping[str, Any]] = None,
+                  input_shape: Optional[Sequence[int]] = None, init_seed: int = 0) -> "Model":
+        """A model from the text PyTorch's ``print(model)`` writes, with ``weights`` as a dict of
+        arrays named as its ``state_dict`` (float64 or float32) or a safetensors path; without
+        weights, PyTorch's default initialisation seeded by ``init_seed``."""
+        return cls(text, weights, input_shape, init_seed)
+
+    @classmethod
+    def from_torch(cls, module: Any, input_shape: Optional[Sequence[int]] = None) -> "Model":
+        """A model from a PyTorch ``nn.Sequential``: its printed text and its ``state_dict``
+        (parameters and BatchNorm statistics, as float64). Modules fisherlab does not support
+        raise the command line's ``ValueError``."""
+        import torch  # optional dependency, needed here only
+
+        state = {k: v.detach().cpu().to(torch.float64).numpy()
+                 for k, v in module.state_dict().items() if v.is_floating_point()}
+        return cls(str(module), state, input_shape)
+
+    @classmethod
+    def mlp(cls, widths: Sequence[int], activation: str = "tanh", init_seed: int = 0) -> "Model":
+        """The MLP of the command line's ``--arch`` (``widths`` input first) with ``activation``
+        between its Linear layers, initialised as PyTorch does, seeded by ``init_seed``."""
+        names = {"identity": "Identity()", "tanh": "Tanh()", "relu": "ReLU()",
+                 "sigmoid": "Sigmoid()", "softplus": "Softplus(beta=1.0, threshold=20.0)",
+                 "gelu": "GELU(approximate='none')", "silu": "SiLU()",
+                 "leaky_relu": "LeakyReLU(negative_slope=0.01)"}
+        if activation not in names:
+            raise ValueError(f"unknown activation `{activation}`: one of {', '.join(names)}")
+        widths = [int(w) for w in widths]
+        if len(widths) < 2:
+            raise ValueError(f"widths {widths}: give at least the input and output widths")
+        layers, k = [], 0
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            layers.append(f"  ({k}): Linear(in_features={a}, out_features={b}, bias=True)")
+            k += 1
+            if i < len(widths) - 2:
+                layers.append(f"  ({k}): {names[activation]}")
+                k += 1
+        return cls("Sequential(\n" + "\n".join(layers) + "\n)", None, (widths[0],), init_seed)
+
+    def _bind(self, shape: Tuple[int, ...]) -> Tuple[Any, np.ndarray]:
+        """The network for inputs of ``shape`` and the parameter vector."""
+        if shape not in self._nets:
+            net = _native.Net(self.text, list(shape))
+            w = self._weights
+            if w is None:
+                theta = net.default_init(self._init_seed)
+            elif isinstance(w, (str, os.PathLike)):
+                theta = net.load_file(os.fspath(w))
+            else:
+                theta = net.load({k: _weight(k, v) for k, v in w.items()})
+            theta.flags.writeable = False
+            self._nets[shape] = (net, theta)
+        return self._nets[shape]
+
+    def _for(self, x: np.ndarray) -> Tuple[Any, np.ndarray]:
+        if self.input_shape is not None:
+            return self._bind(self.input_shape)
+        return self._bind(tuple(x.shape[1:]))
+
+    def _net(self) -> Tuple[Any, np.ndarray]:
+        if self.input_shape is None and not self._nets:
+            raise ValueError("the input shape is not known yet: give input_shape, or call with data first")
+        return self._bind(self.input_shape) if self.input_shape else next(iter(self._nets.values()))
+
+    @property
+    def parameters(self) -> np.ndarray:
+        """θ, flat, in PyTorch's ``parameters_to_vector`` order (read-only)."""
+        return self._net()[1]
+
+    @property
+    def num_params(self) -> int:
+        return int(self._net()[0].num_params)
+
+    def state_dict(self) -> Dict[str, np.ndarray]:
+        """Every parameter tensor (views of :attr:`parameters`) and buffer, by ``state_dict``
+        name."""
+        net, theta = self._net()
+        out = {name: theta[o:o + int(np.prod(shape))].reshape(shape)
+               for name, shape, o in net.param_tensors()}
+        out.update(dict(net.buffers()))
+        return out
+
+    def with_parameters(self, theta: Any) -> "Model":
+        """The same network with parameters ``theta`` (and the same buffers)."""
+        theta = np.asarray(theta, dtype=np.float64)
+        net, _ = self._net()
+        state = self.state_dict()
+        for name, shape, o in net.param_tensors():
+            state[name] = theta[o:o + int(np.prod(shape))].reshape(shape)
+        return Model(self.text, state, self.input_shape or tuple(net.input_shape))
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        shape = self.input_shape or (tuple(self._net()[0].input_shape) if self._nets else None)
+        return f"Model(input_shape={shape}, text={self.text!r})"
+
+    def curvature(self, X: Any, y: Any = None, *, likelihood: str, kind: str = "exact",
+                  kfac_type: str = "type2", kfac_approx: str = "expand",
+                  norm_block: str = "diagonal", damping: float = 1e-3, mc_samples: int = 1,
+                  seed: int = 0, rank: Optional[int] = None, randomized: bool = False,
+                  sigma: Optional[float] = None) -> "CurvatureOperator":
+        """The Fisher of this model with a ``likelihood`` head (``gaussian``, ``bernoulli``,
+        ``categorical``, ``poisson``) on ``X`` (and targets ``y`` where the route needs them), as
+        ``fisherlab curvature --kind KIND`` computes it: ``exact``, ``mc``, ``empirical``,
+        ``hessian``, ``diag``, ``block-diag``, ``kfac``, ``ekfac`` or ``low-rank``. ``kfac_type``
+        (``type2``, ``mc``, ``empirical``) chooses the labels of the structured ones,
+        ``kfac_approx`` (``expand``, ``reduce``) K-FAC for shared layers. ``damping`` is the λ
+        that :meth:`CurvatureOperator.solve` and :meth:`CurvatureOperator.logdet` use by
+        default.
+        """
+        x = _inputs(X)
+        net, theta = self._for(x)
+        yy = None if y is None else _targets(y)
+        op = _native.curvature(net, theta, x, yy, likelihood, sigma, kind, kfac_type,
+                               kfac_approx, norm_block, int(mc_samples), int(seed),
+                               None if rank is None else int(rank), bool(randomized))
+        return CurvatureOperator(op, damping)
+
+    def loss_and_gradient(self, X: Any, y: Any, *, likelihood: str,
+                          sigma: Optional[float] = None) -> Tuple[float, np.ndarray]:
+        """The mean negative log-likelihood and its gradient in θ."""
+        x = _inputs(X)
+        net, theta = self._for(x)
+        return _native.loss_and_gradient(net, theta, x, _targets(y), likelihood, sigma)
+
+
+def _weight(name: str, v: Any) -> np.ndarray:
+    a = np.asarray(v)
+    if a.dtype not in (np.float64, np.float32):
+        a = a.astype(np.float64)
+    return np.ascontiguousarray(a)
+
+
+class CurvatureOperator:
+    """A P × P curvature matrix as an operator: ``F @ v``, ``F.solve(v)``, ``F.to_dense()``, …,
+    in PyTorch's parameter order. Structured approximations (diagonal, K-FAC, EKFAC, low rank)
+    never form the P × P matrix unless :meth:`to_dense` is called."""
+
+    def __init__(self, op: Any, damping: float = 1e-3):
+        self._op = op
+        #: The λ that :meth:`solve` and :meth:`logdet` use when none is given.
+        self.damping = float(damping)
+
+    @property
+    def shape(self) -> Tuple[int, int]:
+        return (self._op.dim, self._op.dim)
+
+    dtype = np.dtype(np.float64)
+    # NumPy defers `v @ F` to __rmatmul__ instead of treating F as an object array
+    __array_ufunc__ = None
+
+    @property
+    def name(self) -> str:
+        """The route that built it (``kfac``, ``exact``, …)."""
+        return self._op.name
+
+    @property
+    def structure(self) -> str:
+        """How it is stored (``dense``, ``kronecker``, ``diagonal``, …)."""
+        return self._op.structure
+
+    def __repr__(self) -> str:
+        return f"CurvatureOperator({self.name}, {self.structure}, shape={self.shape})"
+
+    def __matmul__(self, v: Any) -> np.ndarray:
+        v = np.asarray(v)
+        if v.dtype != np.float64:
+            v = v.astype(np.float64)
+        return self._op.matmul(v)
+
+    def __rmatmul__(self, v: Any) -> np.ndarray:
+        # vᵀ F = (F v)ᵀ: the operator is symmetric
+        v = np.asarray(v, dtype=np.float64)
+        return (self @ v.T).T
+
+    def to_dense(self) -> np.ndarray:
+        """The P × P matrix (read-only): the operator's own storage for a dense route, no copy."""
+        a = self._op.dense()
+        a.flags.writeable = False
+        return a
+
+    def diagonal(self) -> np.ndarray:
+        return self._op.diagonal()
+
+    def trace(self) -> float:
+        return self._op.trace()
+
+    def frobenius_norm(self) -> float:
+        return self._op.frobenius_norm()
+
+    def logdet(self, damping: Optional[float] = None) -> float:
+        """ln det(F + λI)."""
+        return self._op.logdet(self.damping if damping is None else float(damping))
+
+    def solve(self, v: Any, damping: Optional[float] = None) -> np.ndarray:
+        """(F + λI)⁻¹ v for a vector or a P × k matrix."""
+        v = np.asarray(v)
+        if v.dtype != np.float64:
+            v = v.astype(np.float64)
+        return self._op.solve(v, self.damping if damping is None else float(damping))
+
+    def eigenvalues(self, k: Optional[int] = None) -> np.ndarray:
+        """Every eigenvalue, ascending; or with ``k``, the k largest, descending."""
+        return self._op.eigenvalues() if k is None else self._op.top_eigenvalues(int(k))
+
+    def to_scipy(self) -> Any:
+        """A ``scipy.sparse.linalg.LinearOperator`` over this operator (scipy needed here
+        only)."""
+        from scipy.sparse.linalg import LinearOperator
+
+        return LinearOperator(self.shape, matvec=lambda v: self @ np.ravel(v),
+                              matmat=lambda m: self @ m, rmatvec=lambda v: self @ np.ravel(v),
+                              rmatmat=lambda m: self @ m, dtype=np.float64)
+
+
+def compare(approx: CurvatureOperator, exact: CurvatureOperator, gradient: Any = None,
+            damping: float = 1e-3, *, random_directions: int = 16, seed: int = 0,
+            spectrum: Optional[int] = 100) -> Dict[str, Any]:
+    """Every metric ``fisherlab compare`` reports for ``approx`` against ``exact``: relative
+    Frobenius and spectral errors, the cosine and relative error of the damped natural-gradient
+    directions at ``gradient``, the quadratic-form ratios on the gradient and on random
+    directions, the log-determinant difference at ``damping``, and the ``spectrum`` largest
+    eigenvalues of each (``None``: all)."""
+    g = None if gradient is None else np.ascontiguousarray(gradient, dtype=np.float64)
+    return _native.compare(approx._op, exact._op, g, float(damping), int(random_directions),
+                           int(seed), None if spectrum is None else int(spectrum))
+
+
+class TrainResult:
+    """A training run: its per-step records, the trained model, and how it was made."""
+
+    def __init__(self, records: List[Dict[str, Any]], model: Model, error: Optional[str],
+                 settings: Dict[str, Any], provenance: Dict[str, Any]):
+        #: One dict per step: step, loss (mini-batch, before the step), grad_norm, seconds,
+        #: eval_loss (full data, every ``eval_every`` steps), damping, rho, learning_rate,
+        #: cg_iterations — the lines of ``train --log``.
+        self.records = records
+        #: The model with the final parameters (the last good ones if the run failed).
+        self.model = model
+        #: Why the run stopped early, or ``None``.
+        self.error = error
+        #: The optimizer's hyper-parameters in effect.
+        self.settings = settings
+        #: Version, commit, options, threads, CPU: what a citation needs.
+        self.provenance = provenance
+
+    @property
+    def parameters(self) -> np.ndarray:
+        return self.model.parameters
+
+    def __repr__(self) -> str:
+        last = self.records[-1]["loss"] if self.records else float("nan")
+        return f"TrainResult({len(self.records)} steps, last batch loss {last:.4g}, error={self.error})"
+
+
+def _flags(options: Mapping[str, Any]) -> List[str]:
+    argv: List[str] = []
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value is False or value is None:
+            continue
+        elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            argv += [flag, str(int(value))]
+        elif isinstance(value, str):
+            argv += [flag, value]
+        else:
+            argv += [flag, _num(value)]
+    return argv
+
+
+def train(model: Model, X: Any, y: Any, optimizer: str = "kfac", *, likelihood: str,
+          steps: int = 100, batch: int = 256, seed: int = 0, eval_every: Optional[int] = 10,
+          sigma: Optional[float] = None, **options: Any) -> TrainResult:
+    """Train ``model`` on ``(X, y)`` with one optimizer (``sgd``, ``adam``, ``ngd``, ``diag``,
+    ``kfac``, ``ekfac``, ``smw``, ``hf``), as ``fisherlab train`` does: the same seeded
+    mini-batches, defaults and checks. ``options`` are the hyper-parameters ``train`` takes, by
+    their flag names with underscores (``lr=0.1``, ``damping=1e-3``, ``kfac_type="type2"``,
+    ``momentum=0.9``, ``kl_clip=1e-3``, ``auto_lr=True``, …). A run that fails part-way returns
+    the records and last good parameters with :attr:`TrainResult.error` set.
+    """
+    x = _inputs(X)
+    yy = _targets(y)
+    net, theta = model._for(x)
+    argv = _flags(options)
+    lines, theta_out, error, settings = _native.train(
+        net, theta, x, yy, likelihood, sigma, optimizer, argv, int(steps), int(batch),
+        int(seed), None if eval_every is None else int(eval_every))
+    records = [json.loads(line) for line in lines]
+    trained = model.with_parameters(theta_out)
+    prov = json.loads(_native.provenance("python train", json.dumps({
+        "optimizer": optimizer, "likelihood": likelihood, "sigma": sigma, "steps": steps,
+        "batch": batch, "seed": seed, "eval_every": eval_every, "options": argv})))
+    return TrainResult(records, trained, error, json.loads(settings), prov)
