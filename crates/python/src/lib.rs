@@ -475,6 +475,33 @@ fn data<'a>(
     })
 }
 
+/// The operator of one route on the worker (an approximation need not be Send): the route
+/// from its names, the problem, then the build — or the Hessian, which is no Fisher route.
+fn build(
+    spec: &api::RouteSpec<'_>,
+    model: &Model,
+    theta: &[f64],
+    x: MatRef<'_, f64>,
+    y: Option<MatRef<'_, f64>>,
+) -> Result<Box<dyn CurvatureOperator>, CliError> {
+    let (approx, missing) = api::route(spec, model.num_params())?;
+    if let (Some(e), None) = (missing, y) {
+        return Err(e);
+    }
+    let mut problem = fisherlab_fisher::curvature::Problem::new(model, theta, x)?;
+    if let Some(y) = y {
+        problem = problem.with_targets(y)?;
+    }
+    match (&approx, y) {
+        (Some(a), _) => Ok(a.build(&problem)?),
+        (None, Some(y)) => {
+            let h = hessian_of_mean_nll(model, theta, x, y)?;
+            Ok(Box::new(Dense::new(h)?))
+        }
+        (None, None) => Err(CliError::Input("the Hessian needs targets".into())),
+    }
+}
+
 /// The curvature of `net` at `theta` on `(x, y)` by one route (see `api::RouteSpec`).
 #[pyfunction]
 #[pyo3(signature = (net, theta, x, y, likelihood, sigma, kind, kfac_type, kfac_approx, norm_block, mc_samples, seed, rank, randomized))]
@@ -510,26 +537,8 @@ fn curvature(
         rank,
         randomized,
     };
-    let op: Box<dyn CurvatureOperator> = py
-        .detach(|| -> Result<Box<dyn CurvatureOperator>, CliError> {
-            // an approximation need not be Send: made on the worker
-            let (approx, missing) = api::route(&spec, model.num_params())?;
-            if let (Some(e), None) = (missing, dy) {
-                return Err(e);
-            }
-            let mut problem = fisherlab_fisher::curvature::Problem::new(&model, theta, dx)?;
-            if let Some(y) = dy {
-                problem = problem.with_targets(y)?;
-            }
-            match (&approx, dy) {
-                (Some(a), _) => Ok(a.build(&problem)?),
-                (None, Some(y)) => {
-                    let h = hessian_of_mean_nll(&model, theta, dx, y)?;
-                    Ok(Box::new(Dense::new(h)?))
-                }
-                (None, None) => Err(CliError::Input("the Hessian needs targets".into())),
-            }
-        })
+    let op = py
+        .detach(|| build(&spec, &model, theta, dx, dy))
         .map_err(py_err)?;
     Ok(Operator {
         op,
@@ -558,28 +567,21 @@ fn bench_curvature(
     let theta = theta.as_slice().map_err(|e| bad(format!("theta: {e}")))?;
     let d = data(&x, y.as_ref())?;
     let (dx, dy) = (d.x.get(), d.y.as_ref().map(Columns::get));
+    let spec = api::RouteSpec {
+        kind,
+        kfac_type,
+        kfac_approx: "expand",
+        norm_block: "diagonal",
+        mc_samples: 1,
+        seed: 0,
+        rank: None,
+        randomized: false,
+    };
     py.detach(|| -> Result<Vec<f64>, CliError> {
-        let spec = api::RouteSpec {
-            kind,
-            kfac_type,
-            kfac_approx: "expand",
-            norm_block: "diagonal",
-            mc_samples: 1,
-            seed: 0,
-            rank: None,
-            randomized: false,
-        };
-        let (approx, _) = api::route(&spec, model.num_params())?;
-        let approx = approx.ok_or_else(|| CliError::Input("not a Fisher route".into()))?;
         let mut seconds = Vec::with_capacity(repeats);
         for _ in 0..repeats {
             let t = std::time::Instant::now();
-            let mut problem = fisherlab_fisher::curvature::Problem::new(&model, theta, dx)?;
-            if let Some(y) = dy {
-                problem = problem.with_targets(y)?;
-            }
-            let op = approx.build(&problem)?;
-            drop(op);
+            drop(build(&spec, &model, theta, dx, dy)?);
             seconds.push(t.elapsed().as_secs_f64());
         }
         Ok(seconds)
