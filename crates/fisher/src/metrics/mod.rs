@@ -1,8 +1,14 @@
 //! How good is an approximation? Metrics of any curvature operator against the exact one.
 //!
-//! All metrics are computed from the operators' own exact operations (damped solves,
-//! log-determinants, spectra) plus one dense difference for the norms, so they are meant for
-//! problems where the exact P × P matrix fits in memory.
+//! [`compare`] and [`Reference`] compute every metric from the operators' own exact operations
+//! (damped solves, log-determinants, spectra) plus one dense difference for the norms, so they
+//! are meant for problems where the exact P × P matrix fits in memory.
+//! [`MatrixFreeReference`] estimates the same metrics from Fisher-vector products only, each
+//! with its estimator and its standard error or bound, for networks whose Fisher does not fit.
+
+mod matrix_free;
+
+pub use matrix_free::{Estimate, MatrixFreeComparison, MatrixFreeOptions, MatrixFreeReference};
 
 use crate::{Error, Result};
 use faer::{Mat, Side};
