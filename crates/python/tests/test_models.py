@@ -157,10 +157,10 @@ def test_dense_results_reach_numpy_without_a_copy(small):
     assert type((exact @ np.ones(exact.shape[0])).base).__name__ == "Owned"
 
 
-def test_inputs_are_read_in_place_in_any_layout(small):
+def test_inputs_in_any_layout_give_the_same_bits(small):
     model, x, y = small
     for arr in [x, np.asfortranarray(x)]:
-        assert fisherlab._inputs(arr) is arr  # float64: no copy on the Python side
+        assert fisherlab._inputs(arr) is arr  # float64 reaches Rust as it is (F order: in place)
     assert fisherlab._inputs(x.astype(np.float32)).dtype == np.float64
     wide = np.zeros((5, 8))
     wide[:, ::2] = x

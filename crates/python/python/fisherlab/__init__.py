@@ -11,10 +11,11 @@ numerical failure :class:`NumericalError`, each with the command line's one-line
 >>> F.matrix.tolist()
 [[0.25, 0.0], [0.0, 0.5]]
 
-Arrays: float64 inputs are read where they lie, in C or Fortran order and any strides (arrays
-of more than two axes are made C-contiguous first); other dtypes (float32, integer labels) are
-converted to float64, which copies. Dense results (``to_dense()``, ``@``, ``solve``) are NumPy
-arrays over Rust-owned memory, handed over without a copy.
+Arrays: float64 data in Fortran (column-major) order, the library's own layout, is read in
+place; other layouts are reordered once, so that every result has the same bits as the command
+line's whatever the layout; other dtypes (float32, integer labels) are converted to float64,
+which copies. Dense results (``to_dense()``, ``@``, ``solve``) are NumPy arrays over Rust-owned
+memory, handed over without a copy.
 """
 
 from __future__ import annotations
