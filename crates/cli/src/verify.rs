@@ -145,7 +145,6 @@ fn parse_point(text: &str, symbols: &Symbols) -> Result<Vec<f64>, CliError> {
     Ok(theta)
 }
 
-/// Run the command; `Err(Failed)` when the claim is wrong (exit 1).
 /// What one `verify` run found: both reports, the verdict, and the one-line reason of a failure.
 pub struct Outcome {
     /// The report as the command prints it.
@@ -158,7 +157,8 @@ pub struct Outcome {
     pub failure: Option<String>,
 }
 
-/// Run the command; on a failed check, print the report and return the one-line failure.
+/// Run the command; a wrong claim prints the report and is `Err(Failed)` with its one line
+/// (exit 1).
 pub fn run(args: &VerifyArgs) -> Result<String, CliError> {
     let outcome = check(args)?;
     let text = if args.json {
