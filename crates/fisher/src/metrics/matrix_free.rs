@@ -18,7 +18,9 @@
 //!
 //! [`MatrixFreeFisher`]: crate::curvature::MatrixFreeFisher
 
-use super::{RatioSummary, dot};
+use super::{
+    RatioSummary, check_gradient, direction_agreement, dot, random_directions, ratio_summary,
+};
 use crate::{Error, Result};
 use faer::{Mat, MatRef};
 use fisherlab_linalg::{
@@ -26,7 +28,6 @@ use fisherlab_linalg::{
     stochastic_lanczos_quadrature,
 };
 use rand::RngExt;
-use rand_distr::{Distribution, StandardNormal};
 
 /// Mixed into the seed of the Frobenius probes.
 const PROBE_STREAM: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -328,16 +329,7 @@ impl<'a> MatrixFreeReference<'a> {
         let gradient = match &opts.gradient {
             None => None,
             Some(g) => {
-                if g.len() != p {
-                    return Err(Error::InvalidInput {
-                        what: format!("gradient has length {}, the operators {p}", g.len()),
-                    });
-                }
-                if let Some(k) = g.iter().position(|v| !v.is_finite()) {
-                    return Err(Error::InvalidInput {
-                        what: format!("gradient entry {k} is {}", g[k]),
-                    });
-                }
+                check_gradient(g, p)?;
                 let cg = conjugate_gradient(exact, opts.lambda, g, None, None, &opts.cg)?;
                 let gfg = dot(g, &exact.matvec(g)?);
                 products += cg.iterations + 2;
@@ -351,16 +343,8 @@ impl<'a> MatrixFreeReference<'a> {
             }
         };
 
-        let mut rng = fisherlab_distributions::rng_from_seed(opts.seed);
-        let mut directions = Vec::with_capacity(opts.random_directions);
-        for _ in 0..opts.random_directions {
-            let v: Vec<f64> = (0..p).map(|_| StandardNormal.sample(&mut rng)).collect();
-            let den = dot(&v, &exact.matvec(&v)?);
-            products += 1;
-            if den > 0.0 {
-                directions.push((v, den));
-            }
-        }
+        let directions = random_directions(exact, opts.random_directions, opts.seed)?;
+        products += opts.random_directions;
 
         let steps = opts.slq_steps.min(p);
         let logdet = slq_logdet(exact, opts.lambda, opts.slq_probes, steps, opts.seed)?;
@@ -520,8 +504,7 @@ impl<'a> MatrixFreeReference<'a> {
             });
             let estimator =
                 format!("CG on F + λI ({iterations} iterations, relative residual {residual:.1e})");
-            let cos = dot(d, da) / (dd * dot(da, da).sqrt());
-            let err: f64 = d.iter().zip(da).map(|(x, y)| (x - y) * (x - y)).sum();
+            let (cos, rel_err) = direction_agreement(d, da);
             ngd_cosine = Some(Estimate {
                 value: cos,
                 uncertainty: 2.0 * bound,
@@ -530,24 +513,15 @@ impl<'a> MatrixFreeReference<'a> {
                 failure: failure.clone(),
             });
             ngd_rel_error = Some(Estimate {
-                value: err.sqrt() / dd,
-                uncertainty: bound * (1.0 + err.sqrt() / dd),
+                value: rel_err,
+                uncertainty: bound * (1.0 + rel_err),
                 estimator,
                 products: iterations + 1,
                 failure,
             });
             quad_ratio_gradient = Some(dot(g, &approx.matvec(g)?) / gfg);
         }
-        let mut ratios = Vec::with_capacity(self.directions.len());
-        for (v, den) in &self.directions {
-            ratios.push(dot(v, &approx.matvec(v)?) / den);
-        }
-        let quad_ratio_random = RatioSummary {
-            mean: ratios.iter().sum::<f64>() / ratios.len().max(1) as f64,
-            min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
-            max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            count: ratios.len(),
-        };
+        let quad_ratio_random = ratio_summary(approx, &self.directions)?;
 
         let steps = opts.slq_steps.min(p);
         let (approx_logdet, approx_se, approx_how) = match approx.logdet_damped(opts.lambda) {

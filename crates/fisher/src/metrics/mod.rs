@@ -87,6 +87,71 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// A gradient for `p` parameters: the right length and finite.
+fn check_gradient(g: &[f64], p: usize) -> Result<()> {
+    if g.len() != p {
+        return Err(Error::InvalidInput {
+            what: format!("gradient has length {}, the operators {p}", g.len()),
+        });
+    }
+    if let Some(k) = g.iter().position(|v| !v.is_finite()) {
+        return Err(Error::InvalidInput {
+            what: format!("gradient entry {k} is {}", g[k]),
+        });
+    }
+    Ok(())
+}
+
+/// `count` standard Gaussian directions from `seed` with `vᵀ F v > 0`, and those forms.
+fn random_directions(
+    exact: &dyn CurvatureOperator,
+    count: usize,
+    seed: u64,
+) -> Result<Vec<(Vec<f64>, f64)>> {
+    let mut rng = fisherlab_distributions::rng_from_seed(seed);
+    let mut directions = Vec::with_capacity(count);
+    for _ in 0..count {
+        let v: Vec<f64> = (0..exact.dim())
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
+        let den = dot(&v, &exact.matvec(&v)?);
+        if den > 0.0 {
+            directions.push((v, den));
+        }
+    }
+    Ok(directions)
+}
+
+/// The ratios `vᵀ A v / vᵀ F v` over `directions`.
+fn ratio_summary(
+    approx: &dyn CurvatureOperator,
+    directions: &[(Vec<f64>, f64)],
+) -> Result<RatioSummary> {
+    let mut ratios = Vec::with_capacity(directions.len());
+    for (v, den) in directions {
+        ratios.push(dot(v, &approx.matvec(v)?) / den);
+    }
+    Ok(RatioSummary {
+        mean: ratios.iter().sum::<f64>() / ratios.len().max(1) as f64,
+        min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        count: ratios.len(),
+    })
+}
+
+/// The cosine between the natural-gradient directions `exact` and `approx`, and
+/// `‖approx − exact‖ / ‖exact‖`.
+fn direction_agreement(exact: &[f64], approx: &[f64]) -> (f64, f64) {
+    let norm = dot(exact, exact).sqrt();
+    let cos = dot(exact, approx) / (norm * dot(approx, approx).sqrt());
+    let err: f64 = exact
+        .iter()
+        .zip(approx)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
+    (cos, err.sqrt() / norm)
+}
+
 /// Compare `approx` with `exact` (see [`Comparison`] for the metrics).
 ///
 /// To compare several approximations with one exact operator, build a [`Reference`] once: its
@@ -232,31 +297,14 @@ impl<'a> Reference<'a> {
         let gradient = match &opts.gradient {
             None => None,
             Some(g) => {
-                if g.len() != p {
-                    return Err(Error::InvalidInput {
-                        what: format!("gradient has length {}, the operators {p}", g.len()),
-                    });
-                }
-                if let Some(k) = g.iter().position(|v| !v.is_finite()) {
-                    return Err(Error::InvalidInput {
-                        what: format!("gradient entry {k} is {}", g[k]),
-                    });
-                }
+                check_gradient(g, p)?;
                 let gm = Mat::from_fn(p, 1, |i, _| g[i]);
                 let d = exact.solve_damped(opts.lambda, gm.as_ref())?;
                 let gfg = dot(g, &exact.matvec(g)?);
                 Some((g.clone(), d.col_as_slice(0).to_vec(), gfg))
             }
         };
-        let mut rng = fisherlab_distributions::rng_from_seed(opts.seed);
-        let mut directions = Vec::with_capacity(opts.random_directions);
-        for _ in 0..opts.random_directions {
-            let v: Vec<f64> = (0..p).map(|_| StandardNormal.sample(&mut rng)).collect();
-            let den = dot(&v, &exact.matvec(&v)?);
-            if den > 0.0 {
-                directions.push((v, den));
-            }
-        }
+        let directions = random_directions(exact, opts.random_directions, opts.seed)?;
         let dense = exact.to_dense()?;
         let spectrum = spectrum_of(exact, Some(&dense), opts.spectrum)?;
         let spectral_norm = match opts.spectrum {
@@ -317,22 +365,12 @@ impl<'a> Reference<'a> {
         if let Some((g, de, gfg)) = &self.gradient {
             let gm = Mat::from_fn(p, 1, |i, _| g[i]);
             let da = approx.solve_damped(self.opts.lambda, gm.as_ref())?;
-            let da = da.col_as_slice(0);
-            ngd_cosine = Some(dot(de, da) / (dot(de, de).sqrt() * dot(da, da).sqrt()));
-            let err: f64 = de.iter().zip(da).map(|(x, y)| (x - y) * (x - y)).sum();
-            ngd_rel_error = Some((err / dot(de, de)).sqrt());
+            let (cos, err) = direction_agreement(de, da.col_as_slice(0));
+            ngd_cosine = Some(cos);
+            ngd_rel_error = Some(err);
             quad_ratio_gradient = Some(dot(g, &approx.matvec(g)?) / gfg);
         }
-        let mut ratios = Vec::with_capacity(self.directions.len());
-        for (v, den) in &self.directions {
-            ratios.push(dot(v, &approx.matvec(v)?) / den);
-        }
-        let quad_ratio_random = RatioSummary {
-            mean: ratios.iter().sum::<f64>() / ratios.len().max(1) as f64,
-            min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
-            max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            count: ratios.len(),
-        };
+        let quad_ratio_random = ratio_summary(approx, &self.directions)?;
         let logdet_difference = logdet - self.logdet;
         Ok(Comparison {
             rel_frobenius,
