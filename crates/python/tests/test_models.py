@@ -276,3 +276,17 @@ def test_train_failures_and_bad_options(run_cli):
     assert out.returncode == 2 and out.stderr.strip() == f"error: {e.value}"
     with pytest.raises(ValueError, match="unknown optimizer"):
         fisherlab.train(model, x, y, "lbfgs", likelihood="categorical")
+
+
+@pytest.mark.parametrize("activation", ["identity", "tanh", "relu", "sigmoid", "softplus", "gelu",
+                                        "silu", "leaky_relu"])
+def test_mlp_is_the_command_lines_arch(tmp_path, run_cli, activation):
+    # Model.mlp writes the nn.Sequential text of `--arch … --activation …`: same network, same
+    # default initialisation, same matrix
+    x, y = fisherlab.load_dataset("digits")
+    out = tmp_path / "F.npy"
+    run_cli("curvature", "--arch", "64,5,10", "--activation", activation, "--dataset", "digits",
+            "--likelihood", "categorical", "--kind", "exact", "--out", out)
+    model = fisherlab.Model.mlp([64, 5, 10], activation)
+    F = model.curvature(x, likelihood="categorical", kind="exact").to_dense()
+    assert np.array_equal(F, np.load(out))
