@@ -465,14 +465,22 @@ struct Data<'a> {
     y: Option<Columns<'a>>,
 }
 
-fn data<'a>(
+/// What every model call starts from: the model of `net` with its head, θ, and the data.
+fn call<'a>(
+    net: &Net,
+    likelihood: &str,
+    sigma: Option<f64>,
+    theta: &'a PyReadonlyArray1<'_, f64>,
     x: &'a PyReadonlyArrayDyn<'_, f64>,
     y: Option<&'a PyReadonlyArrayDyn<'_, f64>>,
-) -> PyResult<Data<'a>> {
-    Ok(Data {
+) -> PyResult<(Model, &'a [f64], Data<'a>)> {
+    let model = model_of(net, likelihood, sigma)?;
+    let theta = theta.as_slice().map_err(|e| bad(format!("theta: {e}")))?;
+    let data = Data {
         x: columns(x, "X")?,
         y: y.map(|y| columns(y, "y")).transpose()?,
-    })
+    };
+    Ok((model, theta, data))
 }
 
 /// The operator of one route on the worker (an approximation need not be Send): the route
@@ -523,9 +531,7 @@ fn curvature(
     rank: Option<usize>,
     randomized: bool,
 ) -> PyResult<Operator> {
-    let model = model_of(&net, likelihood, sigma)?;
-    let theta = theta.as_slice().map_err(|e| bad(format!("theta: {e}")))?;
-    let d = data(&x, y.as_ref())?;
+    let (model, theta, d) = call(&net, likelihood, sigma, &theta, &x, y.as_ref())?;
     let (dx, dy) = (d.x.get(), d.y.as_ref().map(Columns::get));
     let spec = api::RouteSpec {
         kind,
@@ -563,9 +569,7 @@ fn bench_curvature(
     kfac_type: &str,
     repeats: usize,
 ) -> PyResult<Vec<f64>> {
-    let model = model_of(&net, likelihood, None)?;
-    let theta = theta.as_slice().map_err(|e| bad(format!("theta: {e}")))?;
-    let d = data(&x, y.as_ref())?;
+    let (model, theta, d) = call(&net, likelihood, None, &theta, &x, y.as_ref())?;
     let (dx, dy) = (d.x.get(), d.y.as_ref().map(Columns::get));
     let spec = api::RouteSpec {
         kind,
@@ -600,9 +604,7 @@ fn loss_and_gradient<'py>(
     likelihood: &str,
     sigma: Option<f64>,
 ) -> PyResult<(f64, Bound<'py, PyArray1<f64>>)> {
-    let model = model_of(&net, likelihood, sigma)?;
-    let theta = theta.as_slice().map_err(|e| bad(format!("theta: {e}")))?;
-    let d = data(&x, Some(&y))?;
+    let (model, theta, d) = call(&net, likelihood, sigma, &theta, &x, Some(&y))?;
     let dx = d.x.get();
     let y =
         d.y.as_ref()
@@ -686,9 +688,7 @@ fn train<'py>(
     Option<String>,
     String,
 )> {
-    let model = model_of(&net, likelihood, sigma)?;
-    let theta = theta.as_slice().map_err(|e| bad(format!("theta: {e}")))?;
-    let d = data(&x, Some(&y))?;
+    let (model, theta, d) = call(&net, likelihood, sigma, &theta, &x, Some(&y))?;
     let dx = d.x.get();
     let y =
         d.y.as_ref()
