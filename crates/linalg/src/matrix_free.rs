@@ -658,7 +658,16 @@ fn orthonormal_basis(y: Mat<f64>) -> Mat<f64> {
     Mat::from_fn(n, cols.len(), |i, j| cols[j][i])
 }
 
-fn mean_se(v: &[f64]) -> (f64, f64) {
+/// The mean of `v` and its standard error `√(s² / n)` (infinite for fewer than two values):
+/// what every stochastic estimator here reports.
+///
+/// # Examples
+/// ```
+/// let (m, se) = fisherlab_linalg::mean_and_standard_error(&[1.0, 3.0]);
+/// // s² = 2, n = 2: se = 1
+/// assert_eq!((m, se), (2.0, 1.0));
+/// ```
+pub fn mean_and_standard_error(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
     let m = v.iter().sum::<f64>() / n;
     if v.len() < 2 {
@@ -699,7 +708,7 @@ pub fn hutchinson_trace(
     let samples: Vec<f64> = (0..probes)
         .map(|j| (0..op.dim()).map(|i| z[(i, j)] * fz[(i, j)]).sum())
         .collect();
-    let (estimate, std_error) = mean_se(&samples);
+    let (estimate, std_error) = mean_and_standard_error(&samples);
     Ok(TraceEstimate {
         estimate,
         std_error,
@@ -750,7 +759,7 @@ pub fn hutch_pp_trace(
     let samples: Vec<f64> = (0..k)
         .map(|j| (0..n).map(|i| gp[(i, j)] * fgp[(i, j)]).sum())
         .collect();
-    let (rest, se) = mean_se(&samples);
+    let (rest, se) = mean_and_standard_error(&samples);
     Ok(TraceEstimate {
         estimate: top + rest,
         std_error: se,
@@ -790,7 +799,7 @@ pub fn hutchinson_diagonal(
     let mut se = Vec::with_capacity(n);
     for i in 0..n {
         let samples: Vec<f64> = (0..probes).map(|j| z[(i, j)] * fz[(i, j)]).collect();
-        let (m, s) = mean_se(&samples);
+        let (m, s) = mean_and_standard_error(&samples);
         est.push(m);
         se.push(s);
     }

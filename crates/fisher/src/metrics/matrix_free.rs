@@ -25,7 +25,7 @@ use crate::{Error, Result};
 use faer::{Mat, MatRef};
 use fisherlab_linalg::{
     CgOptions, CurvatureOperator, LanczosOptions, conjugate_gradient, lanczos_top_k,
-    stochastic_lanczos_quadrature,
+    mean_and_standard_error, stochastic_lanczos_quadrature,
 };
 use rand::RngExt;
 
@@ -205,17 +205,6 @@ fn top_eigenvalue(
     }
 }
 
-/// Mean and standard error of `v`.
-fn mean_se(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    if v.len() < 2 {
-        return (m, f64::INFINITY);
-    }
-    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
-    (m, (var / n).sqrt())
-}
-
 /// Per-probe SLQ estimates of `ln det(op + λI)`: their mean and standard error.
 fn slq_logdet(
     op: &dyn CurvatureOperator,
@@ -230,7 +219,7 @@ fn slq_logdet(
             Ok(stochastic_lanczos_quadrature(op, 1, steps, seed.wrapping_add(j))?.logdet(lambda))
         })
         .collect::<Result<Vec<f64>>>()?;
-    Ok(mean_se(&per_probe))
+    Ok(mean_and_standard_error(&per_probe))
 }
 
 /// The exact side of the natural-gradient metrics.
@@ -403,8 +392,8 @@ impl<'a> MatrixFreeReference<'a> {
         diff -= fz;
         let a: Vec<f64> = (0..m).map(|j| diff.col(j).squared_norm_l2()).collect();
         let b = &self.f_sq;
-        let (ma, se_a) = mean_se(&a);
-        let (mb, se_b) = mean_se(b);
+        let (ma, se_a) = mean_and_standard_error(&a);
+        let (mb, se_b) = mean_and_standard_error(b);
         let mf = m as f64;
         let cov = a
             .iter()
