@@ -12,10 +12,14 @@ use clap::Args;
 use faer::{Mat, MatRef};
 use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::curvature::{
-    Approximation, CatalogueEntry, CatalogueOptions, DenseFisher, Labels, Problem, catalogue,
+    Approximation, BlockDiagonalFisher, CatalogueEntry, CatalogueOptions, DenseFisher, GramFisher,
+    Labels, MatrixFreeFisher, Problem, catalogue,
 };
 use fisherlab_fisher::heap::{Usage, measure};
-use fisherlab_fisher::metrics::{CompareOptions, Comparison, Reference};
+use fisherlab_fisher::metrics::{
+    CompareOptions, Comparison, Estimate, MatrixFreeComparison, MatrixFreeOptions,
+    MatrixFreeReference, Reference,
+};
 use fisherlab_fisher::model::{Model, mean_nll, mean_nll_gradient};
 use fisherlab_linalg::CurvatureOperator;
 use fisherlab_optim::TrainOptions;
@@ -47,7 +51,7 @@ pub const FILES: [&str; 12] = [
     "training_loss.png",
 ];
 
-#[derive(Args, Debug, serde::Serialize)]
+#[derive(Args, Debug, Clone, serde::Serialize)]
 pub struct CompareArgs {
     /// Embedded dataset (see `fisherlab datasets`); digits unless --inputs is given.
     #[arg(long, conflicts_with_all = ["inputs", "targets"])]
@@ -77,13 +81,11 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = 0)]
     init_seed: u64,
     /// Optimizers to train and plot (comma-separated): sgd, adam, ngd, diag, kfac, ekfac, smw, hf.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "sgd,adam,diag,kfac,ekfac,hf"
-    )]
-    optimizers: Vec<OptimizerArg>,
+    /// Default: sgd,adam,diag,kfac,ekfac,hf with a dense reference; adam alone with a
+    /// matrix-free one (its network is large: the panel's full-data evaluations would take
+    /// longer than the comparison).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    optimizers: Option<Vec<OptimizerArg>>,
     /// Whose trained weights the Fisher is evaluated at (default: the first of --optimizers).
     #[arg(long, value_enum)]
     fisher_at: Option<OptimizerArg>,
@@ -99,8 +101,11 @@ pub struct CompareArgs {
     /// Seed of the mini-batches, sampled labels, random directions and randomized low rank.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Approximations to compare (comma-separated; default: all): mc, empirical, matrix-free,
-    /// diag, diag-mc, block-diag, kfac, kfac-mc, kfac-empirical, ekfac, low-rank,
+    /// Approximations to compare (comma-separated; default: all that apply — the -reduce
+    /// variants only for networks with layers shared over locations, and with a matrix-free
+    /// reference only those that scale; each skipped, and listed, when it does not fit the
+    /// memory budget): mc, empirical, matrix-free, diag, diag-mc, block-diag, kfac,
+    /// kfac-reduce, kfac-mc, kfac-mc-reduce, kfac-empirical, ekfac, low-rank,
     /// low-rank-randomized, layer-isotropic.
     #[arg(long, value_delimiter = ',')]
     approximations: Option<Vec<String>>,
@@ -114,7 +119,31 @@ pub struct CompareArgs {
     /// `all` (a full eigendecomposition of every dense matrix, O(P³) each).
     #[arg(long, default_value = "100", value_parser = crate::checks::spectrum_arg)]
     spectrum: Spectrum,
-    /// Layer whose Fisher block the heatmaps show (0-based; default: the last layer).
+    /// The exact Fisher the approximations are measured against: dense (formed: every metric
+    /// exact), matrix-free (Fisher-vector products only: every metric estimated, with its
+    /// standard error or bound), or auto: dense when it fits the memory budget.
+    #[arg(long, value_enum, default_value = "auto")]
+    reference: ReferenceArg,
+    /// Inputs the exact Fisher and every approximation are evaluated on: a random subset of
+    /// this many, drawn with --seed (default: all of them with a dense reference, 256 with a
+    /// matrix-free one). Training and the gradient use all the inputs.
+    #[arg(long, value_name = "N")]
+    fisher_inputs: Option<usize>,
+    /// Matrix-free reference: Rademacher probes of the Frobenius estimate.
+    #[arg(long, default_value_t = 32)]
+    probes: usize,
+    /// Matrix-free reference: probes of the log-determinant's stochastic Lanczos quadrature.
+    #[arg(long, default_value_t = 16)]
+    slq_probes: usize,
+    /// Matrix-free reference: Lanczos steps per quadrature probe.
+    #[arg(long, default_value_t = 30)]
+    slq_steps: usize,
+    /// Matrix-free reference: most Lanczos steps of a spectral norm or spectrum, and most CG
+    /// iterations of the natural-gradient direction.
+    #[arg(long, default_value_t = 300)]
+    krylov_steps: usize,
+    /// Layer whose Fisher block the heatmaps show (0-based; default: the last layer with a
+    /// dense reference, the smallest with a matrix-free one).
     #[arg(long)]
     block: Option<usize>,
     /// Output folder (replaced as a whole when it holds an earlier comparison).
@@ -133,6 +162,35 @@ pub struct CompareArgs {
     #[command(flatten)]
     hyper: OptimizerOptions,
 }
+
+/// Which exact Fisher `compare` measures against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReferenceArg {
+    /// Dense when it fits the memory budget, matrix-free otherwise.
+    Auto,
+    /// The dense exact Fisher.
+    Dense,
+    /// Exact Fisher-vector products only.
+    MatrixFree,
+}
+
+/// The training panel without --optimizers, with a dense reference.
+const DENSE_OPTIMIZERS: [OptimizerArg; 6] = [
+    OptimizerArg::Sgd,
+    OptimizerArg::Adam,
+    OptimizerArg::Diag,
+    OptimizerArg::Kfac,
+    OptimizerArg::Ekfac,
+    OptimizerArg::Hf,
+];
+
+/// Relative tolerance of the matrix-free reference's Lanczos runs (Ritz residuals) and CG
+/// (residual): what each estimate's bound is made of.
+const KRYLOV_TOL: f64 = 1e-4;
+
+/// Inputs of the matrix-free reference's Fisher without --fisher-inputs.
+const MATRIX_FREE_INPUTS: usize = 256;
 
 /// Settings tuned by `fisherlab train --tune` (the DeepOBS protocol, 3 seeds) for the default
 /// problem of each embedded dataset, written by the command recorded in each file: the training
@@ -202,7 +260,7 @@ fn panel_settings(
     let mut per_optimizer = Vec::new();
     let mut source = Vec::new();
     let shipped = shipped_for(args, dataset, arch);
-    for &which in &args.optimizers {
+    for &which in args.optimizers.as_deref().unwrap_or(&DENSE_OPTIMIZERS) {
         let mut h = args.hyper.clone();
         let chosen = if let Some(problem) = tuning {
             let settings = crate::tune::grid(which, &[], &[]);
@@ -248,6 +306,22 @@ fn panel_settings(
     })
 }
 
+/// What one approximation was measured to be: exactly against the dense Fisher, or estimated
+/// from products.
+enum Metrics {
+    Dense(Comparison),
+    Free(Box<MatrixFreeComparison>),
+}
+
+/// The metrics that a matrix-free reference estimates, with their JSON keys.
+const ESTIMATED: [&str; 5] = [
+    "rel_frobenius",
+    "rel_spectral",
+    "ngd_cosine",
+    "ngd_rel_error",
+    "logdet_difference",
+];
+
 /// One row of the comparison: an approximation (or the exact reference) with its costs and
 /// its metrics.
 struct Row {
@@ -256,30 +330,101 @@ struct Row {
     build_seconds: f64,
     solve_seconds: f64,
     memory: Usage,
-    metrics: Option<Comparison>,
+    metrics: Option<Metrics>,
+    /// Whether the metrics are estimates (a matrix-free reference): the JSON then carries each
+    /// one's uncertainty, estimator, products and failure.
+    estimated: bool,
 }
 
 impl Row {
     fn json(&self) -> Value {
-        let m = self.metrics.as_ref();
         let mb = |b: usize| b as f64 / 1e6;
-        json!({
+        let mut j = json!({
             "approximation": self.name,
             "about": self.about,
             "build_seconds": self.build_seconds,
             "solve_seconds": self.solve_seconds,
             "peak_memory_mb": mb(self.memory.peak),
             "kept_memory_mb": mb(self.memory.kept),
-            "rel_frobenius": m.map(|c| c.rel_frobenius),
-            "rel_spectral": m.map(|c| c.rel_spectral),
-            "ngd_cosine": m.and_then(|c| c.ngd_cosine),
-            "ngd_rel_error": m.and_then(|c| c.ngd_rel_error),
-            "quad_ratio_gradient": m.and_then(|c| c.quad_ratio_gradient),
-            "quad_ratio_random_mean": m.map(|c| c.quad_ratio_random.mean),
-            "quad_ratio_random_min": m.map(|c| c.quad_ratio_random.min),
-            "quad_ratio_random_max": m.map(|c| c.quad_ratio_random.max),
-            "logdet_difference": m.map(|c| c.logdet_difference),
-        })
+        });
+        let (values, estimates): (Vec<Option<f64>>, Vec<Option<&Estimate>>) = match &self.metrics {
+            None => (vec![None; 9], vec![None; 5]),
+            Some(Metrics::Dense(c)) => (
+                vec![
+                    Some(c.rel_frobenius),
+                    Some(c.rel_spectral),
+                    c.ngd_cosine,
+                    c.ngd_rel_error,
+                    c.quad_ratio_gradient,
+                    Some(c.quad_ratio_random.mean),
+                    Some(c.quad_ratio_random.min),
+                    Some(c.quad_ratio_random.max),
+                    Some(c.logdet_difference),
+                ],
+                vec![None; 5],
+            ),
+            Some(Metrics::Free(c)) => (
+                vec![
+                    c.rel_frobenius.converged(),
+                    c.rel_spectral.converged(),
+                    c.ngd_cosine.as_ref().and_then(Estimate::converged),
+                    c.ngd_rel_error.as_ref().and_then(Estimate::converged),
+                    c.quad_ratio_gradient,
+                    Some(c.quad_ratio_random.mean),
+                    Some(c.quad_ratio_random.min),
+                    Some(c.quad_ratio_random.max),
+                    c.logdet_difference.converged(),
+                ],
+                vec![
+                    Some(&c.rel_frobenius),
+                    Some(&c.rel_spectral),
+                    c.ngd_cosine.as_ref(),
+                    c.ngd_rel_error.as_ref(),
+                    Some(&c.logdet_difference),
+                ],
+            ),
+        };
+        let keys = [
+            "rel_frobenius",
+            "rel_spectral",
+            "ngd_cosine",
+            "ngd_rel_error",
+            "quad_ratio_gradient",
+            "quad_ratio_random_mean",
+            "quad_ratio_random_min",
+            "quad_ratio_random_max",
+            "logdet_difference",
+        ];
+        for (k, v) in keys.iter().zip(values) {
+            j[*k] = json!(v);
+        }
+        if self.estimated {
+            for (k, e) in ESTIMATED.iter().zip(estimates) {
+                j[format!("{k}_uncertainty")] =
+                    json!(e.and_then(|e| e.converged().map(|_| e.uncertainty)));
+                j[format!("{k}_estimator")] = json!(e.map(|e| e.estimator.clone()));
+                j[format!("{k}_products")] = json!(e.map(|e| e.products));
+                j[format!("{k}_failure")] = json!(e.and_then(|e| e.failure.clone()));
+            }
+            j["products"] = json!(match &self.metrics {
+                Some(Metrics::Free(c)) => Some(c.products),
+                _ => None,
+            });
+        }
+        j
+    }
+
+    /// A table cell: the value, with `± uncertainty` when it is an estimate, or why it is
+    /// missing.
+    fn cell(j: &Value, key: &str) -> String {
+        let value = format::cell(&j[key]);
+        if let Some(u) = j[format!("{key}_uncertainty")].as_f64() {
+            return format!("{value} ± {}", format::short(u));
+        }
+        if j[format!("{key}_failure")].is_string() {
+            return "no convergence".into();
+        }
+        value
     }
 }
 
@@ -323,6 +468,7 @@ struct Results {
 /// Run the command.
 pub fn run(args: &CompareArgs) -> Result<String, CliError> {
     let started = Instant::now();
+    let mut args = args.clone();
     train::check_options(&args.hyper)?;
     checks::at_least(
         1,
@@ -331,10 +477,16 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
             ("batch", args.batch),
             ("eval-every", args.eval_every),
             ("rank", args.rank),
+            ("slq-steps", args.slq_steps),
+            ("krylov-steps", args.krylov_steps),
+            ("fisher-inputs", args.fisher_inputs.unwrap_or(1)),
         ],
     )?;
+    checks::at_least(
+        2,
+        &[("probes", args.probes), ("slq-probes", args.slq_probes)],
+    )?;
     checks::positive(&[("lambda", Some(args.lambda)), ("sigma", args.sigma)])?;
-    let entries = selected(args)?;
     io::check_output_folder(&args.out, "comparison.json")?;
 
     // data and model
@@ -364,27 +516,75 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
     let head = Head::from_name(&likelihood, args.sigma)?;
     let model = Model::new(net.clone(), head)?;
     let layers = net.taps().len();
-    let block_layer = args.block.unwrap_or(layers - 1);
-    if block_layer >= layers {
+    if let Some(b) = args.block.filter(|&b| b >= layers) {
         return Err(CliError::Input(format!(
-            "--block {block_layer} is invalid: the network has parameterised layers 0..={}",
+            "--block {b} is invalid: the network has parameterised layers 0..={}",
             layers - 1
         )));
     }
+    if let Some(n) = args.fisher_inputs.filter(|&n| n > x.nrows()) {
+        return Err(CliError::Input(format!(
+            "--fisher-inputs {n} is invalid: the data have {} inputs",
+            x.nrows()
+        )));
+    }
     Problem::new(&model, &theta0, x.as_ref())?.with_targets(y.as_ref())?;
-    let fisher_at = args.fisher_at.unwrap_or(args.optimizers[0]);
-    if args.weights.is_none() && !args.optimizers.contains(&fisher_at) {
+
+    // which reference: before training, does the dense comparison fit the memory budget?
+    let shared = net.taps().iter().any(|t| t.locations() > 1);
+    let dense_inputs = args.fisher_inputs.unwrap_or(x.nrows());
+    let (xd, yd) = subset(x.as_ref(), y.as_ref(), dense_inputs, args.seed);
+    let dense_plan = |entries: &[CatalogueEntry]| {
+        memory_plan(
+            entries,
+            &Problem::new(&model, &theta0, xd.as_ref())?.with_targets(yd.as_ref())?,
+        )
+    };
+    let matrix_free = match args.reference {
+        ReferenceArg::Dense => {
+            dense_plan(&selected(&args, shared, false)?)?;
+            false
+        }
+        ReferenceArg::MatrixFree => true,
+        ReferenceArg::Auto => dense_plan(&selected(&args, shared, false)?).is_err(),
+    };
+    if matrix_free && args.spectrum.0.is_none() {
+        return Err(CliError::Input(
+            "--spectrum all is invalid with a matrix-free reference: give a count (Lanczos)".into(),
+        ));
+    }
+    let entries = selected(&args, shared, matrix_free)?;
+    if args.optimizers.is_none() {
+        args.optimizers = Some(if matrix_free {
+            vec![OptimizerArg::Adam]
+        } else {
+            DENSE_OPTIMIZERS.to_vec()
+        });
+    }
+    let optimizers = args.optimizers.clone().unwrap_or_default();
+    let fisher_at = args.fisher_at.unwrap_or(optimizers[0]);
+    if args.weights.is_none() && !optimizers.contains(&fisher_at) {
         return Err(CliError::Input(format!(
             "--fisher-at {} is invalid: it must be one of --optimizers",
             fisher_at.name()
         )));
     }
-
-    // before training: does the comparison fit the memory budget?
-    memory_plan(
-        &entries,
-        &Problem::new(&model, &theta0, x.as_ref())?.with_targets(y.as_ref())?,
-    )?;
+    let fisher_inputs = args.fisher_inputs.unwrap_or(if matrix_free {
+        MATRIX_FREE_INPUTS.min(x.nrows())
+    } else {
+        x.nrows()
+    });
+    let (xf, yf) = subset(x.as_ref(), y.as_ref(), fisher_inputs, args.seed);
+    let block_layer = args.block.unwrap_or_else(|| {
+        if matrix_free {
+            // the smallest layer: its block is materialised on its own
+            (0..layers)
+                .min_by_key(|&l| net.taps()[l].num_params())
+                .unwrap_or(0)
+        } else {
+            layers - 1
+        }
+    });
 
     // 1. training curves, and the weights the Fisher is evaluated at
     let clock = Instant::now();
@@ -404,7 +604,7 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
         seeds: 1,
     };
     let settings = panel_settings(
-        args,
+        &args,
         dataset.map(|d| d.name),
         built.arch.as_deref(),
         args.tune.then_some(&tuning),
@@ -440,78 +640,36 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
     };
     let initial_loss = mean_nll(&model, &theta0, x.as_ref(), y.as_ref())?;
     let training_seconds = clock.elapsed().as_secs_f64();
-    let mut metrics_seconds = 0.0;
 
-    // 2. exact Fisher and every approximation at θ
-    let problem = Problem::new(&model, &theta, x.as_ref())?.with_targets(y.as_ref())?;
+    // 2. exact Fisher and every approximation at θ, on the Fisher's inputs
+    let problem = Problem::new(&model, &theta, xf.as_ref())?.with_targets(yf.as_ref())?;
     let (loss, gradient) = mean_nll_gradient(&model, &theta, x.as_ref(), y.as_ref())?;
-    let g = Mat::from_fn(gradient.len(), 1, |i, _| gradient[i]);
-    let bar = train::progress(entries.len() + 1, "fisher", args.quiet)?;
-    bar.set_message("exact");
-    let exact_route = DenseFisher::new(Labels::Expected);
-    let (exact, exact_row) = timed_build(
-        "exact",
-        "the exact Fisher (reference)",
-        &exact_route,
-        &problem,
-        args.lambda,
-        g.as_ref(),
-    )?;
-    let clock = Instant::now();
-    let reference = Reference::new(
-        exact.as_ref(),
-        &CompareOptions {
-            lambda: args.lambda,
-            gradient: Some(gradient.clone()),
-            random_directions: 16,
-            seed: args.seed,
-            spectrum: args.spectrum.0,
-        },
-    )?;
-    metrics_seconds += clock.elapsed().as_secs_f64();
-    bar.inc(1);
+    let setting = Setting {
+        problem: &problem,
+        gradient: &gradient,
+        entries: &entries,
+        block_layer,
+        args: &args,
+    };
+    let measured = if matrix_free {
+        compare_matrix_free(&setting)?
+    } else {
+        compare_dense(&setting)?
+    };
+    let Measured {
+        rows,
+        spectra,
+        blocks,
+        metrics_seconds,
+        reference,
+    } = measured;
+
     let block_range = net.taps()[block_layer].range();
     let (w_off, block_size) = (block_range.start, block_range.len());
-    let mut heat: [Option<Mat<f64>>; 3] = [None, None, None];
-    let exact_block = block(exact.as_ref(), w_off, block_size)?;
-    let mut spectra = vec![("exact".to_string(), descending(reference.spectrum()))];
-    let mut rows = vec![exact_row];
-    for entry in &entries {
-        bar.set_message(entry.name);
-        let (op, mut row) = timed_build(
-            entry.name,
-            entry.about,
-            entry.approximation.as_ref(),
-            &problem,
-            args.lambda,
-            g.as_ref(),
-        )?;
-        let clock = Instant::now();
-        let c = reference.compare(op.as_ref())?;
-        metrics_seconds += clock.elapsed().as_secs_f64();
-        spectra.push((entry.name.to_string(), descending(&c.spectrum_approx)));
-        row.metrics = Some(c);
-        if let Some(k) = HEATMAPS.iter().position(|(n, _)| *n == entry.name) {
-            heat[k] = Some(block(op.as_ref(), w_off, block_size)?);
-        }
-        rows.push(row);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let blocks: Vec<(String, Mat<f64>)> = std::iter::once(("exact".to_string(), exact_block))
-        .chain(
-            HEATMAPS
-                .iter()
-                .zip(heat)
-                .filter_map(|((_, title), b)| b.map(|b| (title.to_string(), b))),
-        )
-        .collect();
-    drop(reference);
-    drop(exact);
-
     let summary = json!({
         "dataset": dataset.map(|d| d.name),
         "inputs": x.nrows(),
+        "fisher_inputs": fisher_inputs,
         "arch": built.arch,
         "activation": built.arch.as_ref().map(|_| args.net.activation.clone()),
         "model": args.net.model.as_ref().map(|p| p.display().to_string()),
@@ -535,6 +693,7 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
         "rank": args.rank,
         "loss": loss,
         "gradient_norm": gradient.iter().map(|v| v * v).sum::<f64>().sqrt(),
+        "reference": reference,
         "block": {
             "layer": block_layer,
             "first_parameter": w_off,
@@ -563,12 +722,12 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
         block_title,
     };
     let mut report = report_json(&results);
-    report["provenance"] = crate::provenance::record("compare", args);
+    report["provenance"] = crate::provenance::record("compare", &args);
     report["provenance"]["optimizers"] = train::optimizer_settings(&results.outcomes);
     report["seconds"] = json!({
         "training": training_seconds,
         "builds": results.rows.iter().map(|r| r.build_seconds).sum::<f64>(),
-        "solves": results.rows.iter().map(|r| r.solve_seconds).sum::<f64>(),
+        "solves": results.rows.iter().map(|r| r.solve_seconds).filter(|t| t.is_finite()).sum::<f64>(),
         "metrics": metrics_seconds,
     });
     io::write_folder(&args.out, "comparison.json", |dir| {
@@ -595,7 +754,7 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
     }
     let mut text =
         format!(
-            "{} inputs, {}, P = {}, Fisher at {} (loss {}), λ = {}\n\n",
+            "{} inputs, {}, P = {}, Fisher at {} (loss {}), λ = {}\n",
             x.nrows(),
             describe(&results.summary),
             net.num_params(),
@@ -606,7 +765,10 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
             format::short(loss),
             args.lambda,
         );
+    text += &reference_line(&results.summary);
+    text.push('\n');
     text += &comparison_table(&results.rows);
+    text += &estimator_notes(&results);
     text.push('\n');
     let (headers, body) = training_rows(&results.outcomes, &results.summary);
     text += &format::table(&headers, &body);
@@ -619,14 +781,370 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
     done(text)
 }
 
-/// The catalogue entries asked for by --approximations, in catalogue order.
-fn selected(args: &CompareArgs) -> Result<Vec<CatalogueEntry>, CliError> {
+/// What the second phase needs: the problem on the Fisher's inputs, the full-data gradient,
+/// the approximations, and the options.
+struct Setting<'a> {
+    problem: &'a Problem<'a>,
+    gradient: &'a [f64],
+    entries: &'a [CatalogueEntry],
+    block_layer: usize,
+    args: &'a CompareArgs,
+}
+
+/// What the second phase measured.
+struct Measured {
+    rows: Vec<Row>,
+    spectra: Vec<(String, Vec<f64>)>,
+    blocks: Vec<(String, Mat<f64>)>,
+    metrics_seconds: f64,
+    /// How the reference was made (route, products, options, skipped approximations).
+    reference: Value,
+}
+
+/// The heatmaps' blocks: the exact one first, then those of [`HEATMAPS`] that were built.
+fn heatmap_blocks(exact: Mat<f64>, heat: [Option<Mat<f64>>; 3]) -> Vec<(String, Mat<f64>)> {
+    std::iter::once(("exact".to_string(), exact))
+        .chain(
+            HEATMAPS
+                .iter()
+                .zip(heat)
+                .filter_map(|((_, title), b)| b.map(|b| (title.to_string(), b))),
+        )
+        .collect()
+}
+
+/// Against the dense exact Fisher: every metric exact.
+fn compare_dense(s: &Setting<'_>) -> Result<Measured, CliError> {
+    let (problem, args) = (s.problem, s.args);
+    let g = Mat::from_fn(s.gradient.len(), 1, |i, _| s.gradient[i]);
+    let bar = train::progress(s.entries.len() + 1, "fisher", args.quiet)?;
+    bar.set_message("exact");
+    let exact_route = DenseFisher::new(Labels::Expected);
+    let (exact, exact_row) = timed_build(
+        "exact",
+        "the exact Fisher (reference)",
+        &exact_route,
+        problem,
+        args.lambda,
+        g.as_ref(),
+        None,
+    )?;
+    let mut metrics_seconds = 0.0;
+    let clock = Instant::now();
+    let reference = Reference::new(
+        exact.as_ref(),
+        &CompareOptions {
+            lambda: args.lambda,
+            gradient: Some(s.gradient.to_vec()),
+            random_directions: 16,
+            seed: args.seed,
+            spectrum: args.spectrum.0,
+        },
+    )?;
+    metrics_seconds += clock.elapsed().as_secs_f64();
+    bar.inc(1);
+    let block_range = problem.model().net().taps()[s.block_layer].range();
+    let (w_off, block_size) = (block_range.start, block_range.len());
+    let mut heat: [Option<Mat<f64>>; 3] = [None, None, None];
+    let exact_block = block(exact.as_ref(), w_off, block_size)?;
+    let mut spectra = vec![("exact".to_string(), descending(reference.spectrum()))];
+    let mut rows = vec![exact_row];
+    for entry in s.entries {
+        bar.set_message(entry.name);
+        let (op, mut row) = timed_build(
+            entry.name,
+            entry.about,
+            entry.approximation.as_ref(),
+            problem,
+            args.lambda,
+            g.as_ref(),
+            None,
+        )?;
+        let clock = Instant::now();
+        let c = reference.compare(op.as_ref())?;
+        metrics_seconds += clock.elapsed().as_secs_f64();
+        spectra.push((entry.name.to_string(), descending(&c.spectrum_approx)));
+        row.metrics = Some(Metrics::Dense(c));
+        if let Some(k) = HEATMAPS.iter().position(|(n, _)| *n == entry.name) {
+            heat[k] = Some(block(op.as_ref(), w_off, block_size)?);
+        }
+        rows.push(row);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(Measured {
+        rows,
+        spectra,
+        blocks: heatmap_blocks(exact_block, heat),
+        metrics_seconds,
+        reference: json!({
+            "route": "dense",
+            "about": "the exact Fisher formed (Kronecker fast path); every metric exact",
+            "skipped": [],
+        }),
+    })
+}
+
+/// Against exact Fisher-vector products only: every metric estimated, with its uncertainty.
+/// The products go through the Gram factor when it fits the memory budget, else through
+/// forward-mode and backward passes; an approximation that does not fit is skipped and listed.
+fn compare_matrix_free(s: &Setting<'_>) -> Result<Measured, CliError> {
+    use fisherlab_linalg::memory::reserve;
+    let (problem, args) = (s.problem, s.args);
+    let p = problem.model().num_params();
+    let g = Mat::from_fn(p, 1, |i, _| s.gradient[i]);
+    let bar = train::progress(s.entries.len() + 1, "fisher", args.quiet)?;
+    bar.set_message("exact products");
+    let gram = reserve("the Gram factor", GramFisher.memory_bytes(problem)).is_ok();
+    let (route, route_about): (&dyn Approximation, &str) = if gram {
+        (
+            &GramFisher,
+            "exact Fisher-vector products through the Gram factor F = UᵀU/N of the rows Lₙᵀ Jₙ (N·C × P)",
+        )
+    } else {
+        (
+            &MatrixFreeFisher,
+            "exact Fisher-vector products by forward-mode and backward passes (the Gram factor does not fit the memory budget)",
+        )
+    };
+    let start = Instant::now();
+    let (exact, memory) = measure(|| route.build(problem));
+    let build_seconds = start.elapsed().as_secs_f64();
+    let exact = exact.map_err(|e| crate::budget::explain(e, problem))?;
+    let exact_row = Row {
+        name: "exact".into(),
+        about: "the exact Fisher as products (reference), solves by CG: the matrix-free approximation itself".into(),
+        build_seconds,
+        // its CG runs beside the other iterations of the reference: see `reference`
+        solve_seconds: f64::NAN,
+        memory,
+        metrics: None,
+        estimated: true,
+    };
+    let options = MatrixFreeOptions {
+        lambda: args.lambda,
+        gradient: Some(s.gradient.to_vec()),
+        random_directions: 16,
+        seed: args.seed,
+        frobenius_probes: args.probes,
+        slq_probes: args.slq_probes,
+        slq_steps: args.slq_steps,
+        lanczos: fisherlab_linalg::LanczosOptions {
+            tol: KRYLOV_TOL,
+            max_steps: args.krylov_steps,
+            scale: 0.0,
+        },
+        spectrum: args.spectrum.0.unwrap_or(1).min(p),
+        cg: fisherlab_linalg::CgOptions {
+            tol: KRYLOV_TOL,
+            max_iter: args.krylov_steps,
+            truncated: true,
+        },
+    };
+    let clock = Instant::now();
+    let (reference, reference_memory) =
+        measure(|| MatrixFreeReference::new(exact.as_ref(), &options));
+    let reference = reference?;
+    let reference_seconds = clock.elapsed().as_secs_f64();
+    bar.inc(1);
+
+    let layer = s.block_layer;
+    let block_range = problem.model().net().taps()[layer].range();
+    let (w_off, block_size) = (block_range.start, block_range.len());
+    let clock = Instant::now();
+    let exact_block = BlockDiagonalFisher::new(Labels::Expected)
+        .block(problem, layer)
+        .map_err(|e| crate::budget::explain(e, problem))?;
+    let block_seconds = clock.elapsed().as_secs_f64();
+
+    // every approximation that fits, built; then all compared at once (their products with
+    // the exact Fisher batched)
+    let mut built: Vec<(Box<dyn CurvatureOperator>, Row)> = Vec::new();
+    let mut skipped = Vec::new();
+    for entry in s.entries {
+        bar.set_message(entry.name);
+        if entry.name == "matrix-free" {
+            skipped.push(json!({"approximation": entry.name, "reason": "the reference itself (exact products, CG solves): its row is `exact`"}));
+            bar.inc(1);
+            continue;
+        }
+        let need = entry.approximation.memory_bytes(problem);
+        if let Err(e) = reserve(format!("{} at P = {p}", entry.name), need) {
+            skipped.push(json!({"approximation": entry.name, "reason": e.to_string()}));
+            bar.inc(1);
+            continue;
+        }
+        // the exact products at hand serve the routes that need some (randomized low rank)
+        built.push(timed_build(
+            entry.name,
+            entry.about,
+            entry.approximation.as_ref(),
+            problem,
+            args.lambda,
+            g.as_ref(),
+            Some(exact.as_ref()),
+        )?);
+        bar.inc(1);
+    }
+    bar.set_message("metrics");
+    let clock = Instant::now();
+    let ops: Vec<&dyn CurvatureOperator> = built.iter().map(|(op, _)| op.as_ref()).collect();
+    let compared = reference.compare_many(&ops)?;
+    let compare_seconds = clock.elapsed().as_secs_f64();
+    let metrics_seconds = reference_seconds + compare_seconds;
+    let mut heat: [Option<Mat<f64>>; 3] = [None, None, None];
+    let mut spectra = vec![("exact".to_string(), descending(reference.spectrum()))];
+    let mut rows = vec![exact_row];
+    for ((op, mut row), c) in built.into_iter().zip(compared) {
+        spectra.push((row.name.clone(), descending(&c.spectrum_approx)));
+        if let Some(k) = HEATMAPS.iter().position(|(n, _)| *n == row.name) {
+            heat[k] = Some(block(op.as_ref(), w_off, block_size)?);
+        }
+        row.metrics = Some(Metrics::Free(Box::new(c)));
+        row.estimated = true;
+        rows.push(row);
+    }
+    bar.finish_and_clear();
+    let reference = json!({
+        "route": "matrix-free",
+        "products": if gram { "gram" } else { "forward-mode" },
+        "about": route_about,
+        "fisher_inputs": problem.len(),
+        "seconds": reference_seconds,
+        "compare_seconds": compare_seconds,
+        "peak_memory_mb": reference_memory.peak as f64 / 1e6,
+        "exact_products": reference.products(),
+        "natural_gradient_cg": reference.cg_summary(),
+        "block_seconds": block_seconds,
+        "options": {
+            "probes": args.probes,
+            "slq_probes": args.slq_probes,
+            "slq_steps": args.slq_steps,
+            "krylov_steps": args.krylov_steps,
+            "lanczos_tol": options.lanczos.tol,
+            "cg_tol": options.cg.tol,
+            "random_directions": options.random_directions,
+            "spectrum": options.spectrum,
+        },
+        "spectrum_failure": reference.spectrum_failure(),
+        "skipped": skipped,
+    });
+    Ok(Measured {
+        rows,
+        spectra,
+        blocks: heatmap_blocks(exact_block, heat),
+        metrics_seconds,
+        reference,
+    })
+}
+
+/// `n` of the rows of `x` and `y`, drawn without replacement with `seed` and kept in their
+/// order (all of them when `n` is their count).
+fn subset(x: MatRef<'_, f64>, y: MatRef<'_, f64>, n: usize, seed: u64) -> (Mat<f64>, Mat<f64>) {
+    let total = x.nrows();
+    if n >= total {
+        return (x.to_owned(), y.to_owned());
+    }
+    let mut rng = fisherlab_distributions::rng_from_seed(seed ^ SUBSET_STREAM);
+    let mut idx = rand::seq::index::sample(&mut rng, total, n).into_vec();
+    idx.sort_unstable();
+    (
+        Mat::from_fn(n, x.ncols(), |i, j| x[(idx[i], j)]),
+        Mat::from_fn(n, y.ncols(), |i, j| y[(idx[i], j)]),
+    )
+}
+
+/// Mixed into --seed for the Fisher's subset of inputs.
+const SUBSET_STREAM: u64 = 0x005e_ed0f_f15e;
+
+/// One line saying which reference the table measures against.
+fn reference_line(summary: &Value) -> String {
+    let r = &summary["reference"];
+    let of = |n: &Value| {
+        if summary["fisher_inputs"] == summary["inputs"] {
+            String::new()
+        } else {
+            format!(
+                ", on {} of the {} inputs (--fisher-inputs, drawn with --seed)",
+                n, summary["inputs"]
+            )
+        }
+    };
+    match r["route"].as_str() {
+        Some("matrix-free") => format!(
+            "reference: matrix-free — {}{}; every metric estimated (± one standard error, or a bound)\n",
+            r["about"].as_str().unwrap_or(""),
+            of(&summary["fisher_inputs"])
+        ),
+        _ => format!(
+            "reference: dense — {}{}\n",
+            r["about"].as_str().unwrap_or(""),
+            of(&summary["fisher_inputs"])
+        ),
+    }
+}
+
+/// Under a matrix-free table: each metric's estimator (as the first approximation used it),
+/// the metrics that did not converge, and the approximations skipped.
+fn estimator_notes(r: &Results) -> String {
+    let mut out = String::new();
+    let rows: Vec<Value> = r.rows.iter().skip(1).map(Row::json).collect();
+    if let Some(first) = rows
+        .first()
+        .filter(|j| j["rel_frobenius_estimator"].is_string())
+    {
+        out.push_str("estimators:\n");
+        for (key, header) in
+            ESTIMATED
+                .iter()
+                .zip(["rel Frob", "rel spec", "NGD cos", "NGD rel err", "Δ logdet"])
+        {
+            if let Some(e) = first[format!("{key}_estimator")].as_str() {
+                let _ = writeln!(out, "  {header}: {e}");
+            }
+        }
+    }
+    for j in &rows {
+        for key in ESTIMATED {
+            if let Some(f) = j[format!("{key}_failure")].as_str() {
+                let _ = writeln!(
+                    out,
+                    "{} {key}: not reported: {f}",
+                    j["approximation"].as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+    if let Some(skipped) = r.summary["reference"]["skipped"].as_array() {
+        for s in skipped {
+            let _ = writeln!(
+                out,
+                "skipped {}: {}",
+                s["approximation"].as_str().unwrap_or(""),
+                s["reason"].as_str().unwrap_or("")
+            );
+        }
+    }
+    out
+}
+
+/// The catalogue entries asked for by --approximations, in catalogue order; by default those
+/// that apply: the -reduce variants only for a network with layers `shared` over locations,
+/// and with a `matrix_free` reference only those that scale.
+fn selected(
+    args: &CompareArgs,
+    shared: bool,
+    matrix_free: bool,
+) -> Result<Vec<CatalogueEntry>, CliError> {
     let all = catalogue(&CatalogueOptions {
         rank: args.rank,
         seed: args.seed,
     });
     let Some(names) = &args.approximations else {
-        return Ok(all);
+        return Ok(all
+            .into_iter()
+            .filter(|e| (shared || !e.shared_layers_only) && (e.scales || !matrix_free))
+            .collect());
     };
     for n in names {
         if !all.iter().any(|e| e.name == n) {
@@ -673,9 +1191,13 @@ fn timed_build(
     problem: &Problem<'_>,
     lambda: f64,
     g: MatRef<'_, f64>,
+    products: Option<&dyn CurvatureOperator>,
 ) -> Result<(Box<dyn CurvatureOperator>, Row), CliError> {
     let start = Instant::now();
-    let (op, memory) = measure(|| approximation.build(problem));
+    let (op, memory) = measure(|| match products {
+        Some(f) => approximation.build_with_products(problem, f),
+        None => approximation.build(problem),
+    });
     let build_seconds = start.elapsed().as_secs_f64();
     let op = op.map_err(|e| match crate::budget::memory_error(&e) {
         Some(m) => crate::budget::compare_refusal(
@@ -698,6 +1220,7 @@ fn timed_build(
             solve_seconds,
             memory,
             metrics: None,
+            estimated: false,
         },
     ))
 }
@@ -725,7 +1248,7 @@ fn comparison_table(rows: &[Row]) -> String {
         .iter()
         .map(|r| {
             let j = r.json();
-            COLUMNS.iter().map(|(_, k)| format::cell(&j[*k])).collect()
+            COLUMNS.iter().map(|(_, k)| Row::cell(&j, k)).collect()
         })
         .collect();
     format::table(&COLUMNS.map(|(h, _)| h), &body)
@@ -876,12 +1399,12 @@ fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
     }
 
     let approx = &r.rows[1..];
-    let points = |cost: &dyn Fn(&Row) -> f64, error: &dyn Fn(&Comparison) -> Option<f64>| {
+    let points = |cost: &dyn Fn(&Row) -> f64, key: &str| {
         approx
             .iter()
             .enumerate()
             .map(|(k, row)| {
-                let y = row.metrics.as_ref().and_then(error).unwrap_or(f64::NAN);
+                let y = row.json()[key].as_f64().unwrap_or(f64::NAN);
                 plots::Point {
                     name: row.name.clone(),
                     colour: plots::colour(k),
@@ -893,10 +1416,11 @@ fn figures(dir: &Path, r: &Results) -> Result<(), CliError> {
             })
             .collect::<Vec<_>>()
     };
-    let left = points(&|row| row.build_seconds, &|c| Some(c.rel_frobenius));
-    let right = points(&|row| row.build_seconds + row.solve_seconds, &|c| {
-        c.ngd_rel_error
-    });
+    let left = points(&|row| row.build_seconds, "rel_frobenius");
+    let right = points(
+        &|row| row.build_seconds + row.solve_seconds,
+        "ngd_rel_error",
+    );
     let cost_caption = format!(
         "Error against cost (the exact Fisher builds in {} s)",
         format::short(r.rows[0].build_seconds)
@@ -1091,10 +1615,14 @@ dt {{ font-weight: bold; }}
         .iter()
         .map(|row| {
             let j = row.json();
-            COLUMNS.iter().map(|(_, k)| format::cell(&j[*k])).collect()
+            COLUMNS.iter().map(|(_, k)| Row::cell(&j, k)).collect()
         })
         .collect();
     h += &html_table(&COLUMNS.map(|(c, _)| c), &body);
+    let notes = estimator_notes(r);
+    if !notes.is_empty() {
+        let _ = writeln!(h, "<pre>{}</pre>", escape(&notes));
+    }
     h.push_str(
         "<dl>\n<dt>build s, solve s</dt><dd>seconds to build the operator from the data, and for one damped solve (A + λI)⁻¹g with the full-data gradient g, for an approximation A of the exact Fisher F.</dd>\n\
 <dt>peak MB, kept MB</dt><dd>heap above the starting level during the build, and what the operator keeps.</dd>\n\
@@ -1190,6 +1718,7 @@ mod tests {
                 kept: 1_000_000,
             },
             metrics: None,
+            estimated: false,
         };
         let text = csv(&[row]);
         let lines: Vec<&str> = text.lines().collect();

@@ -7,7 +7,8 @@ use faer::Mat;
 use fisherlab_autodiff::network::Mlp;
 use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::curvature::{
-    Approximation, DenseFisher, DiagonalFisher, Ekfac, Kfac, Labels, MatrixFreeFisher, Problem,
+    Approximation, BlockDiagonalFisher, DenseFisher, DiagonalFisher, Ekfac, GramFisher, Kfac,
+    Labels, MatrixFreeFisher, Problem,
 };
 use fisherlab_fisher::metrics::{CompareOptions, MatrixFreeOptions, MatrixFreeReference, compare};
 use fisherlab_fisher::model::{Model, mean_nll_gradient};
@@ -209,4 +210,68 @@ fn an_iteration_that_did_not_converge_gives_no_number() {
     assert!(c.rel_spectral.converged().is_none());
     assert!(c.spectrum_exact.is_empty() && c.spectrum_failure.is_some());
     assert!(c.rel_frobenius.converged().is_some());
+}
+
+#[test]
+fn compared_together_each_approximation_gets_what_it_gets_alone() {
+    // compare_many batches the products with the exact operator (one block per step) over
+    // every approximation; the iterations are the same, so the metrics are too, to rounding
+    let s = setup();
+    let problem = Problem::new(&s.model, &s.theta, s.x.as_ref()).unwrap();
+    let free = GramFisher.build(&problem).unwrap();
+    let opts = options(&s, 1e-2);
+    let reference = MatrixFreeReference::new(free.as_ref(), &opts).unwrap();
+    let ops: Vec<Box<dyn fisherlab_linalg::CurvatureOperator>> = vec![
+        Kfac::new(Labels::Expected).build(&problem).unwrap(),
+        DiagonalFisher::new(Labels::Expected)
+            .build(&problem)
+            .unwrap(),
+        Ekfac::new(Labels::Expected).build(&problem).unwrap(),
+    ];
+    let refs: Vec<&dyn fisherlab_linalg::CurvatureOperator> =
+        ops.iter().map(|o| o.as_ref()).collect();
+    let together = reference.compare_many(&refs).unwrap();
+    for (op, t) in refs.iter().zip(&together) {
+        let alone = reference.compare(*op).unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * (1.0 + b.abs());
+        assert!(close(t.rel_frobenius.value, alone.rel_frobenius.value));
+        assert!(close(t.rel_spectral.value, alone.rel_spectral.value));
+        assert!(close(
+            t.ngd_cosine.as_ref().unwrap().value,
+            alone.ngd_cosine.as_ref().unwrap().value
+        ));
+        assert!(close(
+            t.logdet_difference.value,
+            alone.logdet_difference.value
+        ));
+        assert_eq!(t.rel_spectral.products, alone.rel_spectral.products);
+    }
+}
+
+#[test]
+fn the_gram_factor_and_one_layer_block_are_the_dense_fishers() {
+    // GramFisher's products and BlockDiagonalFisher::block against the dense exact Fisher
+    let s = setup();
+    let problem = Problem::new(&s.model, &s.theta, s.x.as_ref()).unwrap();
+    let dense = DenseFisher::new(Labels::Expected)
+        .build(&problem)
+        .unwrap()
+        .to_dense()
+        .unwrap();
+    let gram = GramFisher.build(&problem).unwrap().to_dense().unwrap();
+    assert!((&gram - &dense).norm_max() <= 1e-13 * dense.norm_max());
+    let taps = s.model.net().taps();
+    for (l, t) in taps.iter().enumerate() {
+        let r = t.range();
+        let b = BlockDiagonalFisher::new(Labels::Expected)
+            .block(&problem, l)
+            .unwrap();
+        let d = dense.as_ref().submatrix(r.start, r.start, r.len(), r.len());
+        assert!((&b - d).norm_max() <= 1e-13 * dense.norm_max(), "layer {l}");
+    }
+    assert!(
+        BlockDiagonalFisher::new(Labels::Expected)
+            .block(&problem, taps.len())
+            .is_err()
+    );
 }

@@ -44,6 +44,7 @@ mod dense;
 mod diagonal;
 mod ekfac;
 mod kronecker;
+mod lockstep;
 mod low_rank;
 mod matrix_free;
 pub mod memory;
@@ -56,6 +57,7 @@ pub use diagonal::Diagonal;
 pub use ekfac::Ekfac;
 pub use faer::{Mat, MatRef};
 pub use kronecker::{Kronecker, KroneckerDamping};
+pub use lockstep::Lockstep;
 pub use low_rank::LowRankPlusDiagonal;
 pub use matrix_free::{
     CgOptions, CgResult, Lanczos, LanczosOptions, MatrixFree, SpectralDensity, TraceEstimate,

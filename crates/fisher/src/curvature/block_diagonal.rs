@@ -22,6 +22,59 @@ impl BlockDiagonalFisher {
     }
 }
 
+impl BlockDiagonalFisher {
+    /// The diagonal block of one parameterised layer (0-based, in the order of
+    /// [`fisherlab_autodiff::layers::Network::taps`]), `Pₗ × Pₗ` in the layer's public order,
+    /// exactly as in the full matrix: what a heatmap of one layer needs when the whole Fisher
+    /// does not fit.
+    ///
+    /// # Errors
+    /// A layer index out of range; a block that does not fit the memory budget; as
+    /// [`Problem::for_each_chunk`].
+    pub fn block(&self, problem: &Problem<'_>, layer: usize) -> Result<Mat<f64>> {
+        let taps = problem.model().net().taps();
+        let Some(tap) = taps.get(layer) else {
+            return Err(crate::Error::InvalidOption {
+                name: "layer",
+                value: layer.to_string(),
+                rule: "must index a parameterised layer of the network",
+            });
+        };
+        let p = tap.num_params();
+        fisherlab_linalg::memory::reserve(
+            format!("the Fisher block of layer {layer} ({p} × {p})"),
+            fisherlab_linalg::memory::dense_bytes(p, p),
+        )
+        .map_err(|e| crate::Error::Linalg(e.into()))?;
+        Ok(self
+            .blocks(problem, &[layer])?
+            .pop()
+            .expect("one block per layer asked for"))
+    }
+
+    /// The blocks of `layers`, in that order.
+    fn blocks(&self, problem: &Problem<'_>, layers: &[usize]) -> Result<Vec<Mat<f64>>> {
+        let taps = problem.model().net().taps();
+        let mut blocks: Vec<Mat<f64>> = layers
+            .iter()
+            .map(|&l| Mat::zeros(taps[l].num_params(), taps[l].num_params()))
+            .collect();
+        let scale = 1.0 / problem.len() as f64;
+        problem.for_each_chunk(self.labels, |chunk| {
+            for (&l, b) in layers.iter().zip(blocks.iter_mut()) {
+                if !taps[l].rank_one() {
+                    let j = chunk.layer_gradient_rows(l, (scale * chunk.weight).sqrt());
+                    gemm(b.as_mut(), Accum::Add, j.transpose(), j.as_ref(), 1.0);
+                } else {
+                    accumulate_block(chunk, l, l, scale, b.as_mut());
+                }
+            }
+            Ok(())
+        })?;
+        Ok(blocks)
+    }
+}
+
 impl Approximation for BlockDiagonalFisher {
     fn name(&self) -> &'static str {
         "block-diag"
@@ -37,23 +90,8 @@ impl Approximation for BlockDiagonalFisher {
     }
     fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
         super::memory_check(self, problem)?;
-        let taps = problem.model().net().taps();
-        let mut blocks: Vec<Mat<f64>> = taps
-            .iter()
-            .map(|t| Mat::zeros(t.num_params(), t.num_params()))
-            .collect();
-        let scale = 1.0 / problem.len() as f64;
-        problem.for_each_chunk(self.labels, |chunk| {
-            for (l, b) in blocks.iter_mut().enumerate() {
-                if !taps[l].rank_one() {
-                    let j = chunk.layer_gradient_rows(l, (scale * chunk.weight).sqrt());
-                    gemm(b.as_mut(), Accum::Add, j.transpose(), j.as_ref(), 1.0);
-                } else {
-                    accumulate_block(chunk, l, l, scale, b.as_mut());
-                }
-            }
-            Ok(())
-        })?;
+        let layers: Vec<usize> = (0..problem.model().net().taps().len()).collect();
+        let blocks = self.blocks(problem, &layers)?;
         let ops = blocks
             .into_iter()
             .map(|b| Ok(Box::new(Dense::new(b)?) as Box<dyn CurvatureOperator>))

@@ -103,6 +103,29 @@ impl Approximation for LowRank {
         }
     }
     fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
+        self.build_with(problem, None)
+    }
+    fn build_with_products(
+        &self,
+        problem: &Problem<'_>,
+        products: &dyn CurvatureOperator,
+    ) -> Result<Box<dyn CurvatureOperator>> {
+        self.build_with(problem, Some(products))
+    }
+}
+
+impl LowRank {
+    /// [`Approximation::build`], the randomized method taking its Fisher-vector products from
+    /// `products` (an operator of the exact Fisher on the same problem, e.g. one already built
+    /// for other purposes) instead of building a [`MatrixFreeFisher`] of its own.
+    ///
+    /// # Errors
+    /// As [`Approximation::build`]; an operator of another dimension.
+    pub fn build_with(
+        &self,
+        problem: &Problem<'_>,
+        products: Option<&dyn CurvatureOperator>,
+    ) -> Result<Box<dyn CurvatureOperator>> {
         positive("rank", self.rank)?;
         let p = problem.model().num_params();
         if self.rank > p {
@@ -127,7 +150,22 @@ impl Approximation for LowRank {
                 power_iterations,
                 seed,
             } => {
-                let f = MatrixFreeFisher.build(problem)?;
+                let own;
+                let f: &dyn CurvatureOperator = match products {
+                    Some(f) if f.dim() == p => f,
+                    Some(f) => {
+                        return Err(Error::InvalidInput {
+                            what: format!(
+                                "an operator of dimension {} for a problem with P = {p}",
+                                f.dim()
+                            ),
+                        });
+                    }
+                    None => {
+                        own = MatrixFreeFisher.build(problem)?;
+                        own.as_ref()
+                    }
+                };
                 let cols = (self.rank + oversampling).min(p);
                 let mut rng = fisherlab_distributions::rng_from_seed(seed);
                 let omega = Mat::from_fn(p, cols, |_, _| StandardNormal.sample(&mut rng));

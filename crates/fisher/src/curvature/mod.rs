@@ -50,6 +50,7 @@ mod block_diagonal;
 mod dense;
 mod diagonal;
 mod ekfac;
+mod gram;
 mod kfac;
 mod layer_isotropic;
 mod low_rank;
@@ -61,6 +62,7 @@ pub use diagonal::DiagonalFisher;
 pub use ekfac::{
     Ekfac, accumulate_scalings, ekfac_bases, ekfac_operator, ekfac_scalings, zero_scalings,
 };
+pub use gram::GramFisher;
 pub(crate) use kfac::symmetrize;
 pub use kfac::{Kfac, KfacApprox, KfacFactors, ScaleShiftBlock, kfac_operator};
 pub use layer_isotropic::LayerIsotropic;
@@ -94,6 +96,20 @@ pub trait Approximation {
     /// is a few parameter vectors: override it for anything larger.
     fn memory_bytes(&self, problem: &Problem<'_>) -> Option<u64> {
         vector_bytes(problem, 4)
+    }
+    /// [`build`](Self::build) with exact Fisher-vector products at hand: a route that needs
+    /// them (the randomized low rank) takes them from `products` instead of building its own
+    /// matrix-free operator; every other route ignores it (the default).
+    ///
+    /// # Errors
+    /// As [`build`](Self::build).
+    fn build_with_products(
+        &self,
+        problem: &Problem<'_>,
+        products: &dyn CurvatureOperator,
+    ) -> Result<Box<dyn CurvatureOperator>> {
+        let _ = products;
+        self.build(problem)
     }
 }
 
@@ -139,6 +155,14 @@ pub struct CatalogueEntry {
     pub about: &'static str,
     /// The approximation.
     pub approximation: Box<dyn Approximation>,
+    /// Whether it scales to networks whose exact Fisher does not fit in memory: it holds no
+    /// P × P or per-layer Pₗ × Pₗ matrix and needs no dense Fisher to build. These are the
+    /// entries a matrix-free comparison runs by default.
+    pub scales: bool,
+    /// Whether it differs from another entry only for layers shared over locations
+    /// (convolutions, sequence models): a comparison of a network without such layers leaves
+    /// it out by default.
+    pub shared_layers_only: bool,
 }
 
 impl std::fmt::Debug for CatalogueEntry {
@@ -146,6 +170,8 @@ impl std::fmt::Debug for CatalogueEntry {
         f.debug_struct("CatalogueEntry")
             .field("name", &self.name)
             .field("about", &self.about)
+            .field("scales", &self.scales)
+            .field("shared_layers_only", &self.shared_layers_only)
             .finish_non_exhaustive()
     }
 }
@@ -180,71 +206,99 @@ pub fn catalogue(opts: &CatalogueOptions) -> Vec<CatalogueEntry> {
         per_input: 1,
         seed: opts.seed,
     };
-    let entry = |name, about, approximation: Box<dyn Approximation>| CatalogueEntry {
+    let entry = |name, about, approximation: Box<dyn Approximation>, scales| CatalogueEntry {
         name,
         about,
         approximation,
+        scales,
+        shared_layers_only: false,
+    };
+    let reduce = |name, about, approximation: Box<dyn Approximation>| CatalogueEntry {
+        shared_layers_only: true,
+        ..entry(name, about, approximation, true)
     };
     vec![
         entry(
             "mc",
             "dense Monte-Carlo Fisher, one label per input drawn from the model",
             Box::new(DenseFisher::new(mc)),
+            false,
         ),
         entry(
             "empirical",
             "dense empirical Fisher at the observed labels (not an unbiased estimate)",
             Box::new(DenseFisher::new(Labels::Observed)),
+            false,
         ),
         entry(
             "matrix-free",
             "the exact Fisher as Fisher-vector products; solves by conjugate gradients",
             Box::new(MatrixFreeFisher),
+            true,
         ),
         entry(
             "diag",
             "exact diagonal",
             Box::new(DiagonalFisher::new(Labels::Expected)),
+            true,
         ),
         entry(
             "diag-mc",
             "Monte-Carlo diagonal, one label per input",
             Box::new(DiagonalFisher::new(mc)),
+            true,
         ),
         entry(
             "block-diag",
             "exact per-layer diagonal blocks",
             Box::new(BlockDiagonalFisher::new(Labels::Expected)),
+            false,
         ),
         entry(
             "kfac",
-            "K-FAC G ⊗ A per layer, type-2 (exact expectation over labels)",
+            "K-FAC G ⊗ A per layer, type-2 (exact expectation over labels); expand over shared locations",
             Box::new(Kfac::new(Labels::Expected)),
+            true,
+        ),
+        reduce(
+            "kfac-reduce",
+            "K-FAC type-2, reduce over shared locations (sum the gradients, average the inputs)",
+            Box::new(Kfac::new(Labels::Expected).with_approx(KfacApprox::Reduce)),
         ),
         entry(
             "kfac-mc",
-            "K-FAC with one sampled label per input",
+            "K-FAC with one sampled label per input; expand",
             Box::new(Kfac::new(mc)),
+            true,
+        ),
+        reduce(
+            "kfac-mc-reduce",
+            "K-FAC with one sampled label per input; reduce",
+            Box::new(Kfac::new(mc).with_approx(KfacApprox::Reduce)),
         ),
         entry(
             "kfac-empirical",
             "K-FAC at the observed labels",
             Box::new(Kfac::new(Labels::Observed)),
+            true,
         ),
         entry(
             "ekfac",
             "EKFAC: K-FAC eigenbasis, exact refitted diagonal",
             Box::new(Ekfac::new(Labels::Expected)),
+            true,
         ),
         entry(
             "low-rank",
             "top-k eigenpairs of the exact Fisher plus the remaining diagonal",
             Box::new(LowRank::top_k(opts.rank)),
+            false,
         ),
         entry(
             "low-rank-randomized",
             "randomized top-k from Fisher-vector products, plus the diagonal",
             Box::new(LowRank::randomized(opts.rank, opts.seed)),
+            true,
         ),
         entry(
             "layer-isotropic",
@@ -252,6 +306,7 @@ pub fn catalogue(opts: &CatalogueOptions) -> Vec<CatalogueEntry> {
             Box::new(LayerIsotropic {
                 labels: Labels::Expected,
             }),
+            true,
         ),
     ]
 }
@@ -481,6 +536,15 @@ impl ChunkTaps<'_> {
     }
 }
 
+/// Samples per chunk of [`Problem::jacobian_rows`]: its transient copy of a chunk's rows
+/// holds at most about [`TAP_BUDGET`] numbers.
+pub(crate) fn jacobian_chunk(problem: &Problem<'_>) -> usize {
+    let per_sample = problem.model().num_params() * problem.model().net().output_dim();
+    problem
+        .chunk_size()
+        .min((TAP_BUDGET / per_sample.max(1)).max(1))
+}
+
 /// Numbers a chunk may hold in taps (about 256 MB): bounds the chunk size of networks whose
 /// layers share weights over many locations.
 const TAP_BUDGET: usize = 1 << 25;
@@ -591,17 +655,18 @@ impl<'a> Problem<'a> {
     /// As [`Problem::for_each_chunk`].
     pub fn jacobian_rows(&self) -> Result<Mat<f64>> {
         let p = self.model.num_params();
-        let mut chunks = Vec::new();
-        self.for_each_chunk(Labels::Expected, |chunk| {
-            chunks.push(chunk.gradient_rows(p));
+        let k = self.model.net().output_dim();
+        let n = self.len();
+        // the result is written in place, chunk by chunk; the chunks' own copies stay small
+        let problem = self.with_chunk(jacobian_chunk(self))?;
+        let mut rows = Mat::<f64>::zeros(n * k, p);
+        let mut at = 0;
+        problem.for_each_chunk(Labels::Expected, |chunk| {
+            let c = chunk.gradient_rows(p);
+            rows.as_mut().subrows_mut(at, c.nrows()).copy_from(&c);
+            at += c.nrows();
             Ok(())
         })?;
-        let mut rows = Mat::<f64>::zeros(chunks.iter().map(|c| c.nrows()).sum(), p);
-        let mut at = 0;
-        for c in &chunks {
-            rows.as_mut().subrows_mut(at, c.nrows()).copy_from(c);
-            at += c.nrows();
-        }
         Ok(rows)
     }
 

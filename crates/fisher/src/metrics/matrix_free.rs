@@ -18,13 +18,11 @@
 //!
 //! [`MatrixFreeFisher`]: crate::curvature::MatrixFreeFisher
 
-use super::{
-    RatioSummary, check_gradient, direction_agreement, dot, random_directions, ratio_summary,
-};
+use super::{RatioSummary, check_gradient, direction_agreement, dot, ratio_summary};
 use crate::{Error, Result};
 use faer::{Mat, MatRef};
 use fisherlab_linalg::{
-    CgOptions, CurvatureOperator, LanczosOptions, conjugate_gradient, lanczos_top_k,
+    CgOptions, CurvatureOperator, LanczosOptions, Lockstep, conjugate_gradient, lanczos_top_k,
     mean_and_standard_error, stochastic_lanczos_quadrature,
 };
 use rand::RngExt;
@@ -182,15 +180,17 @@ impl CurvatureOperator for Difference<'_> {
     }
 }
 
-/// The largest eigenvalue of `op` by Lanczos, with the residual `‖op v − θ v‖` of its Ritz pair
-/// (the eigenvalue lies within it) and the products used; `Err(reason)` when Lanczos did not
-/// converge.
-fn top_eigenvalue(
+/// The `k` largest eigenvalues of `op` by Lanczos (descending), with the residual
+/// `‖op v − θ v‖` of the top Ritz pair (the largest eigenvalue lies within it) and the products
+/// used; `Err(reason)` when Lanczos did not converge.
+#[allow(clippy::type_complexity)]
+fn top_eigenvalues(
     op: &dyn CurvatureOperator,
+    k: usize,
     seed: u64,
     opts: &LanczosOptions,
-) -> Result<std::result::Result<(f64, f64, usize), String>> {
-    match lanczos_top_k(op, 1, seed, opts) {
+) -> Result<std::result::Result<(Vec<f64>, f64, usize), String>> {
+    match lanczos_top_k(op, k, seed, opts) {
         Ok(l) => {
             let v = l.vectors.col(0);
             let mut r = op.apply(v.as_mat())?;
@@ -198,14 +198,30 @@ fn top_eigenvalue(
             for (ri, vi) in r.col_as_slice_mut(0).iter_mut().zip(v.iter()) {
                 *ri -= theta * vi;
             }
-            Ok(Ok((theta, r.norm_l2(), l.steps + 1)))
+            Ok(Ok((l.values, r.norm_l2(), l.steps + 1)))
         }
         Err(e @ fisherlab_linalg::Error::NoConvergence { .. }) => Ok(Err(e.to_string())),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Per-probe SLQ estimates of `ln det(op + λI)`: their mean and standard error.
+/// The largest eigenvalue of `op`, its Ritz residual and the products used, as
+/// [`top_eigenvalues`].
+fn top_eigenvalue(
+    op: &dyn CurvatureOperator,
+    seed: u64,
+    opts: &LanczosOptions,
+) -> Result<std::result::Result<(f64, f64, usize), String>> {
+    Ok(top_eigenvalues(op, 1, seed, opts)?.map(|(v, r, used)| (v[0], r, used)))
+}
+
+/// One SLQ probe's estimate of `ln det(op + λI)`.
+fn slq_probe(op: &dyn CurvatureOperator, lambda: f64, steps: usize, seed: u64) -> Result<f64> {
+    Ok(stochastic_lanczos_quadrature(op, 1, steps, seed)?.logdet(lambda))
+}
+
+/// Per-probe SLQ estimates of `ln det(op + λI)`: their mean and standard error. The probes run
+/// side by side ([`Lockstep`]): one block product per Lanczos step.
 fn slq_logdet(
     op: &dyn CurvatureOperator,
     lambda: f64,
@@ -214,12 +230,50 @@ fn slq_logdet(
     seed: u64,
 ) -> Result<(f64, f64)> {
     let steps = steps.min(op.dim());
-    let per_probe = (0..probes as u64)
-        .map(|j| {
-            Ok(stochastic_lanczos_quadrature(op, 1, steps, seed.wrapping_add(j))?.logdet(lambda))
-        })
-        .collect::<Result<Vec<f64>>>()?;
+    let seeds: Vec<u64> = (0..probes as u64).map(|j| seed.wrapping_add(j)).collect();
+    let per_probe = Lockstep::new(op).run(&seeds, |op, &s| slq_probe(op, lambda, steps, s))?;
     Ok(mean_and_standard_error(&per_probe))
+}
+
+/// The reference's iterations that run side by side.
+enum Job {
+    Norm,
+    Spectrum,
+    Cg,
+    Probe(u64),
+}
+
+/// What each [`Job`] gave.
+enum Done {
+    Norm(std::result::Result<(f64, f64, usize), String>),
+    Spectrum(std::result::Result<(Vec<f64>, f64, usize), String>),
+    Cg(fisherlab_linalg::CgResult, f64),
+    Probe(f64),
+}
+
+/// The random directions of the quadratic-form ratios with their `vᵀFv`, drawn exactly as the
+/// dense reference draws them, multiplied as one block.
+fn directions_in_block(
+    exact: &dyn CurvatureOperator,
+    count: usize,
+    seed: u64,
+) -> Result<Vec<(Vec<f64>, f64)>> {
+    use rand_distr::{Distribution, StandardNormal};
+    let p = exact.dim();
+    let mut rng = fisherlab_distributions::rng_from_seed(seed);
+    let mut v = Mat::<f64>::zeros(p, count);
+    for j in 0..count {
+        for i in 0..p {
+            v[(i, j)] = StandardNormal.sample(&mut rng);
+        }
+    }
+    let fv = exact.apply(v.as_ref())?;
+    Ok((0..count)
+        .filter_map(|j| {
+            let den = dot(v.col_as_slice(j), fv.col_as_slice(j));
+            (den > 0.0).then(|| (v.col_as_slice(j).to_vec(), den))
+        })
+        .collect())
 }
 
 /// The exact side of the natural-gradient metrics.
@@ -307,47 +361,57 @@ impl<'a> MatrixFreeReference<'a> {
         let f_sq = (0..m).map(|j| fz.col(j).squared_norm_l2()).collect();
         let mut products = m;
 
-        let norm2 = match top_eigenvalue(exact, opts.seed, &opts.lanczos)? {
-            Ok((theta, resid, used)) => {
-                products += used;
-                Ok((theta, resid))
-            }
-            Err(why) => Err(why),
-        };
-
-        let gradient = match &opts.gradient {
-            None => None,
-            Some(g) => {
-                check_gradient(g, p)?;
-                let cg = conjugate_gradient(exact, opts.lambda, g, None, None, &opts.cg)?;
-                let gfg = dot(g, &exact.matvec(g)?);
-                products += cg.iterations + 2;
-                Some(Direction {
-                    g: g.clone(),
-                    d: cg.x,
-                    gfg,
-                    iterations: cg.iterations,
-                    residual: cg.relative_residual,
-                })
-            }
-        };
-
-        let directions = random_directions(exact, opts.random_directions, opts.seed)?;
+        if let Some(g) = &opts.gradient {
+            check_gradient(g, p)?;
+        }
+        let directions = directions_in_block(exact, opts.random_directions, opts.seed)?;
         products += opts.random_directions;
 
+        // ‖F‖₂, the spectrum, the natural-gradient CG and the quadrature probes side by side:
+        // one block product per step
         let steps = opts.slq_steps.min(p);
-        let logdet = slq_logdet(exact, opts.lambda, opts.slq_probes, steps, opts.seed)?;
-        products += opts.slq_probes * steps;
-
         let k = opts.spectrum.min(p);
-        let spectrum = match lanczos_top_k(exact, k, opts.seed, &opts.lanczos) {
-            Ok(top) => {
-                products += top.steps;
-                Ok(top.values.into_iter().rev().collect())
+        let mut jobs = vec![Job::Norm, Job::Spectrum];
+        if opts.gradient.is_some() {
+            jobs.push(Job::Cg);
+        }
+        jobs.extend((0..opts.slq_probes as u64).map(|j| Job::Probe(opts.seed.wrapping_add(j))));
+        let lockstep = Lockstep::new(exact);
+        let done = lockstep.run(&jobs, |op, job| -> Result<Done> {
+            Ok(match job {
+                Job::Norm => Done::Norm(top_eigenvalue(op, opts.seed, &opts.lanczos)?),
+                Job::Spectrum => Done::Spectrum(top_eigenvalues(op, k, opts.seed, &opts.lanczos)?),
+                Job::Cg => {
+                    let g = opts.gradient.as_deref().unwrap_or_default();
+                    let cg = conjugate_gradient(op, opts.lambda, g, None, None, &opts.cg)?;
+                    let gfg = dot(g, &op.matvec(g)?);
+                    Done::Cg(cg, gfg)
+                }
+                Job::Probe(seed) => Done::Probe(slq_probe(op, opts.lambda, steps, *seed)?),
+            })
+        })?;
+        products += lockstep.columns();
+        let (mut norm2, mut spectrum) = (Err(String::new()), Err(String::new()));
+        let (mut gradient, mut per_probe) = (None, Vec::new());
+        for d in done {
+            match d {
+                Done::Norm(n) => norm2 = n.map(|(theta, resid, _)| (theta, resid)),
+                Done::Spectrum(s) => {
+                    spectrum = s.map(|(values, _, _)| values.into_iter().rev().collect());
+                }
+                Done::Cg(cg, gfg) => {
+                    gradient = opts.gradient.as_ref().map(|g| Direction {
+                        g: g.clone(),
+                        d: cg.x,
+                        gfg,
+                        iterations: cg.iterations,
+                        residual: cg.relative_residual,
+                    });
+                }
+                Done::Probe(v) => per_probe.push(v),
             }
-            Err(e @ fisherlab_linalg::Error::NoConvergence { .. }) => Err(e.to_string()),
-            Err(e) => return Err(e.into()),
-        };
+        }
+        let logdet = mean_and_standard_error(&per_probe);
         Ok(Self {
             exact,
             opts: opts.clone(),
@@ -368,11 +432,53 @@ impl<'a> MatrixFreeReference<'a> {
         self.spectrum.as_deref().unwrap_or(&[])
     }
 
+    /// Products with the exact operator made by [`new`](Self::new).
+    pub fn products(&self) -> usize {
+        self.products
+    }
+
+    /// The CG of the exact natural-gradient direction: its iterations and final relative
+    /// residual (`None` without a gradient).
+    pub fn cg_summary(&self) -> Option<(usize, f64)> {
+        self.gradient.as_ref().map(|d| (d.iterations, d.residual))
+    }
+
+    /// Why Lanczos gave no spectrum of the exact operator, if it did not.
+    pub fn spectrum_failure(&self) -> Option<&str> {
+        self.spectrum.as_ref().err().map(String::as_str)
+    }
+
     /// Every metric of `approx` against the exact operator.
     ///
     /// # Errors
     /// An operator of another dimension; a product or solve error of `approx`.
     pub fn compare(&self, approx: &dyn CurvatureOperator) -> Result<MatrixFreeComparison> {
+        self.compare_with(self.exact, approx)
+    }
+
+    /// [`compare`](Self::compare) for several approximations at once, their iterations side by
+    /// side so that each step's products with the exact operator are one block
+    /// ([`Lockstep`]): for an operator whose product streams a large factor, about the cost of
+    /// comparing one. The results are those of `compare` on each, in order.
+    ///
+    /// # Errors
+    /// As [`compare`](Self::compare), the first in order.
+    pub fn compare_many(
+        &self,
+        approximations: &[&dyn CurvatureOperator],
+    ) -> Result<Vec<MatrixFreeComparison>> {
+        Lockstep::new(self.exact).run(approximations, |exact, approx| {
+            self.compare_with(exact, *approx)
+        })
+    }
+
+    /// The metrics of `approx` with `exact` the operator (or a lockstep handle on it) that
+    /// makes the products this comparison needs.
+    fn compare_with(
+        &self,
+        exact: &dyn CurvatureOperator,
+        approx: &dyn CurvatureOperator,
+    ) -> Result<MatrixFreeComparison> {
         let p = self.exact.dim();
         if approx.dim() != p {
             return Err(Error::InvalidInput {
@@ -420,16 +526,24 @@ impl<'a> MatrixFreeReference<'a> {
             failure: None,
         };
 
-        // spectral: the largest magnitude of A − F from both ends, over ‖F‖₂
+        // spectral: the largest magnitude of A − F from both ends, over ‖F‖₂; an end below
+        // ‖F‖₂ need only be resolved to the tolerance relative to ‖F‖₂ (the metric's scale)
+        let diff_opts = LanczosOptions {
+            scale: opts
+                .lanczos
+                .scale
+                .max(self.norm2.as_ref().map_or(0.0, |(nf, _)| *nf)),
+            ..opts.lanczos
+        };
         let lanczos = |sign: f64, seed: u64| {
             top_eigenvalue(
                 &Difference {
                     a: approx,
-                    f: self.exact,
+                    f: exact,
                     sign,
                 },
                 seed,
-                &opts.lanczos,
+                &diff_opts,
             )
         };
         let upper = lanczos(1.0, opts.seed)?;
