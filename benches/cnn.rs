@@ -6,6 +6,8 @@
 //! run so the ratios compare like with like. `benches/peers/cnn_peers.py` times BackPACK and
 //! curvlinops on the same network and sizes.
 
+mod common;
+use common::{fan_in_init, noise};
 use criterion::{Criterion, criterion_group, criterion_main};
 use faer::Mat;
 use fisherlab::autodiff::layers::parse_model;
@@ -32,11 +34,6 @@ pub const CIFAR_CNN: &str = "Sequential(
   (10): Linear(in_features=1024, out_features=10, bias=True)
 )";
 
-fn noise(i: usize, j: usize, seed: usize) -> f64 {
-    let z = ((i * 7919 + j * 104_729 + seed * 1_299_709) % 10_007) as f64;
-    z / 10_007.0 - 0.5
-}
-
 fn cnn(c: &mut Criterion) {
     faer::set_global_parallelism(faer::Par::rayon(2));
     // as the command line does: large freed buffers are reused, not faulted in afresh
@@ -45,13 +42,7 @@ fn cnn(c: &mut Criterion) {
     let p = net.num_params();
     assert_eq!(p, 89_578);
     // PyTorch's default initialisation scale, ±1/√fan_in
-    let mut theta = vec![0.0; p];
-    for t in net.taps() {
-        let bound = 1.0 / (t.inp() as f64).sqrt();
-        for q in t.range() {
-            theta[q] = 2.0 * bound * noise(q, 0, 1);
-        }
-    }
+    let theta = fan_in_init(&net);
     let model = Model::new(net, Head::Categorical).unwrap();
     let n = 128;
     let x = Mat::from_fn(n, 3 * 32 * 32, |i, j| noise(i, j, 2) * 2.0);

@@ -8,6 +8,8 @@
 //! in `comparison.json` (`seconds`, `reference`) of `fisherlab compare --dataset mnist1d
 //! --model cnn1d.txt`.
 
+mod common;
+use common::{fan_in_init, noise};
 use criterion::{Criterion, criterion_group, criterion_main};
 use faer::Mat;
 use fisherlab::autodiff::layers::parse_model;
@@ -35,24 +37,14 @@ pub const MNIST1D_CNN: &str = "Sequential(
   (9): Linear(in_features=1280, out_features=10, bias=True)
 )";
 
-fn noise(i: usize, j: usize, seed: usize) -> f64 {
-    let z = ((i * 7919 + j * 104_729 + seed * 1_299_709) % 10_007) as f64;
-    z / 10_007.0 - 0.5
-}
-
 fn matrix_free(c: &mut Criterion) {
     faer::set_global_parallelism(faer::Par::rayon(2));
     fisherlab::linalg::retain_freed_memory();
     let net = parse_model(MNIST1D_CNN).unwrap().build(&[1, 40]).unwrap();
     let p = net.num_params();
     assert_eq!(p, 58_442);
-    let mut theta = vec![0.0; p];
-    for t in net.taps() {
-        let bound = 1.0 / (t.inp() as f64).sqrt();
-        for q in t.range() {
-            theta[q] = 2.0 * bound * noise(q, 0, 1);
-        }
-    }
+    // PyTorch's default initialisation scale, ±1/√fan_in
+    let theta = fan_in_init(&net);
     let model = Model::new(net, Head::Categorical).unwrap();
     let n = 64;
     let x = Mat::from_fn(n, 40, |i, j| noise(i, j, 2) * 4.0);

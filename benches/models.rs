@@ -10,6 +10,8 @@
 //! The peak heap of the exact dense routes, measured by a counting allocator, is printed
 //! against the P × P matrix (8 P² bytes).
 
+mod common;
+use common::noise;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use faer::Mat;
 use fisherlab::autodiff::network::Mlp;
@@ -24,11 +26,6 @@ use std::time::Duration;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn noise(i: usize, j: usize, seed: usize) -> f64 {
-    let z = ((i * 7919 + j * 104_729 + seed * 1_299_709) % 10_007) as f64;
-    z / 10_007.0 - 0.5
-}
 
 fn fisher(c: &mut Criterion) {
     let net = Mlp::parse("64,64,64,10", "tanh").unwrap().network();
