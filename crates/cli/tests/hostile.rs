@@ -423,8 +423,17 @@ fn table() -> Vec<Case> {
             10.0,
         ),
         case(
-            "--max-memory below compare's plan",
-            &["compare", "--max-memory", "50M", "--out", "out"],
+            // (without --reference dense, compare goes matrix-free instead)
+            "--max-memory below the dense compare's plan",
+            &[
+                "compare",
+                "--reference",
+                "dense",
+                "--max-memory",
+                "50M",
+                "--out",
+                "out",
+            ],
             2,
             &["compare at P = 2410", "(--max-memory)"],
             10.0,
