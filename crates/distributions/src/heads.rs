@@ -46,8 +46,15 @@ fn softmax(z: &[f64]) -> Vec<f64> {
     e.iter().map(|v| v / s).collect()
 }
 
-/// `(σ(z), 1 − σ(z))` without cancellation.
-fn sigmoid_pair(z: f64) -> (f64, f64) {
+/// `(σ(z), 1 − σ(z))`, each computed without cancellation.
+///
+/// # Examples
+/// ```
+/// let (p, q) = fisherlab_distributions::heads::sigmoid_pair(40.0);
+/// assert_eq!(p, 1.0 / (1.0 + (-40f64).exp()));
+/// assert!(q > 0.0 && (q - (-40f64).exp()).abs() < 1e-30); // 1 − p would be 0
+/// ```
+pub fn sigmoid_pair(z: f64) -> (f64, f64) {
     if z >= 0.0 {
         let e = (-z).exp();
         (1.0 / (1.0 + e), e / (1.0 + e))

@@ -3,6 +3,7 @@
 
 use crate::quadrature::{self, Tolerance};
 use crate::{Error, FisherEstimate, Method, Result};
+use fisherlab_distributions::heads::sigmoid_pair;
 use fisherlab_distributions::{ScoreFn, Support};
 use nalgebra::DMatrix;
 use std::f64::consts::PI;
@@ -223,7 +224,7 @@ pub fn exact_expectation(family: &dyn ScoreFn, opts: &QuadratureOptions) -> Resu
             // y = logit x, dx = x(1−x) dy
             let mut f = |y: f64, out: &mut [f64]| {
                 out.fill(0.0);
-                let (x, xc) = logistic_pair(y);
+                let (x, xc) = sigmoid_pair(y);
                 if x == 0.0 || xc == 0.0 {
                     return Ok(());
                 }
@@ -314,17 +315,6 @@ pub fn exact_expectation(family: &dyn ScoreFn, opts: &QuadratureOptions) -> Resu
         relative_error,
         evaluations,
     })
-}
-
-/// `(σ(y), 1 − σ(y))`, each computed without cancellation.
-fn logistic_pair(y: f64) -> (f64, f64) {
-    if y >= 0.0 {
-        let e = (-y).exp();
-        (1.0 / (1.0 + e), e / (1.0 + e))
-    } else {
-        let e = y.exp();
-        (e / (1.0 + e), 1.0 / (1.0 + e))
-    }
 }
 
 type Sums = (Vec<f64>, Vec<f64>, usize);
@@ -503,7 +493,7 @@ fn level(
     let last = l + 2 == k;
     let mut f = |y: f64, out: &mut [f64]| -> Result<()> {
         out.fill(0.0);
-        let (v, vc) = logistic_pair(y);
+        let (v, vc) = sigmoid_pair(y);
         let xl = rest * v;
         let rest2 = rest * vc;
         let w = jac * rest * v * vc; // dxₗ = rest·v(1−v) dy

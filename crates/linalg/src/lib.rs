@@ -61,7 +61,7 @@ pub use lockstep::Lockstep;
 pub use low_rank::LowRankPlusDiagonal;
 pub use matrix_free::{
     CgOptions, CgResult, Lanczos, LanczosOptions, MatrixFree, SpectralDensity, TraceEstimate,
-    conjugate_gradient, hutch_pp_trace, hutchinson_diagonal, hutchinson_trace, lanczos_top_k,
+    conjugate_gradient, dot, hutch_pp_trace, hutchinson_diagonal, hutchinson_trace, lanczos_top_k,
     mean_and_standard_error, stochastic_lanczos_quadrature,
 };
 pub use permuted::Permuted;

@@ -190,7 +190,14 @@ pub struct CgResult {
     pub relative_residual: f64,
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+/// The dot product `Σ aᵢ bᵢ` of two vectors (summed in order: the same bits on any thread
+/// count), the one every iterative method here uses.
+///
+/// # Examples
+/// ```
+/// assert_eq!(fisherlab_linalg::dot(&[1.0, 2.0], &[3.0, 4.0]), 11.0);
+/// ```
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 

@@ -184,9 +184,7 @@ pub trait Optimizer {
 /// Hyper-parameters as name–value pairs (see [`Optimizer::settings`]).
 pub type Settings = Vec<(&'static str, String)>;
 
-pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
+pub(crate) use fisherlab_linalg::dot;
 
 pub(crate) fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()

@@ -83,9 +83,7 @@ pub struct Comparison {
     pub spectrum_approx: Vec<f64>,
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
+use fisherlab_linalg::dot;
 
 /// A gradient for `p` parameters: the right length and finite.
 fn check_gradient(g: &[f64], p: usize) -> Result<()> {
