@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod model;
 mod monte_carlo;
 pub mod quadrature;
+mod seeds;
 pub mod verify;
 
 pub use exact::{ExactReport, QuadratureOptions, exact_expectation};

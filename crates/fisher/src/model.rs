@@ -328,7 +328,7 @@ pub fn monte_carlo_fisher(
     for n in 0..x.nrows() {
         copy_row(x, n, &mut xi);
         model.net.forward(theta, &xi, &mut z);
-        let mut rng = crate::curvature::sample_rng(opts.seed, n);
+        let mut rng = crate::seeds::sample_rng(opts.seed, n);
         for _ in 0..opts.samples_per_input {
             model.head.sample(&z, &mut rng, &mut y);
             let (_, s) = fisherlab_autodiff::gradient(&model.log_likelihood_fn(&xi, &y), theta);
@@ -477,7 +477,7 @@ fn nll_gradient_of_pass(
 ) -> (f64, Vec<f64>) {
     let n = fwd.outputs.nrows() as f64;
     let loss = nll_of_outputs(model, &fwd.outputs, y);
-    let mut seed = crate::curvature::score_seed(model.head, &fwd.outputs, |s, buf| {
+    let mut seed = crate::seeds::score_seed(model.head, &fwd.outputs, |s, buf| {
         copy_row(y, s, buf);
     });
     for j in 0..seed.ncols() {
