@@ -471,10 +471,43 @@ pub(crate) fn symmetric(what: &'static str, m: Mat<f64>) -> Result<Mat<f64>> {
 
 /// Symmetric eigendecomposition `(eigenvalues ascending, eigenvectors as columns)`.
 pub(crate) fn eigh(m: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>)> {
+    symmetric_eigen(m, "a symmetric matrix")
+}
+
+/// The exact symmetrisation `(M + Mᵀ)/2` of a square matrix whose two triangles may differ in
+/// the last bit (a GEMM's rounding), before an eigendecomposition or a Cholesky factor.
+///
+/// # Examples
+/// ```
+/// use faer::mat;
+/// let m = mat![[1.0, 2.0], [2.5, 3.0]];
+/// assert_eq!(fisherlab_linalg::symmetrize(m.as_ref()), mat![[1.0, 2.25], [2.25, 3.0]]);
+/// ```
+pub fn symmetrize(m: MatRef<'_, f64>) -> Mat<f64> {
+    Mat::from_fn(m.nrows(), m.ncols(), |i, j| 0.5 * (m[(i, j)] + m[(j, i)]))
+}
+
+/// The eigendecomposition of the symmetric matrix `what` (its lower triangle read):
+/// eigenvalues ascending, eigenvectors as the columns in the same order — the one routine every
+/// crate here uses for it.
+///
+/// # Errors
+/// [`Error::EigenFailed`] naming `what` when the eigensolver does not converge.
+///
+/// # Examples
+/// ```
+/// use faer::mat;
+/// let (values, vectors) =
+///     fisherlab_linalg::symmetric_eigen(mat![[2.0, 1.0], [1.0, 2.0]].as_ref(), "an example")
+///         .unwrap();
+/// assert!((values[0] - 1.0).abs() < 1e-14 && (values[1] - 3.0).abs() < 1e-14);
+/// assert!((vectors[(0, 1)].abs() - 0.5f64.sqrt()).abs() < 1e-14);
+/// ```
+pub fn symmetric_eigen(m: MatRef<'_, f64>, what: &'static str) -> Result<(Vec<f64>, Mat<f64>)> {
     let evd = m
         .self_adjoint_eigen(faer::Side::Lower)
         .map_err(|e| Error::EigenFailed {
-            what: "a symmetric matrix",
+            what,
             detail: format!("{e:?}"),
         })?;
     let s = evd.S().column_vector();

@@ -1,9 +1,11 @@
-use super::kfac::{Kfac, KfacApprox, KfacFactors, ScaleShiftBlock, symmetrize};
+use super::kfac::{Kfac, KfacApprox, KfacFactors, ScaleShiftBlock};
 use super::{Approximation, ChunkTaps, Labels, Problem, add_second_moments, folded_to_public};
 use crate::model::Model;
-use crate::{Error, Result};
+use crate::Result;
 use faer::Mat;
-use fisherlab_linalg::{BlockDiagonal, CurvatureOperator, Ekfac as EkfacOperator, Permuted};
+use fisherlab_linalg::{
+    BlockDiagonal, CurvatureOperator, Ekfac as EkfacOperator, Permuted, symmetric_eigen, symmetrize,
+};
 
 /// EKFAC (George et al. 2018): K-FAC's eigenbasis `Q_G ⊗ Q_A` per layer, with the diagonal in
 /// that basis refitted to the second moments of the per-sample gradients,
@@ -49,13 +51,7 @@ impl Ekfac {
 }
 
 fn eigenvectors(m: &Mat<f64>) -> Result<Mat<f64>> {
-    let evd = symmetrize(m)
-        .self_adjoint_eigen(faer::Side::Lower)
-        .map_err(|e| Error::EigenFailed {
-            what: "a K-FAC factor",
-            detail: format!("{e:?}"),
-        })?;
-    Ok(evd.U().to_owned())
+    Ok(symmetric_eigen(symmetrize(m.as_ref()).as_ref(), "a K-FAC factor")?.1)
 }
 
 /// Per-layer eigenbases `(Q_G, Q_A)` of K-FAC factors.

@@ -3,7 +3,7 @@ use crate::Result;
 use crate::model::Model;
 use faer::Mat;
 use fisherlab_linalg::{
-    BlockDiagonal, CurvatureOperator, Kronecker, KroneckerDamping, Permuted, gram_add,
+    BlockDiagonal, CurvatureOperator, Kronecker, KroneckerDamping, Permuted, gram_add, symmetrize,
 };
 
 /// K-FAC (Martens & Grosse 2015): each layer's block approximated by `Gₗ ⊗ Aₗ` with
@@ -201,11 +201,6 @@ fn sum_locations(m: faer::MatRef<'_, f64>, r: usize, factor: f64) -> Mat<f64> {
     })
 }
 
-/// Exact symmetrisation (the GEMM's two triangles may differ in the last bit).
-pub(crate) fn symmetrize(m: &Mat<f64>) -> Mat<f64> {
-    Mat::from_fn(m.nrows(), m.ncols(), |i, j| 0.5 * (m[(i, j)] + m[(j, i)]))
-}
-
 impl Approximation for Kfac {
     fn name(&self) -> &'static str {
         "kfac"
@@ -257,7 +252,7 @@ pub fn kfac_operator(
                 });
             }
             // folded index (r, c) ↦ r·(in + 1) + c: the gradient factor on the left
-            let k = Kronecker::new(symmetrize(&f.g), symmetrize(&f.a))?.with_damping(damping);
+            let k = Kronecker::new(symmetrize(f.g.as_ref()), symmetrize(f.a.as_ref()))?.with_damping(damping);
             Ok(Box::new(k) as Box<dyn CurvatureOperator>)
         })
         .collect::<Result<Vec<_>>>()?;

@@ -62,22 +62,22 @@ impl LowRank {
 /// reorthogonalisation (relative residual 1e-10) for a large matrix and `k` well below its
 /// size, from the whole eigendecomposition otherwise (or if Lanczos does not converge).
 fn top_eigenpairs(m: &Mat<f64>, k: usize) -> Result<(Vec<f64>, Mat<f64>)> {
-    use fisherlab_linalg::{Dense, LANCZOS_MIN_DIM, LanczosOptions, lanczos_top_k};
+    use fisherlab_linalg::{
+        Dense, LANCZOS_MIN_DIM, LanczosOptions, lanczos_top_k, symmetric_eigen, symmetrize,
+    };
     if m.nrows() >= LANCZOS_MIN_DIM && 8 * k <= m.nrows() {
-        let d = Dense::new(super::symmetrize(m))?;
+        let d = Dense::new(symmetrize(m.as_ref()))?;
         if let Ok(l) = lanczos_top_k(&d, k, 0, &LanczosOptions::default()) {
             return Ok((l.values.iter().map(|v| v.max(0.0)).collect(), l.vectors));
         }
     }
-    let evd = super::symmetrize(m)
-        .self_adjoint_eigen(faer::Side::Lower)
-        .map_err(|e| Error::EigenFailed {
-            what: "the Fisher (low-rank top-k)",
-            detail: format!("{e:?}"),
-        })?;
+    let (values, u) = symmetric_eigen(
+        symmetrize(m.as_ref()).as_ref(),
+        "the Fisher (low-rank top-k)",
+    )?;
     let n = m.nrows();
-    let vals: Vec<f64> = (0..k).map(|j| evd.S()[n - 1 - j].max(0.0)).collect();
-    let vecs = Mat::from_fn(n, k, |i, j| evd.U()[(i, n - 1 - j)]);
+    let vals: Vec<f64> = (0..k).map(|j| values[n - 1 - j].max(0.0)).collect();
+    let vecs = Mat::from_fn(n, k, |i, j| u[(i, n - 1 - j)]);
     Ok((vals, vecs))
 }
 

@@ -63,7 +63,6 @@ pub use ekfac::{
     Ekfac, accumulate_scalings, ekfac_bases, ekfac_operator, ekfac_scalings, zero_scalings,
 };
 pub use gram::GramFisher;
-pub(crate) use kfac::symmetrize;
 pub use kfac::{Kfac, KfacApprox, KfacFactors, ScaleShiftBlock, kfac_operator};
 pub use layer_isotropic::LayerIsotropic;
 pub use low_rank::{LowRank, LowRankMethod};

@@ -187,7 +187,7 @@ fn symmetric_eigenvalues(m: &Mat<f64>) -> Result<Vec<f64>> {
         memory::dense_copies_bytes(2, n, n),
     )
     .map_err(|e| Error::Linalg(e.into()))?;
-    crate::curvature::symmetrize(m)
+    fisherlab_linalg::symmetrize(m.as_ref())
         .self_adjoint_eigenvalues(Side::Lower)
         .map_err(|err| Error::EigenFailed {
             what: "a Fisher matrix (metrics)",
@@ -351,7 +351,7 @@ impl<'a> Reference<'a> {
         // operators without an exact log-determinant (matrix-free) by Cholesky of their matrix
         let logdet = match approx.logdet_damped(self.opts.lambda) {
             Ok(v) => v,
-            Err(_) => fisherlab_linalg::Dense::new(crate::curvature::symmetrize(&diff))?
+            Err(_) => fisherlab_linalg::Dense::new(fisherlab_linalg::symmetrize(diff.as_ref()))?
                 .logdet_damped(self.opts.lambda)?,
         };
         diff -= &self.dense;
