@@ -1,7 +1,7 @@
 use super::kfac::{Kfac, KfacApprox, KfacFactors, ScaleShiftBlock};
 use super::{Approximation, ChunkTaps, Labels, Problem, add_second_moments, folded_to_public};
-use crate::model::Model;
 use crate::Result;
+use crate::model::Model;
 use faer::Mat;
 use fisherlab_linalg::{
     BlockDiagonal, CurvatureOperator, Ekfac as EkfacOperator, Permuted, symmetric_eigen, symmetrize,
