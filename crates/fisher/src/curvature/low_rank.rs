@@ -56,65 +56,6 @@ impl LowRank {
             },
         }
     }
-}
-
-/// Eigenpairs of a symmetric matrix, the `k` largest first: by Lanczos with full
-/// reorthogonalisation (relative residual 1e-10) for a large matrix and `k` well below its
-/// size, from the whole eigendecomposition otherwise (or if Lanczos does not converge).
-fn top_eigenpairs(m: &Mat<f64>, k: usize) -> Result<(Vec<f64>, Mat<f64>)> {
-    use fisherlab_linalg::{
-        Dense, LANCZOS_MIN_DIM, LanczosOptions, lanczos_top_k, symmetric_eigen, symmetrize,
-    };
-    if m.nrows() >= LANCZOS_MIN_DIM && 8 * k <= m.nrows() {
-        let d = Dense::new(symmetrize(m.as_ref()))?;
-        if let Ok(l) = lanczos_top_k(&d, k, 0, &LanczosOptions::default()) {
-            return Ok((l.values.iter().map(|v| v.max(0.0)).collect(), l.vectors));
-        }
-    }
-    let (values, u) = symmetric_eigen(
-        symmetrize(m.as_ref()).as_ref(),
-        "the Fisher (low-rank top-k)",
-    )?;
-    let n = m.nrows();
-    let vals: Vec<f64> = (0..k).map(|j| values[n - 1 - j].max(0.0)).collect();
-    let vecs = Mat::from_fn(n, k, |i, j| u[(i, n - 1 - j)]);
-    Ok((vals, vecs))
-}
-
-impl Approximation for LowRank {
-    fn name(&self) -> &'static str {
-        "low-rank"
-    }
-    fn memory_bytes(&self, problem: &Problem<'_>) -> Option<u64> {
-        use fisherlab_linalg::memory::dense_bytes;
-        let p = problem.model().num_params();
-        match self.method {
-            // the dense Fisher, its copy, the symmetrised copy and the eigen-solver's workspace
-            LowRankMethod::TopK => dense_bytes(p, p)?
-                .checked_mul(4)?
-                .checked_add(dense_bytes(p, self.rank)?),
-            // the test matrix, its image and the basis, and the P × k result
-            LowRankMethod::Randomized { oversampling, .. } => {
-                let cols = self.rank.saturating_add(oversampling).min(p);
-                dense_bytes(p, cols)?
-                    .checked_mul(4)?
-                    .checked_add(super::vector_bytes(problem, 4)?)
-            }
-        }
-    }
-    fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
-        self.build_with(problem, None)
-    }
-    fn build_with_products(
-        &self,
-        problem: &Problem<'_>,
-        products: &dyn CurvatureOperator,
-    ) -> Result<Box<dyn CurvatureOperator>> {
-        self.build_with(problem, Some(products))
-    }
-}
-
-impl LowRank {
     /// [`Approximation::build`], the randomized method taking its Fisher-vector products from
     /// `products` (an operator of the exact Fisher on the same problem, e.g. one already built
     /// for other purposes) instead of building a [`MatrixFreeFisher`] of its own.
@@ -187,5 +128,61 @@ impl LowRank {
             })
             .collect();
         Ok(Box::new(LowRankPlusDiagonal::new(u, s, d)?))
+    }
+}
+
+/// Eigenpairs of a symmetric matrix, the `k` largest first: by Lanczos with full
+/// reorthogonalisation (relative residual 1e-10) for a large matrix and `k` well below its
+/// size, from the whole eigendecomposition otherwise (or if Lanczos does not converge).
+fn top_eigenpairs(m: &Mat<f64>, k: usize) -> Result<(Vec<f64>, Mat<f64>)> {
+    use fisherlab_linalg::{
+        Dense, LANCZOS_MIN_DIM, LanczosOptions, lanczos_top_k, symmetric_eigen, symmetrize,
+    };
+    if m.nrows() >= LANCZOS_MIN_DIM && 8 * k <= m.nrows() {
+        let d = Dense::new(symmetrize(m.as_ref()))?;
+        if let Ok(l) = lanczos_top_k(&d, k, 0, &LanczosOptions::default()) {
+            return Ok((l.values.iter().map(|v| v.max(0.0)).collect(), l.vectors));
+        }
+    }
+    let (values, u) = symmetric_eigen(
+        symmetrize(m.as_ref()).as_ref(),
+        "the Fisher (low-rank top-k)",
+    )?;
+    let n = m.nrows();
+    let vals: Vec<f64> = (0..k).map(|j| values[n - 1 - j].max(0.0)).collect();
+    let vecs = Mat::from_fn(n, k, |i, j| u[(i, n - 1 - j)]);
+    Ok((vals, vecs))
+}
+
+impl Approximation for LowRank {
+    fn name(&self) -> &'static str {
+        "low-rank"
+    }
+    fn memory_bytes(&self, problem: &Problem<'_>) -> Option<u64> {
+        use fisherlab_linalg::memory::dense_bytes;
+        let p = problem.model().num_params();
+        match self.method {
+            // the dense Fisher, its copy, the symmetrised copy and the eigen-solver's workspace
+            LowRankMethod::TopK => dense_bytes(p, p)?
+                .checked_mul(4)?
+                .checked_add(dense_bytes(p, self.rank)?),
+            // the test matrix, its image and the basis, and the P × k result
+            LowRankMethod::Randomized { oversampling, .. } => {
+                let cols = self.rank.saturating_add(oversampling).min(p);
+                dense_bytes(p, cols)?
+                    .checked_mul(4)?
+                    .checked_add(super::vector_bytes(problem, 4)?)
+            }
+        }
+    }
+    fn build(&self, problem: &Problem<'_>) -> Result<Box<dyn CurvatureOperator>> {
+        self.build_with(problem, None)
+    }
+    fn build_with_products(
+        &self,
+        problem: &Problem<'_>,
+        products: &dyn CurvatureOperator,
+    ) -> Result<Box<dyn CurvatureOperator>> {
+        self.build_with(problem, Some(products))
     }
 }
