@@ -14,6 +14,24 @@
 
 use crate::DualNum;
 
+/// `softplus(x) = ln(1 + eˣ)` without overflow, for any scalar type (the activation and the
+/// Bernoulli-logit head's log-likelihood).
+///
+/// # Examples
+/// ```
+/// use fisherlab_autodiff::special::softplus;
+/// assert!((softplus(0.0_f64) - std::f64::consts::LN_2).abs() < 1e-16);
+/// assert_eq!(softplus(800.0_f64), 800.0); // no overflow
+/// ```
+#[inline]
+pub fn softplus<D: DualNum<Primitive = f64> + Copy>(x: D) -> D {
+    if x.re() > 0.0 {
+        x + (-x).exp().ln_1p()
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
 /// Lift a scalar function to dual numbers from its value and derivatives at `re x`.
 ///
 /// `derivs(k)` returns the k-th derivative at `re x`; it is called only for `k ≤ D::NDERIV`

@@ -542,9 +542,11 @@ fn hessian_stats(h: &Mat<f64>) -> Result<Value, CliError> {
 }
 
 fn eigenvalues(h: &Mat<f64>) -> Result<Vec<f64>, CliError> {
-    let sym = Mat::from_fn(h.nrows(), h.ncols(), |i, j| 0.5 * (h[(i, j)] + h[(j, i)]));
-    sym.self_adjoint_eigenvalues(faer::Side::Lower)
-        .map_err(|e| CliError::Failed(format!("eigenvalues of the Hessian failed: {e:?}")))
+    fisherlab_linalg::symmetric_eigenvalues(
+        fisherlab_linalg::symmetrize(h.as_ref()).as_ref(),
+        "the Hessian",
+    )
+    .map_err(CliError::from)
 }
 
 fn min_eigenvalue(h: &Mat<f64>) -> Result<f64, CliError> {

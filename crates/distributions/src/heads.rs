@@ -15,7 +15,7 @@
 //! | `poisson` | log-rates, C | counts, C | `diag(λ)` | `diag(√λ)` |
 
 use crate::{DualNum, Error, FisherRng, LN_2PI, Result};
-use fisherlab_autodiff::special::lgamma_f64;
+use fisherlab_autodiff::special::{lgamma_f64, softplus};
 use nalgebra::DMatrix;
 use rand::RngExt;
 use rand::distr::Distribution as _;
@@ -276,15 +276,6 @@ impl Head {
                 DMatrix::from_fn(c, c, |i, k| if i == k { (0.5 * z[i]).exp() } else { 0.0 })
             }
         }
-    }
-}
-
-/// `ln(1 + eˣ)` without overflow, for any scalar type.
-fn softplus<D: DualNum<Primitive = f64> + Copy>(x: D) -> D {
-    if x.re() > 0.0 {
-        x + (-x).exp().ln_1p()
-    } else {
-        x.exp().ln_1p()
     }
 }
 

@@ -1,5 +1,6 @@
 use crate::{
-    CurvatureOperator, Error, Result, ZERO_EIGEN_RTOL, check_lambda, check_rows, eigh, symmetric,
+    CurvatureOperator, Error, Result, ZERO_EIGEN_RTOL, check_lambda, check_rows, symmetric,
+    symmetric_eigen,
 };
 use faer::linalg::solvers::{DenseSolveCore, Solve};
 use faer::{Mat, MatRef, Side};
@@ -153,7 +154,7 @@ impl Dense {
                 rule: "must lie in [0, 1)",
             });
         }
-        let (vals, u) = eigh(self.m.as_ref())?;
+        let (vals, u) = symmetric_eigen(self.m.as_ref(), "the dense matrix")?;
         let top = vals.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let cut = (rcond.max(ZERO_EIGEN_RTOL * 10.0)) * top;
         let p = self.m.nrows();
@@ -243,12 +244,7 @@ impl CurvatureOperator for Dense {
         }
     }
     fn eigenvalues(&self) -> Result<Vec<f64>> {
-        self.m
-            .self_adjoint_eigenvalues(Side::Lower)
-            .map_err(|e| Error::EigenFailed {
-                what: "the dense matrix",
-                detail: format!("{e:?}"),
-            })
+        crate::symmetric_eigenvalues(self.m.as_ref(), "the dense matrix")
     }
     /// Above [`LANCZOS_MIN_DIM`] and for `k` well below P, by Lanczos with full
     /// reorthogonalisation (converged to a relative residual of 1e-10; `O(P² · steps)` instead of

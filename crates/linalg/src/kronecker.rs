@@ -1,7 +1,7 @@
 use crate::ekfac::{Ekfac, kron_columns};
 use crate::{
-    CurvatureOperator, Error, Result, check_lambda, check_rows, eigh, product, psd_eigenvalues,
-    symmetric,
+    CurvatureOperator, Error, Result, check_lambda, check_rows, product, psd_eigenvalues,
+    symmetric, symmetric_eigen,
 };
 use faer::{Mat, MatRef};
 use std::sync::OnceLock;
@@ -127,8 +127,8 @@ impl Kronecker {
     pub(crate) fn factor_eigen(&self) -> Result<&FactorEigen> {
         self.eig
             .get_or_init(|| {
-                let (mut la, qa) = eigh(self.a.as_ref())?;
-                let (mut lg, qg) = eigh(self.g.as_ref())?;
+                let (mut la, qa) = symmetric_eigen(self.a.as_ref(), "a Kronecker factor")?;
+                let (mut lg, qg) = symmetric_eigen(self.g.as_ref(), "a Kronecker factor")?;
                 psd_eigenvalues("eigenvalues of Kronecker factor A", &mut la)?;
                 psd_eigenvalues("eigenvalues of Kronecker factor G", &mut lg)?;
                 Ok(FactorEigen { la, qa, lg, qg })

@@ -469,11 +469,6 @@ pub(crate) fn symmetric(what: &'static str, m: Mat<f64>) -> Result<Mat<f64>> {
     Ok(m)
 }
 
-/// Symmetric eigendecomposition `(eigenvalues ascending, eigenvectors as columns)`.
-pub(crate) fn eigh(m: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>)> {
-    symmetric_eigen(m, "a symmetric matrix")
-}
-
 /// The exact symmetrisation `(M + Mᵀ)/2` of a square matrix whose two triangles may differ in
 /// the last bit (a GEMM's rounding), before an eigendecomposition or a Cholesky factor.
 ///
@@ -513,6 +508,28 @@ pub fn symmetric_eigen(m: MatRef<'_, f64>, what: &'static str) -> Result<(Vec<f6
     let s = evd.S().column_vector();
     let vals = (0..s.nrows()).map(|i| s[i]).collect();
     Ok((vals, evd.U().to_owned()))
+}
+
+/// The eigenvalues alone of the symmetric matrix `what` (its lower triangle read), ascending:
+/// the eigenvalue-only companion of [`symmetric_eigen`] (no eigenvectors are formed).
+///
+/// # Errors
+/// [`Error::EigenFailed`] naming `what` when the eigensolver does not converge.
+///
+/// # Examples
+/// ```
+/// use faer::mat;
+/// let values =
+///     fisherlab_linalg::symmetric_eigenvalues(mat![[2.0, 1.0], [1.0, 2.0]].as_ref(), "an example")
+///         .unwrap();
+/// assert!((values[0] - 1.0).abs() < 1e-14 && (values[1] - 3.0).abs() < 1e-14);
+/// ```
+pub fn symmetric_eigenvalues(m: MatRef<'_, f64>, what: &'static str) -> Result<Vec<f64>> {
+    m.self_adjoint_eigenvalues(faer::Side::Lower)
+        .map_err(|e| Error::EigenFailed {
+            what,
+            detail: format!("{e:?}"),
+        })
 }
 
 /// Largest eigenvalue magnitude below which an eigenvalue counts as zero, relative to the largest.

@@ -1,5 +1,7 @@
 use crate::matrix_free::{LanczosOptions, lanczos_top_k};
-use crate::{CurvatureOperator, Error, Result, check_finite, check_lambda, check_rows, eigh};
+use crate::{
+    CurvatureOperator, Error, Result, check_finite, check_lambda, check_rows, symmetric_eigen,
+};
 use faer::linalg::solvers::Solve;
 use faer::{Mat, MatRef, Side};
 
@@ -184,7 +186,10 @@ impl CurvatureOperator for LowRankPlusDiagonal {
                 hint: "use top_eigenvalues (Lanczos) or to_dense()",
             });
         };
-        let (vals, _) = eigh((self.w.transpose() * &self.w).as_ref())?;
+        let (vals, _) = symmetric_eigen(
+            (self.w.transpose() * &self.w).as_ref(),
+            "the low-rank factor's Gram matrix",
+        )?;
         let p = self.dim();
         let mut e: Vec<f64> = vals.iter().map(|v| d0 + self.sign * v).collect();
         e.extend(std::iter::repeat_n(d0, p.saturating_sub(self.rank())));

@@ -4,7 +4,7 @@
 //! Every randomised method takes a seed; probes come from xoshiro256++ streams, so results do not
 //! depend on the thread count.
 
-use crate::{CurvatureOperator, Error, Result, check_lambda, check_rows, eigh};
+use crate::{CurvatureOperator, Error, Result, check_lambda, check_rows, symmetric_eigen};
 use faer::{Mat, MatRef};
 use rand::{RngExt, SeedableRng};
 use std::sync::Arc;
@@ -447,7 +447,7 @@ fn tridiagonal_eigen(alpha: &[f64], beta: &[f64]) -> Result<(Vec<f64>, Mat<f64>)
             0.0
         }
     });
-    eigh(t.as_ref())
+    symmetric_eigen(t.as_ref(), "the Lanczos tridiagonal matrix")
 }
 
 /// The `k` largest eigenpairs of a symmetric operator by Lanczos with full reorthogonalisation.

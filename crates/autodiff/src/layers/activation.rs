@@ -100,13 +100,7 @@ impl Activation {
                 }
             }
             Activation::Sigmoid => ((-x).exp() + 1.0).recip(),
-            Activation::Softplus => {
-                if x.re() > 0.0 {
-                    x + (-x).exp().ln_1p()
-                } else {
-                    x.exp().ln_1p()
-                }
-            }
+            Activation::Softplus => crate::special::softplus(x),
             Activation::Gelu => x * normal_cdf(x),
             Activation::Silu => x * ((-x).exp() + 1.0).recip(),
             Activation::LeakyRelu(a) => {

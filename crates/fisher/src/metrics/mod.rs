@@ -11,7 +11,7 @@ mod matrix_free;
 pub use matrix_free::{Estimate, MatrixFreeComparison, MatrixFreeOptions, MatrixFreeReference};
 
 use crate::{Error, Result};
-use faer::{Mat, Side};
+use faer::Mat;
 use fisherlab_linalg::CurvatureOperator;
 use rand_distr::{Distribution, StandardNormal};
 
@@ -187,12 +187,11 @@ fn symmetric_eigenvalues(m: &Mat<f64>) -> Result<Vec<f64>> {
         memory::dense_copies_bytes(2, n, n),
     )
     .map_err(|e| Error::Linalg(e.into()))?;
-    fisherlab_linalg::symmetrize(m.as_ref())
-        .self_adjoint_eigenvalues(Side::Lower)
-        .map_err(|err| Error::EigenFailed {
-            what: "a Fisher matrix (metrics)",
-            detail: format!("{err:?}"),
-        })
+    fisherlab_linalg::symmetric_eigenvalues(
+        fisherlab_linalg::symmetrize(m.as_ref()).as_ref(),
+        "a Fisher matrix (metrics)",
+    )
+    .map_err(|e| Error::Linalg(e.into()))
 }
 
 fn largest_magnitude(v: &[f64]) -> f64 {
