@@ -53,7 +53,7 @@ fn cnn(c: &mut Criterion) {
         .unwrap()
         .with_chunk(n)
         .unwrap();
-    let mc = Labels::Sampled {
+    let mc = Labels::Mc {
         per_input: 1,
         seed: 0,
     };
@@ -70,14 +70,14 @@ fn cnn(c: &mut Criterion) {
     });
     g.bench_function("kfac_factors_type2", |b| {
         b.iter(|| {
-            Kfac::new(Labels::Expected)
+            Kfac::new(Labels::Type2)
                 .factors(black_box(&problem))
                 .unwrap()
         })
     });
     g.bench_function("diag_exact", |b| {
         b.iter(|| {
-            DiagonalFisher::new(Labels::Expected)
+            DiagonalFisher::new(Labels::Type2)
                 .entries(black_box(&problem))
                 .unwrap()
         })

@@ -106,11 +106,9 @@ fn matrix_free(c: &mut Criterion) {
     });
     let reference = MatrixFreeReference::new(gram.as_ref(), &options).unwrap();
     let ops: Vec<Box<dyn CurvatureOperator>> = vec![
-        Kfac::new(Labels::Expected).build(&problem).unwrap(),
-        Ekfac::new(Labels::Expected).build(&problem).unwrap(),
-        DiagonalFisher::new(Labels::Expected)
-            .build(&problem)
-            .unwrap(),
+        Kfac::new(Labels::Type2).build(&problem).unwrap(),
+        Ekfac::new(Labels::Type2).build(&problem).unwrap(),
+        DiagonalFisher::new(Labels::Type2).build(&problem).unwrap(),
     ];
     let refs: Vec<&dyn CurvatureOperator> = ops.iter().map(|o| o.as_ref()).collect();
     g.bench_function("compare_three_side_by_side", |b| {

@@ -19,8 +19,9 @@ use fisherlab::distributions::heads::Head;
 use fisherlab::fisher::curvature::{
     Approximation, DenseFisher, DiagonalFisher, Ekfac, Kfac, Labels, MatrixFreeFisher, Problem,
 };
+use fisherlab::fisher::curvature::{ExactFisherOptions, exact_fisher};
 use fisherlab::fisher::heap::{Counting, measure};
-use fisherlab::fisher::model::{ExactFisherOptions, Model, exact_fisher, mean_nll_gradient};
+use fisherlab::fisher::model::{Model, mean_nll_gradient};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -44,7 +45,7 @@ fn fisher(c: &mut Criterion) {
     let generic = measure(|| exact_fisher(&model, &theta, x.as_ref(), &Default::default()))
         .1
         .peak;
-    let fast = measure(|| DenseFisher::new(Labels::Expected).build(&problem))
+    let fast = measure(|| DenseFisher::new(Labels::Type2).build(&problem))
         .1
         .peak;
     println!(
@@ -78,7 +79,7 @@ fn fisher(c: &mut Criterion) {
     });
     g.bench_function("exact_dense_kronecker_n1000", |b| {
         b.iter(|| {
-            DenseFisher::new(Labels::Expected)
+            DenseFisher::new(Labels::Type2)
                 .build(black_box(&problem))
                 .unwrap()
         })
@@ -94,12 +95,12 @@ fn fisher(c: &mut Criterion) {
     });
     g.bench_function("kfac_factors_type2", |b| {
         b.iter(|| {
-            Kfac::new(Labels::Expected)
+            Kfac::new(Labels::Type2)
                 .factors(black_box(&problem))
                 .unwrap()
         })
     });
-    let mc = Labels::Sampled {
+    let mc = Labels::Mc {
         per_input: 1,
         seed: 0,
     };
@@ -108,14 +109,14 @@ fn fisher(c: &mut Criterion) {
     });
     g.bench_function("ekfac_type2", |b| {
         b.iter(|| {
-            Ekfac::new(Labels::Expected)
+            Ekfac::new(Labels::Type2)
                 .build(black_box(&problem))
                 .unwrap()
         })
     });
     g.bench_function("diagonal_exact", |b| {
         b.iter(|| {
-            DiagonalFisher::new(Labels::Expected)
+            DiagonalFisher::new(Labels::Type2)
                 .entries(black_box(&problem))
                 .unwrap()
         })

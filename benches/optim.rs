@@ -9,11 +9,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use faer::Mat;
 use fisherlab::autodiff::network::Mlp;
 use fisherlab::distributions::heads::Head;
+use fisherlab::fisher::curvature::Labels;
 use fisherlab::fisher::model::Model;
 use fisherlab::optim::{
     Adam, ConjugateGradient, Diagonal, DiagonalNgd, Ekfac, EkfacOptimizer, Exact, ExactNgd,
-    FactorLabels, HessianFree, Kfac, KfacOptimizer, Optimizer, Sgd, SmwNgd, TrainOptions, Woodbury,
-    train,
+    HessianFree, Kfac, KfacOptimizer, Optimizer, Sgd, SmwNgd, TrainOptions, Woodbury, train,
 };
 use std::hint::black_box;
 use std::time::Duration;
@@ -45,13 +45,26 @@ fn optimizers(c: &mut Criterion) {
         ("sgd", || Box::new(Sgd::new(0.1).with_momentum(0.9, false))),
         ("adam", || Box::new(Adam::new(1e-3))),
         ("diag_mc", || {
-            Box::new(DiagonalNgd::new(Diagonal::new().sampled(), 1.0, 1.0).unwrap())
+            Box::new(
+                DiagonalNgd::new(
+                    Diagonal::new().with_labels(Labels::Mc {
+                        per_input: 1,
+                        seed: 0,
+                    }),
+                    1.0,
+                    1.0,
+                )
+                .unwrap(),
+            )
         }),
         ("kfac_mc", || {
             Box::new(
                 KfacOptimizer::new(
                     Kfac::new()
-                        .with_factor_labels(FactorLabels::MonteCarlo)
+                        .with_labels(Labels::Mc {
+                            per_input: 1,
+                            seed: 0,
+                        })
                         .with_periods(1, 10),
                     1.0,
                     1.0,
@@ -66,7 +79,10 @@ fn optimizers(c: &mut Criterion) {
             Box::new(
                 EkfacOptimizer::new(
                     Ekfac::new()
-                        .with_factor_labels(FactorLabels::MonteCarlo)
+                        .with_labels(Labels::Mc {
+                            per_input: 1,
+                            seed: 0,
+                        })
                         .with_eigen_period(10),
                     1.0,
                     1.0,
@@ -76,10 +92,13 @@ fn optimizers(c: &mut Criterion) {
         }),
         ("kfac_mc_auto_lr", || {
             Box::new(
-                KfacOptimizer::builder(Kfac::new().with_factor_labels(FactorLabels::MonteCarlo))
-                    .auto_lr_momentum()
-                    .build()
-                    .unwrap(),
+                KfacOptimizer::builder(Kfac::new().with_labels(Labels::Mc {
+                    per_input: 1,
+                    seed: 0,
+                }))
+                .auto_lr_momentum()
+                .build()
+                .unwrap(),
             )
         }),
         ("hessian_free_10cg", || {

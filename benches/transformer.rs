@@ -72,7 +72,7 @@ fn transformer(c: &mut Criterion) {
         .unwrap()
         .with_chunk(n)
         .unwrap();
-    let mc = Labels::Sampled {
+    let mc = Labels::Mc {
         per_input: 1,
         seed: 0,
     };
@@ -95,7 +95,7 @@ fn transformer(c: &mut Criterion) {
         });
         g.bench_function(format!("kfac_factors_type2_{}", approx.name()), |b| {
             b.iter(|| {
-                Kfac::new(Labels::Expected)
+                Kfac::new(Labels::Type2)
                     .with_approx(approx)
                     .factors(black_box(&problem))
                     .unwrap()
@@ -104,7 +104,7 @@ fn transformer(c: &mut Criterion) {
     }
     g.bench_function("diag_exact", |b| {
         b.iter(|| {
-            DiagonalFisher::new(Labels::Expected)
+            DiagonalFisher::new(Labels::Type2)
                 .entries(black_box(&problem))
                 .unwrap()
         })

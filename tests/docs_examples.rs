@@ -193,9 +193,9 @@ fn a_new_approximation_in_one_type_compared_with_the_exact_fisher() {
         .collect();
     let x = faer::Mat::from_fn(8, 3, |i, j| ((i * 3 + j) % 5) as f64 / 2.0 - 1.0);
     let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
-    let exact = DenseFisher::new(Labels::Expected).build(&problem).unwrap();
+    let exact = DenseFisher::new(Labels::Type2).build(&problem).unwrap();
     let mine = LayerIsotropic {
-        labels: Labels::Expected,
+        labels: Labels::Type2,
     }
     .build(&problem)
     .unwrap();
@@ -231,7 +231,7 @@ mod block_ngd {
             lambda: f64,
             _want_curvature: bool,
         ) -> Result<Direction> {
-            let f = BlockDiagonalFisher::new(Labels::Expected).build(problem)?;
+            let f = BlockDiagonalFisher::new(Labels::Type2).build(problem)?;
             let g = faer::MatRef::from_column_major_slice(input.gradient, input.gradient.len(), 1);
             let d = f.solve_damped(lambda, g)?;
             Ok(Direction::new(d.col_as_slice(0).to_vec()))

@@ -17,7 +17,7 @@
 //! assert!(matches!(bad, Err(fisherlab_cli::CliError::Input(_))));
 //! ```
 
-use crate::curvature::Route;
+use crate::curvature::{KindArg, Route};
 use crate::train::{OptimizerArg, OptimizerOptions};
 use crate::{CliError, PARALLEL_SPLIT};
 use clap::{Args, Parser, ValueEnum};
@@ -25,7 +25,7 @@ use faer::Mat;
 use fisherlab_autodiff::layers::{Network, parse_model};
 use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::FisherEstimate;
-use fisherlab_fisher::curvature::Approximation;
+use fisherlab_fisher::curvature::{Approximation, Labels};
 use fisherlab_optim::Optimizer;
 use serde_json::Value;
 
@@ -110,6 +110,55 @@ pub fn families() -> Result<Value, CliError> {
 /// `fisherlab datasets --json` as a JSON value.
 pub fn datasets() -> Result<Value, CliError> {
     json(&crate::data::list(true)?)
+}
+
+/// The one registry of approximations as JSON: every `kind` (`fisherlab curvature --kind`,
+/// Python's `kind=`) with its labels and the options that qualify it, and every entry of
+/// `fisherlab compare`'s catalogue with its kind and command line.
+pub fn approximations() -> Value {
+    use fisherlab_fisher::curvature::{CatalogueOptions, KindLabels, catalogue, kinds};
+    let kinds: Vec<Value> = kinds()
+        .iter()
+        .map(|k| {
+            let mut options = Vec::new();
+            if k.labels == KindLabels::Chosen {
+                options.extend(["kfac_type", "mc_samples", "seed"]);
+            }
+            if k.labels == KindLabels::Fixed("mc") {
+                options.extend(["mc_samples", "seed"]);
+            }
+            if k.shared_layer_options {
+                options.extend(["kfac_approx", "norm_block"]);
+            }
+            if k.rank_options {
+                options.extend(["rank", "randomized", "seed"]);
+            }
+            serde_json::json!({
+                "name": k.name,
+                "about": k.about,
+                "labels": match k.labels {
+                    KindLabels::Fixed(name) => name,
+                    KindLabels::Chosen => "kfac_type",
+                    KindLabels::Exact => "none (exact products)",
+                },
+                "options": options,
+            })
+        })
+        .collect();
+    let entries: Vec<Value> = catalogue(&CatalogueOptions::default())
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "name": e.name,
+                "about": e.about,
+                "kind": e.kind.name,
+                "command_line": e.kind.command_line(e.spec),
+                "scales": e.scales,
+                "shared_layers_only": e.shared_layers_only,
+            })
+        })
+        .collect();
+    serde_json::json!({ "kinds": kinds, "catalogue": entries })
 }
 
 fn json(text: &str) -> Result<Value, CliError> {
@@ -216,7 +265,7 @@ fn value<T: ValueEnum>(flag: &str, text: &str) -> Result<T, CliError> {
 /// The settings of one curvature route, by their command-line names (`fisherlab curvature
 /// --kind … --kfac-type … --kfac-approx … --norm-block …`).
 pub struct RouteSpec<'a> {
-    /// `--kind`: exact, mc, empirical, hessian, diag, block-diag, kfac, ekfac, low-rank.
+    /// `--kind`: `hessian` or a kind of the registry ([`fisherlab_fisher::curvature::kinds`]).
     pub kind: &'a str,
     /// `--kfac-type`: type2, mc, empirical.
     pub kfac_type: &'a str,
@@ -247,8 +296,20 @@ pub fn route(
 ) -> Result<(Option<Box<dyn Approximation>>, Option<CliError>), CliError> {
     crate::checks::at_least(1, &[("mc-samples", spec.mc_samples)])?;
     let route = Route {
-        kind: value("kind", spec.kind)?,
-        kfac_type: value("kfac_type", spec.kfac_type)?,
+        kind: KindArg::from_name(spec.kind).ok_or_else(|| {
+            CliError::Input(format!(
+                "invalid value '{}' for kind: one of {}",
+                spec.kind,
+                KindArg::names().join(", ")
+            ))
+        })?,
+        labels: Labels::from_name(spec.kfac_type, spec.mc_samples, spec.seed).map_err(|_| {
+            CliError::Input(format!(
+                "invalid value '{}' for kfac_type: one of {}",
+                spec.kfac_type,
+                Labels::NAMES.join(", ")
+            ))
+        })?,
         kfac_approx: value("kfac_approx", spec.kfac_approx)?,
         norm_block: value("norm_block", spec.norm_block)?,
         mc_samples: spec.mc_samples,

@@ -2,33 +2,24 @@
 //! needed, the budget, and the routes that would fit.
 
 use crate::CliError;
-use fisherlab_fisher::curvature::{CatalogueOptions, Problem, catalogue};
+use fisherlab_fisher::curvature::{CatalogueOptions, KfacApprox, KindLabels, Problem, catalogue};
 use fisherlab_linalg::memory::{self, MemoryError, human};
 
-/// How each of the catalogue's routes is asked for on the command line (its label variants,
-/// `-mc` and `-empirical`, need the same memory and are not listed again).
-const ROUTES: [(&str, &str); 7] = [
-    (
-        "matrix-free",
-        "Fisher-vector products (train --optimizers hf)",
-    ),
-    ("diag", "--kind diag"),
-    ("kfac", "--kind kfac"),
-    ("ekfac", "--kind ekfac"),
-    ("block-diag", "--kind block-diag"),
-    ("low-rank-randomized", "--kind low-rank --randomized"),
-    ("low-rank", "--kind low-rank"),
-];
-
-/// The routes whose need on `problem` fits the budget, smallest first, as `how (bytes)`.
+/// The routes whose need on `problem` fits the budget, smallest first, as `how (bytes)`: one per
+/// kind of the registry, at its default labels and settings (the label variants need the same
+/// memory), the dense Fishers aside (they are what did not fit).
 pub fn routes_that_fit(problem: &Problem<'_>) -> Vec<String> {
     let (budget, _) = memory::budget();
-    let mut fit: Vec<(u64, &'static str)> = catalogue(&CatalogueOptions::default())
+    let mut fit: Vec<(u64, String)> = catalogue(&CatalogueOptions::default())
         .into_iter()
+        .filter(|e| {
+            !matches!(e.kind.labels, KindLabels::Fixed(_))
+                && e.spec.labels == "type2"
+                && e.spec.approx == KfacApprox::Expand
+        })
         .filter_map(|e| {
-            let how = ROUTES.iter().find(|(n, _)| *n == e.name)?.1;
             let need = e.approximation.memory_bytes(problem)?;
-            (need <= budget).then_some((need, how))
+            (need <= budget).then(|| (need, e.kind.command_line(e.spec)))
         })
         .collect();
     fit.sort();

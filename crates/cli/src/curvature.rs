@@ -8,8 +8,8 @@ use clap::{Args, ValueEnum};
 use faer::Mat;
 use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::curvature::{
-    Approximation, BlockDiagonalFisher, DenseFisher, DiagonalFisher, Ekfac, Kfac, KfacApprox,
-    Labels, LowRank, Problem, ScaleShiftBlock,
+    Approximation, DenseFisher, KfacApprox, Kind, KindLabels, KindOptions, Labels, Problem,
+    ScaleShiftBlock, kind, kinds,
 };
 use fisherlab_fisher::metrics::{CompareOptions, compare};
 use fisherlab_fisher::model::{Model, hessian_of_mean_nll, mean_nll_gradient};
@@ -26,56 +26,83 @@ pub const EXAMPLES: &str = "Examples:
   fisherlab curvature --model cnn.txt --weights cnn.safetensors --dataset digits --likelihood categorical \
       --kind kfac --kfac-approx reduce --json";
 
-/// Which matrix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// Which matrix (`--kind`): a kind of the one registry of approximations
+/// ([`fisherlab_fisher::curvature::kinds`]), or the Hessian, which is no Fisher route.
+#[derive(Debug, Clone, Copy)]
 pub enum KindArg {
-    /// The exact Fisher (1/N) Σ Jᵀ F_z J (= GGN), by the Kronecker fast path.
-    Exact,
-    /// Monte-Carlo Fisher with --mc-samples labels per input drawn from the model.
-    Mc,
-    /// Empirical Fisher at the observed --targets.
-    Empirical,
+    /// A Fisher route of the registry.
+    Fisher(&'static Kind),
     /// Hessian of the mean negative log-likelihood at the observed --targets.
     Hessian,
-    /// Diagonal of the Fisher (variant from --kfac-type).
-    Diag,
-    /// Per-layer diagonal blocks of the Fisher (variant from --kfac-type).
-    BlockDiag,
-    /// K-FAC, per-layer G ⊗ A (variant from --kfac-type).
-    Kfac,
-    /// EKFAC: K-FAC eigenbasis with refitted diagonal (variant from --kfac-type).
-    Ekfac,
-    /// Top --rank eigenpairs of the exact Fisher plus the remaining diagonal.
-    LowRank,
 }
 
+/// The help of `--kind hessian`.
+const HESSIAN_ABOUT: &str = "Hessian of the mean negative log-likelihood at the observed --targets";
+
 impl KindArg {
+    /// Its name on the command line.
     pub fn name(self) -> &'static str {
         match self {
-            KindArg::Exact => "exact",
-            KindArg::Mc => "mc",
-            KindArg::Empirical => "empirical",
+            KindArg::Fisher(k) => k.name,
             KindArg::Hessian => "hessian",
-            KindArg::Diag => "diag",
-            KindArg::BlockDiag => "block-diag",
-            KindArg::Kfac => "kfac",
-            KindArg::Ekfac => "ekfac",
-            KindArg::LowRank => "low-rank",
+        }
+    }
+    /// The kind called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "hessian" => Some(KindArg::Hessian),
+            _ => kind(name).map(KindArg::Fisher),
+        }
+    }
+    /// Every name, the registry's in its order with `hessian` after the dense Fishers.
+    pub fn names() -> Vec<&'static str> {
+        let mut names: Vec<&str> = kinds().iter().map(|k| k.name).collect();
+        let at = names
+            .iter()
+            .position(|n| *n == "empirical")
+            .map_or(0, |i| i + 1);
+        names.insert(at, "hessian");
+        names
+    }
+    /// The registry's kind, `None` for the Hessian.
+    pub fn fisher(self) -> Option<&'static Kind> {
+        match self {
+            KindArg::Fisher(k) => Some(k),
+            KindArg::Hessian => None,
         }
     }
 }
 
-/// Which Fisher a structured approximation approximates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum KfacTypeArg {
-    /// Exact expectation over labels (C backward passes per input).
-    Type2,
-    /// Labels sampled from the model, seeded by --seed (--mc-samples per input for curvature, one for train).
-    Mc,
-    /// Observed --targets.
-    Empirical,
+impl PartialEq for KindArg {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl serde::Serialize for KindArg {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// `--kind`: the registry's kinds and `hessian`, each with its one-line help.
+pub fn kind_arg() -> impl clap::builder::TypedValueParser<Value = KindArg> {
+    use clap::builder::{PossibleValue, TypedValueParser as _};
+    let values = KindArg::names().into_iter().map(|name| {
+        let about = kind(name).map_or(HESSIAN_ABOUT, |k| k.about);
+        PossibleValue::new(name).help(about)
+    });
+    clap::builder::PossibleValuesParser::new(values).try_map(|name: String| {
+        KindArg::from_name(&name).ok_or_else(|| format!("unknown kind `{name}`"))
+    })
+}
+
+/// `--kfac-type`: which Fisher a structured approximation approximates, by its one name
+/// ([`Labels::NAMES`]: type2, mc, empirical); `--mc-samples` and `--seed` complete `mc`.
+pub fn labels_arg() -> impl clap::builder::TypedValueParser<Value = Labels> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Labels::NAMES)
+        .try_map(|name: String| Labels::from_name(&name, 1, 0))
 }
 
 /// How K-FAC factors layers shared over locations (convolutions).
@@ -144,11 +171,13 @@ pub struct CurvatureArgs {
     #[arg(long)]
     sigma: Option<f64>,
     /// Which matrix.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = kind_arg())]
     kind: KindArg,
-    /// Variant of diag, block-diag, kfac and ekfac.
-    #[arg(long, value_enum, default_value_t = KfacTypeArg::Type2)]
-    kfac_type: KfacTypeArg,
+    /// Which Fisher diag, block-diag, kfac and ekfac approximate: type2 (the expectation over
+    /// the model's labels, C backward passes per input), mc (--mc-samples labels per input drawn
+    /// from the model, seeded by --seed) or empirical (the observed --targets).
+    #[arg(long, default_value = "type2", value_parser = labels_arg())]
+    kfac_type: Labels,
     /// K-FAC and EKFAC factors of convolutions and Linear layers over positions: expand or
     /// reduce (the same for dense layers).
     #[arg(long, value_enum, default_value_t = KfacApproxArg::Expand)]
@@ -190,7 +219,8 @@ pub struct CurvatureArgs {
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
     pub kind: KindArg,
-    pub kfac_type: KfacTypeArg,
+    /// Which Fisher (`--kfac-type`), with `mc`'s samples and seed.
+    pub labels: Labels,
     pub kfac_approx: KfacApproxArg,
     pub norm_block: NormBlockArg,
     pub mc_samples: usize,
@@ -202,14 +232,7 @@ pub struct Route {
 impl Route {
     /// Where the labels of diag, block-diag, kfac and ekfac come from.
     pub fn labels(&self) -> Labels {
-        match self.kfac_type {
-            KfacTypeArg::Type2 => Labels::Expected,
-            KfacTypeArg::Mc => Labels::Sampled {
-                per_input: self.mc_samples,
-                seed: self.seed,
-            },
-            KfacTypeArg::Empirical => Labels::Observed,
-        }
+        self.labels
     }
 
     /// The rank `--kind low-rank` uses: `--rank`, else 10 capped at the parameter count `p`.
@@ -217,56 +240,49 @@ impl Route {
         self.rank.unwrap_or(DEFAULT_RANK.min(p))
     }
 
+    /// The registry's options of this route for `p` parameters.
+    pub fn options(&self, p: usize) -> KindOptions {
+        KindOptions {
+            labels: self.labels,
+            mc_samples: self.mc_samples,
+            seed: self.seed,
+            approx: self.kfac_approx.into(),
+            norm_block: self.norm_block.into(),
+            rank: self.rank(p),
+            randomized: self.randomized,
+        }
+    }
+
     /// Whether the route needs observed targets.
     pub fn needs_targets(&self) -> bool {
-        matches!(self.kind, KindArg::Empirical | KindArg::Hessian)
-            || (matches!(
-                self.kind,
-                KindArg::Diag | KindArg::BlockDiag | KindArg::Kfac | KindArg::Ekfac
-            ) && self.kfac_type == KfacTypeArg::Empirical)
+        match self.kind {
+            KindArg::Fisher(k) => k.needs_targets(&self.options(0)),
+            KindArg::Hessian => true,
+        }
     }
 
     /// The input error of a route that needs targets and was given none.
     pub fn missing_targets(&self) -> CliError {
+        let chosen = self
+            .kind
+            .fisher()
+            .is_some_and(|k| k.labels == KindLabels::Chosen);
         CliError::Input(format!(
             "--kind {}{} needs --targets (observed labels)",
             self.kind.name(),
-            if self.kind == KindArg::Empirical || self.kind == KindArg::Hessian {
-                ""
-            } else {
+            if chosen {
                 " with --kfac-type empirical"
+            } else {
+                ""
             }
         ))
     }
 
     /// The approximation for `p` parameters; `None` for the Hessian, which is no Fisher route.
     pub fn approximation(&self, p: usize) -> Option<Box<dyn Approximation>> {
-        let l = self.labels();
-        Some(match self.kind {
-            KindArg::Exact => Box::new(DenseFisher::new(Labels::Expected)),
-            KindArg::Mc => Box::new(DenseFisher::new(Labels::Sampled {
-                per_input: self.mc_samples,
-                seed: self.seed,
-            })),
-            KindArg::Empirical => Box::new(DenseFisher::new(Labels::Observed)),
-            KindArg::Hessian => return None,
-            KindArg::Diag => Box::new(DiagonalFisher::new(l)),
-            KindArg::BlockDiag => Box::new(BlockDiagonalFisher::new(l)),
-            KindArg::Kfac => Box::new(
-                Kfac::new(l)
-                    .with_approx(self.kfac_approx.into())
-                    .with_norm_block(self.norm_block.into()),
-            ),
-            KindArg::Ekfac => Box::new(
-                Ekfac::new(l)
-                    .with_approx(self.kfac_approx.into())
-                    .with_norm_block(self.norm_block.into()),
-            ),
-            KindArg::LowRank if self.randomized => {
-                Box::new(LowRank::randomized(self.rank(p), self.seed))
-            }
-            KindArg::LowRank => Box::new(LowRank::top_k(self.rank(p))),
-        })
+        self.kind
+            .fisher()
+            .map(|k| k.approximation(&self.options(p)))
     }
 }
 
@@ -274,7 +290,7 @@ impl CurvatureArgs {
     fn route(&self) -> Route {
         Route {
             kind: self.kind,
-            kfac_type: self.kfac_type,
+            labels: self.kfac_type.with_samples(self.mc_samples, self.seed),
             kfac_approx: self.kfac_approx,
             norm_block: self.norm_block,
             mc_samples: self.mc_samples,
@@ -402,10 +418,8 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
         let clock = Instant::now();
         let mut summary = json!({
             "kind": args.kind.name(),
-            "variant": match args.kind {
-                KindArg::Diag | KindArg::BlockDiag | KindArg::Kfac | KindArg::Ekfac => {
-                    Value::from(route.labels().name())
-                }
+            "variant": match args.kind.fisher() {
+                Some(k) if k.labels == KindLabels::Chosen => Value::from(route.labels().name()),
                 _ => Value::Null,
             },
             "likelihood": head.name(),
@@ -414,12 +428,12 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
             "model": args.net.model.as_ref().map(|p| p.display().to_string()),
             "network": net.to_string(),
             "input_shape": net.input_shape(),
-            "kfac_approx": match args.kind {
-                KindArg::Kfac | KindArg::Ekfac => Value::from(KfacApprox::from(args.kfac_approx).name()),
+            "kfac_approx": match args.kind.fisher() {
+                Some(k) if k.shared_layer_options => Value::from(KfacApprox::from(args.kfac_approx).name()),
                 _ => Value::Null,
             },
-            "norm_block": match args.kind {
-                KindArg::Kfac | KindArg::Ekfac => Value::from(ScaleShiftBlock::from(args.norm_block).name()),
+            "norm_block": match args.kind.fisher() {
+                Some(k) if k.shared_layer_options => Value::from(ScaleShiftBlock::from(args.norm_block).name()),
                 _ => Value::Null,
             },
             "parameters": net.num_params(),
@@ -434,7 +448,7 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
         };
         merge(&mut summary, stats);
         if args.compare {
-            let exact = DenseFisher::new(Labels::Expected).build(&problem)?;
+            let exact = DenseFisher::new(Labels::Type2).build(&problem)?;
             let approx: &dyn CurvatureOperator = match (&op, &hessian) {
                 (Some(op), _) => op.as_ref(),
                 (_, Some(h)) => {
@@ -478,7 +492,7 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
                 "spectrum_approx": c.spectrum_approx,
             });
         }
-        if args.kind == KindArg::LowRank {
+        if args.kind.fisher().is_some_and(|k| k.rank_options) {
             summary["rank"] = Value::from(route.rank(model.num_params()));
         }
         summary["provenance"] = crate::provenance::record("curvature", args);
@@ -509,18 +523,36 @@ fn diag_summary(d: &[f64]) -> Value {
     })
 }
 
+/// The summary of an operator. A quantity the operator cannot give exactly without P products
+/// (a matrix-free one's trace, norm and diagonal) is `null`, its reason under `unavailable`.
 fn operator_stats(op: &dyn CurvatureOperator) -> Result<Value, CliError> {
     let top = op
         .top_eigenvalues(10.min(op.dim()))
         .map_err(CliError::from)?;
-    Ok(json!({
+    let mut unavailable = serde_json::Map::new();
+    let mut exact = |what: &str, r: fisherlab_linalg::Result<Value>| match r {
+        Ok(v) => Ok(v),
+        Err(e @ fisherlab_linalg::Error::NotAvailable { .. }) => {
+            unavailable.insert(what.into(), Value::from(e.to_string()));
+            Ok(Value::Null)
+        }
+        Err(e) => Err(CliError::from(e)),
+    };
+    let trace = exact("trace", op.trace().map(Value::from))?;
+    let frobenius = exact("frobenius_norm", op.frobenius_norm().map(Value::from))?;
+    let diagonal = exact("diagonal", op.diagonal().map(|d| diag_summary(&d)))?;
+    let mut stats = json!({
         "structure": op.kind(),
         "dim": op.dim(),
-        "trace": op.trace().map_err(CliError::from)?,
-        "frobenius_norm": op.frobenius_norm().map_err(CliError::from)?,
-        "diagonal": diag_summary(&op.diagonal().map_err(CliError::from)?),
+        "trace": trace,
+        "frobenius_norm": frobenius,
+        "diagonal": diagonal,
         "top_eigenvalues": top,
-    }))
+    });
+    if !unavailable.is_empty() {
+        stats["unavailable"] = Value::Object(unavailable);
+    }
+    Ok(stats)
 }
 
 fn hessian_stats(h: &Mat<f64>) -> Result<Value, CliError> {

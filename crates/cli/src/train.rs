@@ -1,17 +1,18 @@
 //! `fisherlab train`: one or several optimizers on the same data and initialisation, with a
 //! per-step JSONL log, saved weights and a comparison table.
 
-use crate::curvature::{KfacApproxArg, KfacTypeArg, NormBlockArg};
+use crate::curvature::{KfacApproxArg, NormBlockArg};
 use crate::net::NetArgs;
 use crate::{CliError, checks, data, format, io};
 use clap::{Args, ValueEnum};
 use faer::MatRef;
 use fisherlab_distributions::heads::Head;
+use fisherlab_fisher::curvature::Labels;
 use fisherlab_fisher::model::Model;
 use fisherlab_linalg::KroneckerDamping;
 use fisherlab_optim::{
-    Adam, ConjugateGradient, Damping, Diagonal, Ekfac, Exact, FactorLabels, Kfac, NaturalGradient,
-    Optimizer, Preconditioner, Sgd, StepRecord, TrainOptions, Woodbury, defaults, train,
+    Adam, ConjugateGradient, Damping, Diagonal, Ekfac, Exact, Kfac, NaturalGradient, Optimizer,
+    Preconditioner, Sgd, StepRecord, TrainOptions, Woodbury, defaults, train,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
@@ -100,9 +101,10 @@ pub struct OptimizerOptions {
     /// Weight decay (L2 for SGD, decoupled for Adam, which becomes AdamW).
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f64,
-    /// Statistics of K-FAC and EKFAC (and diag: mc samples one label per input, type2 is exact).
-    #[arg(long, value_enum, default_value_t = KfacTypeArg::Mc)]
-    kfac_type: KfacTypeArg,
+    /// Which Fisher K-FAC, EKFAC and diag approximate (mc: one label per input drawn from the
+    /// model, fresh every step).
+    #[arg(long, default_value = "mc", value_parser = crate::curvature::labels_arg())]
+    kfac_type: Labels,
     /// K-FAC and EKFAC factors of convolutions and Linear layers over positions: expand or
     /// reduce (the same for dense layers).
     #[arg(long, value_enum, default_value_t = KfacApproxArg::Expand)]
@@ -219,11 +221,7 @@ pub struct TrainArgs {
 /// is an input error naming it).
 pub fn build(args: &OptimizerOptions, which: OptimizerArg) -> Result<Box<dyn Optimizer>, CliError> {
     let lr = args.lr.unwrap_or(which.lr());
-    let labels = match args.kfac_type {
-        KfacTypeArg::Type2 => FactorLabels::Type2,
-        KfacTypeArg::Mc => FactorLabels::MonteCarlo,
-        KfacTypeArg::Empirical => FactorLabels::Empirical,
-    };
+    let labels = args.kfac_type;
     // the natural-gradient ones: the preconditioner, then the shared options
     fn natural<P: Preconditioner + 'static>(
         args: &OptimizerOptions,
@@ -259,22 +257,15 @@ pub fn build(args: &OptimizerOptions, which: OptimizerArg) -> Result<Box<dyn Opt
         }
         OptimizerArg::Adam => Box::new(Adam::new(lr)),
         OptimizerArg::Ngd => natural(args, Exact, lr)?,
-        OptimizerArg::Diag => {
-            let d = Diagonal::new().with_decay(args.decay);
-            natural(
-                args,
-                if labels == FactorLabels::MonteCarlo {
-                    d.sampled()
-                } else {
-                    d
-                },
-                lr,
-            )?
-        }
+        OptimizerArg::Diag => natural(
+            args,
+            Diagonal::new().with_decay(args.decay).with_labels(labels),
+            lr,
+        )?,
         OptimizerArg::Kfac => natural(
             args,
             Kfac::new()
-                .with_factor_labels(labels)
+                .with_labels(labels)
                 .with_approx(args.kfac_approx.into())
                 .with_norm_block(args.norm_block.into())
                 .with_decay(args.decay)
@@ -289,7 +280,7 @@ pub fn build(args: &OptimizerOptions, which: OptimizerArg) -> Result<Box<dyn Opt
         OptimizerArg::Ekfac => natural(
             args,
             Ekfac::new()
-                .with_factor_labels(labels)
+                .with_labels(labels)
                 .with_approx(args.kfac_approx.into())
                 .with_norm_block(args.norm_block.into())
                 .with_decay(args.decay)

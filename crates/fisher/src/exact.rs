@@ -305,7 +305,7 @@ pub fn exact_expectation(family: &dyn ScoreFn, opts: &QuadratureOptions) -> Resu
     }
     Ok(ExactReport {
         fisher: FisherEstimate {
-            method: Method::ExactExpectation,
+            method: Method::Quadrature,
             param_names: family.param_names(),
             matrix: layout.fisher(&value),
             std_error: None,

@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod model;
 mod monte_carlo;
 pub mod quadrature;
+mod rows;
 mod seeds;
 pub mod verify;
 
@@ -181,8 +182,8 @@ impl Error {
 pub enum Method {
     /// Closed form.
     Analytic,
-    /// Exact expectation by quadrature or summation.
-    ExactExpectation,
+    /// Exact expectation by quadrature, or certified summation for counts (`quadrature`).
+    Quadrature,
     /// Monte Carlo, score outer-product form.
     MonteCarloScore,
     /// Monte Carlo, negative-Hessian form.
@@ -194,7 +195,7 @@ impl Method {
     pub fn as_str(&self) -> &'static str {
         match self {
             Method::Analytic => "analytic",
-            Method::ExactExpectation => "quadrature",
+            Method::Quadrature => "quadrature",
             Method::MonteCarloScore => "monte-carlo (score)",
             Method::MonteCarloHessian => "monte-carlo (hessian)",
         }

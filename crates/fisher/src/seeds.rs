@@ -4,7 +4,7 @@
 //! (shared by the streamed routes and [`crate::model::monte_carlo_fisher`], so that both see the
 //! same labels).
 
-use crate::model::copy_row;
+use crate::rows::copy_row;
 use faer::Mat;
 use fisherlab_autodiff::{ScalarFn, gradient};
 use fisherlab_distributions::heads::Head;

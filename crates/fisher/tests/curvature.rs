@@ -1,5 +1,5 @@
 //! Every route and approximation of `curvature` against an independent reference:
-//! - the dense fast path against the generic `Lᵀ J` route of `model::exact_fisher` (forward-mode
+//! - the dense fast path against the generic `Lᵀ J` route of `curvature::exact_fisher` (forward-mode
 //!   Jacobians), `model::monte_carlo_fisher` and `model::empirical_fisher` (per-sample
 //!   forward-mode scores);
 //! - the diagonal and block-diagonal against the entries of that dense matrix;
@@ -20,10 +20,8 @@ use fisherlab_fisher::curvature::{
     Approximation, BlockDiagonalFisher, DenseFisher, DiagonalFisher, Ekfac, Kfac, Labels, LowRank,
     MatrixFreeFisher, Problem,
 };
-use fisherlab_fisher::model::{
-    ExactFisherOptions, JacobianRoute, Model, ModelMcOptions, empirical_fisher, exact_fisher,
-    monte_carlo_fisher,
-};
+use fisherlab_fisher::curvature::{ExactFisherOptions, JacobianRoute, exact_fisher};
+use fisherlab_fisher::model::{Model, ModelMcOptions, empirical_fisher, monte_carlo_fisher};
 use fisherlab_linalg::CurvatureOperator;
 
 fn dense(a: &dyn Approximation, p: &Problem<'_>) -> Mat<f64> {
@@ -72,10 +70,7 @@ fn dense_fast_path_equals_the_generic_route_for_every_activation_and_head() {
             .unwrap()
             .with_chunk(3)
             .unwrap();
-        let got = dense(
-            &DenseFisher::new(Labels::Expected).with_min_chunk(1),
-            &problem,
-        );
+        let got = dense(&DenseFisher::new(Labels::Type2).with_min_chunk(1), &problem);
         let reference = exact_fisher(
             &model,
             &theta,
@@ -106,7 +101,7 @@ fn monte_carlo_and_empirical_variants_equal_the_per_sample_score_routes() {
             .with_chunk(4)
             .unwrap();
         // same seed → the same sampled labels as model::monte_carlo_fisher
-        let labels = Labels::Sampled {
+        let labels = Labels::Mc {
             per_input: 3,
             seed: 42,
         };
@@ -126,7 +121,7 @@ fn monte_carlo_and_empirical_variants_equal_the_per_sample_score_routes() {
             "{}",
             model.net()
         );
-        let emp = dense(&DenseFisher::new(Labels::Observed), &problem);
+        let emp = dense(&DenseFisher::new(Labels::Empirical), &problem);
         let emp_ref = empirical_fisher(&model, &theta, x.as_ref(), y.as_ref())
             .unwrap()
             .to_dense()
@@ -146,9 +141,9 @@ fn diagonal_and_block_diagonal_are_the_entries_of_the_dense_matrix() {
             .with_targets(y.as_ref())
             .unwrap();
         for labels in [
-            Labels::Expected,
-            Labels::Observed,
-            Labels::Sampled {
+            Labels::Type2,
+            Labels::Empirical,
+            Labels::Mc {
                 per_input: 2,
                 seed: 3,
             },
@@ -201,19 +196,19 @@ fn type2_kfac_is_exact_on_the_blocks_for_one_input() {
     for (model, theta) in cases() {
         let one = x.as_ref().subrows(2, 1);
         let problem = Problem::new(&model, &theta, one).unwrap();
-        let exact = dense(&DenseFisher::new(Labels::Expected), &problem);
-        let kfac = dense(&Kfac::new(Labels::Expected), &problem);
+        let exact = dense(&DenseFisher::new(Labels::Type2), &problem);
+        let kfac = dense(&Kfac::new(Labels::Type2), &problem);
         let err = block_error(&model, &kfac, &exact);
         assert!(err < 1e-12, "{}: {err:e}", model.net());
         // and EKFAC, whose refit is optimal in the same basis, too
-        let ekfac = dense(&Ekfac::new(Labels::Expected), &problem);
+        let ekfac = dense(&Ekfac::new(Labels::Type2), &problem);
         assert!(block_error(&model, &ekfac, &exact) < 1e-10);
         // empirical K-FAC of one input is the empirical block
         let c = model.net().output_dim();
         let y = targets(model.head(), 1, c);
         let problem = problem.with_targets(y.as_ref()).unwrap();
-        let emp = dense(&DenseFisher::new(Labels::Observed), &problem);
-        let kemp = dense(&Kfac::new(Labels::Observed), &problem);
+        let emp = dense(&DenseFisher::new(Labels::Empirical), &problem);
+        let kemp = dense(&Kfac::new(Labels::Empirical), &problem);
         assert!(block_error(&model, &kemp, &emp) < 1e-12);
     }
 }
@@ -227,14 +222,14 @@ fn type2_kfac_is_exact_on_the_blocks_of_deep_linear_gaussian_networks() {
     let model = Model::new(net, Head::Gaussian { sigma: 0.5 }).unwrap();
     let x = data(9, 3);
     let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
-    let exact = dense(&DenseFisher::new(Labels::Expected), &problem);
-    let kfac = dense(&Kfac::new(Labels::Expected), &problem);
+    let exact = dense(&DenseFisher::new(Labels::Type2), &problem);
+    let kfac = dense(&Kfac::new(Labels::Type2), &problem);
     assert!(block_error(&model, &kfac, &exact) < 1e-12);
     // but not for a nonlinear network (the test can fail)
     let tanh = Model::new(Mlp::parse("3,4,5,2", "tanh").unwrap(), model.head()).unwrap();
     let problem = Problem::new(&tanh, &theta, x.as_ref()).unwrap();
-    let exact = dense(&DenseFisher::new(Labels::Expected), &problem);
-    let kfac = dense(&Kfac::new(Labels::Expected), &problem);
+    let exact = dense(&DenseFisher::new(Labels::Type2), &problem);
+    let kfac = dense(&Kfac::new(Labels::Type2), &problem);
     assert!(block_error(&tanh, &kfac, &exact) > 1e-3);
 }
 
@@ -243,9 +238,9 @@ fn ekfac_is_at_least_as_close_to_the_exact_fisher_as_kfac() {
     let x = data(12, 3);
     for (model, theta) in cases() {
         let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
-        let exact = dense(&DenseFisher::new(Labels::Expected), &problem);
-        let kfac = dense(&Kfac::new(Labels::Expected), &problem);
-        let ekfac = dense(&Ekfac::new(Labels::Expected), &problem);
+        let exact = dense(&DenseFisher::new(Labels::Type2), &problem);
+        let kfac = dense(&Kfac::new(Labels::Type2), &problem);
+        let ekfac = dense(&Ekfac::new(Labels::Type2), &problem);
         let (ek, ee) = ((&kfac - &exact).norm_l2(), (&ekfac - &exact).norm_l2());
         assert!(ee <= ek * (1.0 + 1e-12), "{}: {ee} > {ek}", model.net());
         // the refit keeps the trace of each block: tr(EKFAC) = tr(F_blocks)
@@ -262,7 +257,7 @@ fn matrix_free_products_equal_the_dense_matrix() {
             .unwrap()
             .with_chunk(3)
             .unwrap();
-        let f = dense(&DenseFisher::new(Labels::Expected), &problem);
+        let f = dense(&DenseFisher::new(Labels::Type2), &problem);
         let op = MatrixFreeFisher.build(&problem).unwrap();
         let p = f.nrows();
         let v = Mat::from_fn(p, 2, |i, j| ((i * 7 + j * 3) % 5) as f64 - 2.0);
@@ -294,7 +289,7 @@ fn low_rank_top_k_and_randomized_against_the_dense_eigendecomposition() {
     let theta = theta_for(&net, 2);
     let model = Model::new(net, Head::Categorical).unwrap();
     let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
-    let f = dense(&DenseFisher::new(Labels::Expected), &problem);
+    let f = dense(&DenseFisher::new(Labels::Type2), &problem);
     let p = f.nrows();
     // reference: the best rank-k approximation F_k from faer's eigendecomposition of F
     let k = 4;
@@ -340,10 +335,7 @@ fn results_do_not_depend_on_the_chunk_size_or_thread_count() {
             .unwrap()
             .with_chunk(chunk)
             .unwrap();
-        dense(
-            &DenseFisher::new(Labels::Expected).with_min_chunk(1),
-            &problem,
-        )
+        dense(&DenseFisher::new(Labels::Type2).with_min_chunk(1), &problem)
     };
     let base = at(11);
     for chunk in [1, 4] {
@@ -361,9 +353,9 @@ fn bad_options_are_typed_errors() {
     let x = data(3, 3);
     let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
     // empirical without targets
-    assert!(DenseFisher::new(Labels::Observed).build(&problem).is_err());
+    assert!(DenseFisher::new(Labels::Empirical).build(&problem).is_err());
     assert!(
-        Kfac::new(Labels::Sampled {
+        Kfac::new(Labels::Mc {
             per_input: 0,
             seed: 1
         })

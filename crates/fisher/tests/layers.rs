@@ -27,9 +27,10 @@ use fisherlab_fisher::curvature::{
     Approximation, BlockDiagonalFisher, DenseFisher, DiagonalFisher, Ekfac, Kfac, KfacApprox,
     Labels, MatrixFreeFisher, Problem, ScaleShiftBlock,
 };
+use fisherlab_fisher::curvature::{ExactFisherOptions, JacobianRoute, exact_fisher};
 use fisherlab_fisher::model::{
-    ExactFisherOptions, JacobianRoute, Model, ModelMcOptions, empirical_fisher, exact_fisher,
-    hessian_of_mean_nll, mean_nll_gradient, monte_carlo_fisher,
+    Model, ModelMcOptions, empirical_fisher, hessian_of_mean_nll, mean_nll_gradient,
+    monte_carlo_fisher,
 };
 use fisherlab_linalg::CurvatureOperator;
 
@@ -249,7 +250,7 @@ fn expectation_over_labels(model: &Model, theta: &[f64], x: &Mat<f64>) {
         }
     }
     let problem = Problem::new(model, theta, x.as_ref()).unwrap();
-    let got = dense(&DenseFisher::new(Labels::Expected), &problem);
+    let got = dense(&DenseFisher::new(Labels::Type2), &problem);
     assert!(
         max_rel(&got, &want) < 1e-12,
         "{}: {:e}",
@@ -265,7 +266,7 @@ fn every_route_agrees_with_its_reference_on_convolutional_networks() {
             .unwrap()
             .with_targets(y.as_ref())
             .unwrap();
-        let exact = dense(&DenseFisher::new(Labels::Expected), &problem);
+        let exact = dense(&DenseFisher::new(Labels::Type2), &problem);
         // the generic route with forward-mode Jacobians, in chunks of 2
         for route in [JacobianRoute::Forward, JacobianRoute::Reverse] {
             let generic = exact_fisher(
@@ -285,7 +286,7 @@ fn every_route_agrees_with_its_reference_on_convolutional_networks() {
         }
         // Monte Carlo and empirical against per-sample forward-mode scores with the same labels
         let mc = dense(
-            &DenseFisher::new(Labels::Sampled {
+            &DenseFisher::new(Labels::Mc {
                 per_input: 3,
                 seed: 5,
             }),
@@ -302,7 +303,7 @@ fn every_route_agrees_with_its_reference_on_convolutional_networks() {
         )
         .unwrap();
         assert!(max_rel(&mc, &mc_ref.to_dense().unwrap()) < 1e-12);
-        let emp = dense(&DenseFisher::new(Labels::Observed), &problem);
+        let emp = dense(&DenseFisher::new(Labels::Empirical), &problem);
         let emp_ref = empirical_fisher(&model, &theta, x.as_ref(), y.as_ref())
             .unwrap()
             .to_dense()
@@ -312,7 +313,7 @@ fn every_route_agrees_with_its_reference_on_convolutional_networks() {
         let mf = dense(&MatrixFreeFisher, &problem);
         assert!(max_rel(&mf, &exact) < 1e-12);
         let taps = model.net().taps();
-        for labels in [Labels::Expected, Labels::Observed] {
+        for labels in [Labels::Type2, Labels::Empirical] {
             let full = dense(&DenseFisher::new(labels), &problem);
             let diag = DiagonalFisher::new(labels).entries(&problem).unwrap();
             for (i, d) in diag.iter().enumerate() {
@@ -333,12 +334,12 @@ fn every_route_agrees_with_its_reference_on_convolutional_networks() {
         }
         // EKFAC is at least as close as K-FAC in Frobenius distance, for both settings
         for approx in [KfacApprox::Expand, KfacApprox::Reduce] {
-            let kfac = dense(&Kfac::new(Labels::Expected).with_approx(approx), &problem);
-            let ekfac = dense(&Ekfac::new(Labels::Expected).with_approx(approx), &problem);
+            let kfac = dense(&Kfac::new(Labels::Type2).with_approx(approx), &problem);
+            let ekfac = dense(&Ekfac::new(Labels::Type2).with_approx(approx), &problem);
             let fro = |a: &Mat<f64>| (a - &exact).norm_l2();
             assert!(fro(&ekfac) <= fro(&kfac) * (1.0 + 1e-12), "{approx:?}");
             // and EKFAC keeps the exact diagonal's trace per layer (its refit is exact)
-            let diag = DiagonalFisher::new(Labels::Expected)
+            let diag = DiagonalFisher::new(Labels::Type2)
                 .entries(&problem)
                 .unwrap();
             for t in taps {
@@ -358,30 +359,30 @@ fn monte_carlo_routes_are_the_empirical_ones_at_the_sampled_labels() {
         let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
         let labels = problem.sampled_labels(1, 11).unwrap();
         let at = problem.with_targets(labels[0].as_ref()).unwrap();
-        let mc = Labels::Sampled {
+        let mc = Labels::Mc {
             per_input: 1,
             seed: 11,
         };
         let pairs: Vec<(Box<dyn Approximation>, Box<dyn Approximation>)> = vec![
             (
                 Box::new(Kfac::new(mc)),
-                Box::new(Kfac::new(Labels::Observed)),
+                Box::new(Kfac::new(Labels::Empirical)),
             ),
             (
                 Box::new(Kfac::new(mc).with_approx(KfacApprox::Reduce)),
-                Box::new(Kfac::new(Labels::Observed).with_approx(KfacApprox::Reduce)),
+                Box::new(Kfac::new(Labels::Empirical).with_approx(KfacApprox::Reduce)),
             ),
             (
                 Box::new(Ekfac::new(mc)),
-                Box::new(Ekfac::new(Labels::Observed)),
+                Box::new(Ekfac::new(Labels::Empirical)),
             ),
             (
                 Box::new(DiagonalFisher::new(mc)),
-                Box::new(DiagonalFisher::new(Labels::Observed)),
+                Box::new(DiagonalFisher::new(Labels::Empirical)),
             ),
             (
                 Box::new(DenseFisher::new(mc)),
-                Box::new(DenseFisher::new(Labels::Observed)),
+                Box::new(DenseFisher::new(Labels::Empirical)),
             ),
         ];
         for (a, b) in &pairs {
@@ -402,11 +403,11 @@ fn assert_reduce_is_exact_and_expand_is_not(problem: &Problem<'_>, exact: &Mat<f
             .to_owned()
     };
     let reduce = dense(
-        &Kfac::new(Labels::Expected).with_approx(KfacApprox::Reduce),
+        &Kfac::new(Labels::Type2).with_approx(KfacApprox::Reduce),
         problem,
     );
     let expand = dense(
-        &Kfac::new(Labels::Expected).with_approx(KfacApprox::Expand),
+        &Kfac::new(Labels::Type2).with_approx(KfacApprox::Expand),
         problem,
     );
     for t in 0..2 {
@@ -442,13 +443,13 @@ fn kfac_is_exact_where_the_literature_proves_it() {
     );
     let pc = Problem::new(&mc, &theta, x.as_ref()).unwrap();
     let pl = Problem::new(&ml, &theta, x.as_ref()).unwrap();
-    let dense_l = dense(&Kfac::new(Labels::Expected), &pl);
+    let dense_l = dense(&Kfac::new(Labels::Type2), &pl);
     for approx in [KfacApprox::Expand, KfacApprox::Reduce] {
-        let k = dense(&Kfac::new(Labels::Expected).with_approx(approx), &pc);
+        let k = dense(&Kfac::new(Labels::Type2).with_approx(approx), &pc);
         assert!(max_rel(&k, &dense_l) < 1e-14, "{approx:?}");
     }
-    let fc = dense(&DenseFisher::new(Labels::Expected), &pc);
-    let fl = dense(&DenseFisher::new(Labels::Expected), &pl);
+    let fc = dense(&DenseFisher::new(Labels::Type2), &pc);
+    let fl = dense(&DenseFisher::new(Labels::Type2), &pl);
     assert!(max_rel(&fc, &fl) < 1e-14);
 
     // (2) a deep linear network, conv → global average pool → Linear, with a Gaussian head: the
@@ -465,7 +466,7 @@ fn kfac_is_exact_where_the_literature_proves_it() {
     let model = Model::new(net, Head::Gaussian { sigma: 1.5 }).unwrap();
     let x = images(9, 18);
     let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
-    let exact = dense(&DenseFisher::new(Labels::Expected), &problem);
+    let exact = dense(&DenseFisher::new(Labels::Type2), &problem);
     assert_reduce_is_exact_and_expand_is_not(&problem, &exact);
 
     // (3) the same for a Linear layer shared over sequence positions followed by the mean over
@@ -480,7 +481,7 @@ fn kfac_is_exact_where_the_literature_proves_it() {
     let model = Model::new(net, Head::Gaussian { sigma: 0.7 }).unwrap();
     let x = images(8, 15);
     let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
-    let exact = dense(&DenseFisher::new(Labels::Expected), &problem);
+    let exact = dense(&DenseFisher::new(Labels::Type2), &problem);
     let generic = exact_fisher(
         &model,
         &theta,
@@ -534,14 +535,14 @@ fn convolutional_routes_are_identical_for_any_thread_count() {
 fn routes_are_identical_for_any_thread_count(model: &Model, theta: &[f64], x: &Mat<f64>) {
     let problem = Problem::new(model, theta, x.as_ref()).unwrap();
     let routes: Vec<Box<dyn Approximation>> = vec![
-        Box::new(DenseFisher::new(Labels::Expected)),
-        Box::new(Kfac::new(Labels::Sampled {
+        Box::new(DenseFisher::new(Labels::Type2)),
+        Box::new(Kfac::new(Labels::Mc {
             per_input: 2,
             seed: 1,
         })),
-        Box::new(Kfac::new(Labels::Expected).with_approx(KfacApprox::Reduce)),
-        Box::new(Ekfac::new(Labels::Expected)),
-        Box::new(DiagonalFisher::new(Labels::Expected)),
+        Box::new(Kfac::new(Labels::Type2).with_approx(KfacApprox::Reduce)),
+        Box::new(Ekfac::new(Labels::Type2)),
+        Box::new(DiagonalFisher::new(Labels::Type2)),
     ];
     for r in &routes {
         assert_same_bits_for_any_thread_count(|| dense(r.as_ref(), &problem));
@@ -565,7 +566,7 @@ fn kfac_is_exact_for_expand_when_the_loss_sees_every_position() {
     let model = Model::new(net, Head::Gaussian { sigma: 0.9 }).unwrap();
     let x = images(7, 12);
     let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
-    let exact = dense(&DenseFisher::new(Labels::Expected), &problem);
+    let exact = dense(&DenseFisher::new(Labels::Type2), &problem);
     let taps = model.net().taps();
     let block = |m: &Mat<f64>, t: usize| {
         let r = taps[t].range();
@@ -573,9 +574,9 @@ fn kfac_is_exact_for_expand_when_the_loss_sees_every_position() {
             .submatrix(r.start, r.start, r.len(), r.len())
             .to_owned()
     };
-    let expand = dense(&Kfac::new(Labels::Expected), &problem);
+    let expand = dense(&Kfac::new(Labels::Type2), &problem);
     let reduce = dense(
-        &Kfac::new(Labels::Expected).with_approx(KfacApprox::Reduce),
+        &Kfac::new(Labels::Type2).with_approx(KfacApprox::Reduce),
         &problem,
     );
     for t in 0..2 {
@@ -600,11 +601,11 @@ fn normalisation_blocks_are_the_exact_diagonal_or_the_exact_dense_block() {
             .unwrap();
         let taps = model.net().taps();
         assert!(taps.iter().any(|t| t.is_scale_shift()));
-        let mc = Labels::Sampled {
+        let mc = Labels::Mc {
             per_input: 2,
             seed: 3,
         };
-        for labels in [Labels::Expected, mc, Labels::Observed] {
+        for labels in [Labels::Type2, mc, Labels::Empirical] {
             let full = dense(&DenseFisher::new(labels), &problem);
             let diag = dense(&Kfac::new(labels), &problem);
             let blocks = dense(

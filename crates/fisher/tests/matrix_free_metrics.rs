@@ -47,15 +47,15 @@ fn options(s: &Setup, lambda: f64) -> MatrixFreeOptions {
 fn every_estimate_lies_within_its_uncertainty_of_the_dense_metric() {
     let s = setup();
     let problem = Problem::new(&s.model, &s.theta, s.x.as_ref()).unwrap();
-    let dense = DenseFisher::new(Labels::Expected).build(&problem).unwrap();
+    let dense = DenseFisher::new(Labels::Type2).build(&problem).unwrap();
     let free = MatrixFreeFisher.build(&problem).unwrap();
     let lambda = 1e-3;
     let opts = options(&s, lambda);
     let reference = MatrixFreeReference::new(free.as_ref(), &opts).unwrap();
     let approximations: Vec<Box<dyn Approximation>> = vec![
-        Box::new(Kfac::new(Labels::Expected)),
-        Box::new(Ekfac::new(Labels::Expected)),
-        Box::new(DiagonalFisher::new(Labels::Expected)),
+        Box::new(Kfac::new(Labels::Type2)),
+        Box::new(Ekfac::new(Labels::Type2)),
+        Box::new(DiagonalFisher::new(Labels::Type2)),
     ];
     for a in approximations {
         let approx = a.build(&problem).unwrap();
@@ -133,9 +133,7 @@ fn standard_errors_fall_like_one_over_root_probes() {
     let s = setup();
     let problem = Problem::new(&s.model, &s.theta, s.x.as_ref()).unwrap();
     let free = MatrixFreeFisher.build(&problem).unwrap();
-    let approx = DiagonalFisher::new(Labels::Expected)
-        .build(&problem)
-        .unwrap();
+    let approx = DiagonalFisher::new(Labels::Type2).build(&problem).unwrap();
     let run = |probes: usize, seed: u64| {
         let opts = MatrixFreeOptions {
             frobenius_probes: probes,
@@ -174,7 +172,7 @@ fn the_same_bits_for_a_seed_whatever_the_thread_count() {
             .unwrap();
         pool.install(|| {
             let free = MatrixFreeFisher.build(&problem).unwrap();
-            let approx = Kfac::new(Labels::Expected).build(&problem).unwrap();
+            let approx = Kfac::new(Labels::Type2).build(&problem).unwrap();
             MatrixFreeReference::new(free.as_ref(), &opts)
                 .unwrap()
                 .compare(approx.as_ref())
@@ -191,7 +189,7 @@ fn an_iteration_that_did_not_converge_gives_no_number() {
     let s = setup();
     let problem = Problem::new(&s.model, &s.theta, s.x.as_ref()).unwrap();
     let free = MatrixFreeFisher.build(&problem).unwrap();
-    let approx = Kfac::new(Labels::Expected).build(&problem).unwrap();
+    let approx = Kfac::new(Labels::Type2).build(&problem).unwrap();
     let mut opts = options(&s, 1e-6);
     opts.cg.max_iter = 2;
     opts.lanczos.max_steps = 3;
@@ -222,11 +220,9 @@ fn compared_together_each_approximation_gets_what_it_gets_alone() {
     let opts = options(&s, 1e-2);
     let reference = MatrixFreeReference::new(free.as_ref(), &opts).unwrap();
     let ops: Vec<Box<dyn fisherlab_linalg::CurvatureOperator>> = vec![
-        Kfac::new(Labels::Expected).build(&problem).unwrap(),
-        DiagonalFisher::new(Labels::Expected)
-            .build(&problem)
-            .unwrap(),
-        Ekfac::new(Labels::Expected).build(&problem).unwrap(),
+        Kfac::new(Labels::Type2).build(&problem).unwrap(),
+        DiagonalFisher::new(Labels::Type2).build(&problem).unwrap(),
+        Ekfac::new(Labels::Type2).build(&problem).unwrap(),
     ];
     let refs: Vec<&dyn fisherlab_linalg::CurvatureOperator> =
         ops.iter().map(|o| o.as_ref()).collect();
@@ -253,7 +249,7 @@ fn the_gram_factor_and_one_layer_block_are_the_dense_fishers() {
     // GramFisher's products and BlockDiagonalFisher::block against the dense exact Fisher
     let s = setup();
     let problem = Problem::new(&s.model, &s.theta, s.x.as_ref()).unwrap();
-    let dense = DenseFisher::new(Labels::Expected)
+    let dense = DenseFisher::new(Labels::Type2)
         .build(&problem)
         .unwrap()
         .to_dense()
@@ -263,14 +259,14 @@ fn the_gram_factor_and_one_layer_block_are_the_dense_fishers() {
     let taps = s.model.net().taps();
     for (l, t) in taps.iter().enumerate() {
         let r = t.range();
-        let b = BlockDiagonalFisher::new(Labels::Expected)
+        let b = BlockDiagonalFisher::new(Labels::Type2)
             .block(&problem, l)
             .unwrap();
         let d = dense.as_ref().submatrix(r.start, r.start, r.len(), r.len());
         assert!((&b - d).norm_max() <= 1e-13 * dense.norm_max(), "layer {l}");
     }
     assert!(
-        BlockDiagonalFisher::new(Labels::Expected)
+        BlockDiagonalFisher::new(Labels::Type2)
             .block(&problem, taps.len())
             .is_err()
     );

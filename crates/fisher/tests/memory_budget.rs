@@ -28,7 +28,7 @@ fn dense_routes_are_refused_before_allocating_and_structured_ones_fit() {
     // the dense Fisher's need by hand: the P × P result and one chunk of rows (N = 8 here)
     let dense_need = 8 * p * p + 8 * 8 * p;
     assert_eq!(
-        DenseFisher::new(Labels::Expected).memory_bytes(&problem),
+        DenseFisher::new(Labels::Type2).memory_bytes(&problem),
         Some(dense_need)
     );
     // a budget of 4 MB: below the 9.1 MB of the dense Fisher, above every structured route
@@ -38,34 +38,24 @@ fn dense_routes_are_refused_before_allocating_and_structured_ones_fit() {
         Err(e) => panic!("not a memory refusal: {e}"),
         Ok(_) => panic!("built beyond the budget"),
     };
-    let m = refused(
-        DenseFisher::new(Labels::Expected)
-            .build(&problem)
-            .map(|_| ()),
-    );
+    let m = refused(DenseFisher::new(Labels::Type2).build(&problem).map(|_| ()));
     assert_eq!((m.needed, m.budget), (dense_need, 4_000_000));
     assert!(m.to_string().contains("needs 9.1 MB"), "{m}");
     refused(LowRank::top_k(5).build(&problem).map(|_| ()));
     refused(hessian_of_mean_nll(&model, &theta, x.as_ref(), y.as_ref()).map(|_| ()));
-    let e = refused(
-        DenseFisher::new(Labels::Expected)
-            .build(&problem)
-            .map(|_| ()),
-    );
+    let e = refused(DenseFisher::new(Labels::Type2).build(&problem).map(|_| ()));
     assert!(Error::Linalg(e.into()).is_input());
     // the structured routes fit, and their dense copies are refused in turn
-    let kfac = Kfac::new(Labels::Expected).build(&problem).unwrap();
+    let kfac = Kfac::new(Labels::Type2).build(&problem).unwrap();
     assert!(matches!(
         kfac.to_dense(),
         Err(fisherlab_linalg::Error::TooLarge(_))
     ));
-    DiagonalFisher::new(Labels::Expected)
-        .build(&problem)
-        .unwrap();
+    DiagonalFisher::new(Labels::Type2).build(&problem).unwrap();
     // two blocks of 550 and 510 parameters, held with their Cholesky factors:
     // (550² + 510²) · 16 bytes = 9 001 600 bytes, over the budget as well
     let m = refused(
-        BlockDiagonalFisher::new(Labels::Expected)
+        BlockDiagonalFisher::new(Labels::Type2)
             .build(&problem)
             .map(|_| ()),
     );
@@ -74,5 +64,5 @@ fn dense_routes_are_refused_before_allocating_and_structured_ones_fit() {
     LowRank::randomized(5, 0).build(&problem).unwrap();
     // back to the machine's memory: the dense route builds
     memory::set_budget(None);
-    DenseFisher::new(Labels::Expected).build(&problem).unwrap();
+    DenseFisher::new(Labels::Type2).build(&problem).unwrap();
 }

@@ -10,7 +10,8 @@ use faer::{Mat, MatRef};
 use fisherlab_autodiff::network::{ACTIVATIONS, Mlp};
 use fisherlab_autodiff::{gradient, hessian};
 use fisherlab_distributions::heads::Head;
-use fisherlab_fisher::model::{ExactFisherOptions, JacobianRoute, Model, exact_fisher};
+use fisherlab_fisher::curvature::{ExactFisherOptions, JacobianRoute, exact_fisher};
+use fisherlab_fisher::model::Model;
 use fisherlab_linalg::CurvatureOperator;
 
 fn fisher_of(model: &Model, theta: &[f64], x: MatRef<'_, f64>) -> Mat<f64> {

@@ -5,15 +5,15 @@ use fisherlab_fisher::curvature::{DiagonalFisher, Labels, Problem};
 /// Diagonal natural gradient: `θ ← θ − lr g / (d + λ)`.
 pub type DiagonalNgd = NaturalGradient<Diagonal>;
 
-/// A running average (decay β) of the mini-batch's diagonal Fisher, exact (`Labels::Expected`)
-/// or Monte Carlo with one label per input (`Labels::Sampled`, re-seeded every step from the
-/// run's seed).
+/// A running average (decay β) of the mini-batch's diagonal Fisher: type-2 ([`Labels::Type2`],
+/// the default), Monte Carlo ([`Labels::Mc`], re-seeded every step from the run's seed, see
+/// [`StepInput::labels`]) or empirical ([`Labels::Empirical`]).
 ///
 /// Defaults: lr = 0.1, fixed λ = 0.1 ([`crate::defaults`]).
 #[derive(Debug, Clone)]
 pub struct Diagonal {
     decay: f64,
-    sampled: bool,
+    labels: Labels,
     average: Option<Vec<f64>>,
 }
 
@@ -28,13 +28,13 @@ impl Diagonal {
     pub fn new() -> Self {
         Self {
             decay: 0.95,
-            sampled: false,
+            labels: Labels::Type2,
             average: None,
         }
     }
-    /// Monte-Carlo diagonal (one sampled label per input) instead of the exact one.
-    pub fn sampled(mut self) -> Self {
-        self.sampled = true;
+    /// Which Fisher's diagonal ([`Labels::Type2`] by default).
+    pub fn with_labels(mut self, labels: Labels) -> Self {
+        self.labels = labels;
         self
     }
     /// Another decay of the running average, in [0, 1).
@@ -57,13 +57,13 @@ impl Preconditioner for Diagonal {
     fn check(&self) -> Result<()> {
         unit("decay", self.decay)
     }
+    fn needs_targets(&self) -> bool {
+        self.labels == Labels::Empirical
+    }
     fn settings(&self) -> crate::Settings {
         vec![
             ("decay", self.decay.to_string()),
-            (
-                "factor_labels",
-                if self.sampled { "mc" } else { "type2" }.into(),
-            ),
+            ("factor_labels", self.labels.name().into()),
         ]
     }
     fn direction(
@@ -73,15 +73,7 @@ impl Preconditioner for Diagonal {
         lambda: f64,
         _want_curvature: bool,
     ) -> Result<Direction> {
-        let labels = if self.sampled {
-            Labels::Sampled {
-                per_input: 1,
-                seed: step_seed(input.seed, input.step),
-            }
-        } else {
-            Labels::Expected
-        };
-        let batch = DiagonalFisher::new(labels).entries(problem)?;
+        let batch = DiagonalFisher::new(input.labels(self.labels)).entries(problem)?;
         let avg = match self.average.take() {
             Some(mut a) if a.len() == batch.len() => {
                 for (ai, bi) in a.iter_mut().zip(&batch) {
@@ -100,9 +92,4 @@ impl Preconditioner for Diagonal {
         self.average = Some(avg);
         Ok(Direction::new(d))
     }
-}
-
-/// The seed of the labels sampled at `step` of a run seeded `seed`.
-pub(crate) fn step_seed(seed: u64, step: usize) -> u64 {
-    seed ^ (step as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)
 }

@@ -1,9 +1,8 @@
-use crate::kfac::FactorLabels;
 use crate::natural::{Direction, NaturalGradient, Preconditioner};
 use crate::{Result, StepInput, solve, unit};
 use faer::Mat;
 use fisherlab_fisher::curvature::{
-    KfacApprox, KfacFactors, Problem, ScaleShiftBlock, accumulate_scalings, ekfac_bases,
+    KfacApprox, KfacFactors, Labels, Problem, ScaleShiftBlock, accumulate_scalings, ekfac_bases,
     ekfac_operator, ekfac_scalings, zero_scalings,
 };
 
@@ -18,7 +17,7 @@ pub type EkfacOptimizer = NaturalGradient<Ekfac>;
 /// Defaults: lr = 0.1, fixed λ = 1e-2, as K-FAC.
 #[derive(Debug, Clone)]
 pub struct Ekfac {
-    factor_labels: FactorLabels,
+    labels: Labels,
     approx: KfacApprox,
     norm_block: ScaleShiftBlock,
     decay: f64,
@@ -38,7 +37,7 @@ impl Ekfac {
     /// Type-2 statistics, decay 0.95, eigenbasis every step (as K-FAC's inverses).
     pub fn new() -> Self {
         Self {
-            factor_labels: FactorLabels::Type2,
+            labels: Labels::Type2,
             approx: KfacApprox::Expand,
             norm_block: ScaleShiftBlock::Diagonal,
             decay: 0.95,
@@ -49,8 +48,8 @@ impl Ekfac {
         }
     }
     /// Which labels the factors and the refit use.
-    pub fn with_factor_labels(mut self, labels: FactorLabels) -> Self {
-        self.factor_labels = labels;
+    pub fn with_labels(mut self, labels: Labels) -> Self {
+        self.labels = labels;
         self
     }
     /// Expand or reduce factors (the basis) for layers shared over locations.
@@ -90,15 +89,11 @@ impl Preconditioner for Ekfac {
         crate::defaults::KFAC_DAMPING
     }
     fn needs_targets(&self) -> bool {
-        self.factor_labels == FactorLabels::Empirical
+        self.labels == Labels::Empirical
     }
     fn settings(&self) -> crate::Settings {
-        let mut s = crate::kfac::factor_settings(
-            self.factor_labels,
-            self.approx,
-            self.norm_block,
-            self.decay,
-        );
+        let mut s =
+            crate::kfac::factor_settings(self.labels, self.approx, self.norm_block, self.decay);
         s.push(("eigen_period", self.eigen_period.to_string()));
         s
     }
@@ -113,7 +108,7 @@ impl Preconditioner for Ekfac {
         lambda: f64,
         _want_curvature: bool,
     ) -> Result<Direction> {
-        let labels = self.factor_labels.labels(input);
+        let labels = input.labels(self.labels);
         let e = self.decay;
         let scale = 1.0 / problem.len() as f64;
         let refresh = self.bases.is_none() || input.step.is_multiple_of(self.eigen_period);

@@ -30,7 +30,7 @@ impl Preconditioner for Exact {
         lambda: f64,
         want_curvature: bool,
     ) -> Result<Direction> {
-        let f = DenseFisher::new(Labels::Expected).build(problem)?;
+        let f = DenseFisher::new(Labels::Type2).build(problem)?;
         let d = solve(f.as_ref(), lambda, input.gradient)?;
         let d_fisher_d = if want_curvature {
             Some(dot(&d, &f.matvec(&d)?))

@@ -1,4 +1,3 @@
-use crate::diagonal::step_seed;
 use crate::natural::{Direction, NaturalGradient, Preconditioner};
 use crate::{Result, StepInput, solve, unit};
 use fisherlab_fisher::curvature::{
@@ -6,42 +5,10 @@ use fisherlab_fisher::curvature::{
 };
 use fisherlab_linalg::{CurvatureOperator, KroneckerDamping};
 
-/// Which labels the K-FAC factors of an optimizer use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FactorLabels {
-    /// Exact expectation over labels ("type-2").
-    Type2,
-    /// One label per input sampled from the model, re-seeded every step.
-    MonteCarlo,
-    /// The mini-batch's observed targets (empirical K-FAC).
-    Empirical,
-}
-
-impl FactorLabels {
-    /// The name of the statistics: "type2", "mc" or "empirical" (as `--kfac-type`).
-    pub fn name(self) -> &'static str {
-        match self {
-            FactorLabels::Type2 => "type2",
-            FactorLabels::MonteCarlo => "mc",
-            FactorLabels::Empirical => "empirical",
-        }
-    }
-    pub(crate) fn labels(self, input: &StepInput<'_>) -> Labels {
-        match self {
-            FactorLabels::Type2 => Labels::Expected,
-            FactorLabels::MonteCarlo => Labels::Sampled {
-                per_input: 1,
-                seed: step_seed(input.seed, input.step),
-            },
-            FactorLabels::Empirical => Labels::Observed,
-        }
-    }
-}
-
 /// The settings K-FAC and EKFAC share (see [`crate::Optimizer::settings`]): the factors'
 /// labels, how shared layers are reduced, the normalisation block and the running decay.
 pub(crate) fn factor_settings(
-    labels: FactorLabels,
+    labels: Labels,
     approx: KfacApprox,
     norm_block: ScaleShiftBlock,
     decay: f64,
@@ -67,7 +34,7 @@ pub type KfacOptimizer = NaturalGradient<Kfac>;
 /// Defaults: lr = 0.1, fixed λ = 1e-2 ([`crate::defaults`]).
 pub struct Kfac {
     kronecker_damping: KroneckerDamping,
-    factor_labels: FactorLabels,
+    labels: Labels,
     approx: KfacApprox,
     norm_block: ScaleShiftBlock,
     decay: f64,
@@ -81,7 +48,7 @@ impl std::fmt::Debug for Kfac {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Kfac")
             .field("kronecker_damping", &self.kronecker_damping)
-            .field("factor_labels", &self.factor_labels)
+            .field("labels", &self.labels)
             .field("approx", &self.approx)
             .field("norm_block", &self.norm_block)
             .field("decay", &self.decay)
@@ -104,7 +71,7 @@ impl Kfac {
     pub fn new() -> Self {
         Self {
             kronecker_damping: KroneckerDamping::Exact,
-            factor_labels: FactorLabels::Type2,
+            labels: Labels::Type2,
             approx: KfacApprox::Expand,
             norm_block: ScaleShiftBlock::Diagonal,
             decay: 0.95,
@@ -114,9 +81,10 @@ impl Kfac {
             operator: None,
         }
     }
-    /// Which labels the factors use.
-    pub fn with_factor_labels(mut self, labels: FactorLabels) -> Self {
-        self.factor_labels = labels;
+    /// Which Fisher the factors approximate ([`Labels::Type2`] by default; [`Labels::Mc`]
+    /// draws fresh labels every step, see [`step_labels`]).
+    pub fn with_labels(mut self, labels: Labels) -> Self {
+        self.labels = labels;
         self
     }
     /// Expand or reduce factors for layers shared over locations (convolutions).
@@ -153,7 +121,7 @@ impl Kfac {
         problem: &Problem<'_>,
     ) -> Result<&dyn CurvatureOperator> {
         if self.factors.is_none() || input.step.is_multiple_of(self.factor_period) {
-            let batch = fisherlab_fisher::curvature::Kfac::new(self.factor_labels.labels(input))
+            let batch = fisherlab_fisher::curvature::Kfac::new(input.labels(self.labels))
                 .with_approx(self.approx)
                 .with_norm_block(self.norm_block)
                 .factors(problem)?;
@@ -192,10 +160,10 @@ impl Preconditioner for Kfac {
         crate::defaults::KFAC_DAMPING
     }
     fn needs_targets(&self) -> bool {
-        self.factor_labels == FactorLabels::Empirical
+        self.labels == Labels::Empirical
     }
     fn settings(&self) -> crate::Settings {
-        let mut s = factor_settings(self.factor_labels, self.approx, self.norm_block, self.decay);
+        let mut s = factor_settings(self.labels, self.approx, self.norm_block, self.decay);
         s.extend([
             ("factor_period", self.factor_period.to_string()),
             ("inverse_period", self.inverse_period.to_string()),

@@ -57,7 +57,7 @@ pub use diagonal::{Diagonal, DiagonalNgd};
 pub use ekfac::{Ekfac, EkfacOptimizer};
 pub use exact::{Exact, ExactNgd};
 pub use hessian_free::{ConjugateGradient, HessianFree};
-pub use kfac::{FactorLabels, Kfac, KfacOptimizer};
+pub use kfac::{Kfac, KfacOptimizer};
 pub use natural::{Builder, Direction, NaturalGradient, Preconditioner};
 pub use sgd::Sgd;
 pub use smw::{SmwNgd, Woodbury};
@@ -65,7 +65,7 @@ pub use train::{StepRecord, TrainFailure, TrainOptions, TrainRun, train};
 
 use faer::MatRef;
 use fisherlab_autodiff::batch::Forward;
-use fisherlab_fisher::curvature::Problem;
+use fisherlab_fisher::curvature::{Labels, Problem};
 use fisherlab_fisher::model::Model;
 use fisherlab_linalg::CurvatureOperator;
 use thiserror::Error;
@@ -149,6 +149,22 @@ pub struct StepInput<'a> {
     /// The forward pass of the mini-batch at θ that gave the loss and gradient, if recorded:
     /// curvature routes reuse it instead of running their own.
     pub forward: Option<&'a Forward>,
+}
+
+impl StepInput<'_> {
+    /// The labels of this step for a curvature route asked for `labels`: [`Labels::Mc`]'s seed is
+    /// mixed with the step's own (from the run's seed and the step number), so every step draws
+    /// fresh labels (a seed of 0: the run's streams alone); the others are returned as they are.
+    pub fn labels(&self, labels: Labels) -> Labels {
+        match labels {
+            Labels::Mc { per_input, seed } => Labels::Mc {
+                per_input,
+                seed: seed
+                    ^ (self.seed ^ (self.step as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)),
+            },
+            other => other,
+        }
+    }
 }
 
 /// What an optimizer reports about one step.

@@ -52,7 +52,7 @@ impl Direction {
 ///         lambda: f64,
 ///         _want_curvature: bool,
 ///     ) -> Result<Direction> {
-///         let f = BlockDiagonalFisher::new(Labels::Expected).build(problem)?;
+///         let f = BlockDiagonalFisher::new(Labels::Type2).build(problem)?;
 ///         let g = faer::MatRef::from_column_major_slice(input.gradient, input.gradient.len(), 1);
 ///         Ok(Direction::new(f.solve_damped(lambda, g)?.col_as_slice(0).to_vec()))
 ///     }

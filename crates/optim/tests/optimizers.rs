@@ -7,11 +7,12 @@ use faer::linalg::solvers::Solve;
 use faer::{Mat, MatRef, Side};
 use fisherlab_autodiff::network::Mlp;
 use fisherlab_distributions::heads::Head;
+use fisherlab_fisher::curvature::Labels;
 use fisherlab_fisher::model::{Model, mean_nll, mean_nll_gradient};
 use fisherlab_optim::{
     Adam, ConjugateGradient, Damping, Diagonal, DiagonalNgd, Ekfac, EkfacOptimizer, Error, Exact,
-    ExactNgd, FactorLabels, HessianFree, Kfac, KfacOptimizer, Optimizer, Sgd, SmwNgd, StepInput,
-    TrainOptions, Woodbury, train,
+    ExactNgd, HessianFree, Kfac, KfacOptimizer, Optimizer, Sgd, SmwNgd, StepInput, TrainOptions,
+    Woodbury, train,
 };
 
 /// A fixed, non-separable binary dataset in 2-D (labels flip near the boundary).
@@ -506,7 +507,10 @@ fn runs_are_identical_for_any_thread_count_and_mini_batches_cover_the_data() {
         });
         let mut opt = KfacOptimizer::new(
             Kfac::new()
-                .with_factor_labels(FactorLabels::MonteCarlo)
+                .with_labels(Labels::Mc {
+                    per_input: 1,
+                    seed: 0,
+                })
                 .with_periods(1, 3),
             0.5,
             1e-2,

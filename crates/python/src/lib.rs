@@ -133,6 +133,12 @@ fn families() -> PyResult<String> {
     Ok(api::families().map_err(py_err)?.to_string())
 }
 
+/// The one registry of approximations (kinds and the comparison catalogue) as JSON text.
+#[pyfunction]
+fn approximations() -> String {
+    api::approximations().to_string()
+}
+
 /// The embedded datasets as JSON text.
 #[pyfunction]
 fn datasets() -> PyResult<String> {
@@ -739,6 +745,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Owned>()?;
     m.add_function(wrap_pyfunction!(families, m)?)?;
     m.add_function(wrap_pyfunction!(datasets, m)?)?;
+    m.add_function(wrap_pyfunction!(approximations, m)?)?;
     m.add_function(wrap_pyfunction!(dataset, m)?)?;
     m.add_function(wrap_pyfunction!(fim, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;

@@ -51,7 +51,7 @@ pub(super) fn compare_dense(s: &Setting<'_>) -> Result<Measured, CliError> {
     let g = Mat::from_fn(s.gradient.len(), 1, |i, _| s.gradient[i]);
     let bar = train::progress(s.entries.len() + 1, "fisher", args.quiet)?;
     bar.set_message("exact");
-    let exact_route = DenseFisher::new(Labels::Expected);
+    let exact_route = DenseFisher::new(Labels::Type2);
     let (exact, exact_row) = timed_build(
         "exact",
         "the exact Fisher (reference)",
@@ -184,7 +184,7 @@ pub(super) fn compare_matrix_free(s: &Setting<'_>) -> Result<Measured, CliError>
     let block_range = problem.model().net().taps()[layer].range();
     let (w_off, block_size) = (block_range.start, block_range.len());
     let clock = Instant::now();
-    let exact_block = BlockDiagonalFisher::new(Labels::Expected)
+    let exact_block = BlockDiagonalFisher::new(Labels::Type2)
         .block(problem, layer)
         .map_err(|e| crate::budget::explain(e, problem))?;
     let block_seconds = clock.elapsed().as_secs_f64();

@@ -675,7 +675,7 @@ fn memory_plan(entries: &[CatalogueEntry], problem: &Problem<'_>) -> Result<(), 
         .iter()
         .map(|e| e.approximation.memory_bytes(problem))
         .try_fold(0u64, |m, b| Some(m.max(b?)));
-    let need = DenseFisher::new(Labels::Expected)
+    let need = DenseFisher::new(Labels::Type2)
         .memory_bytes(problem)
         .zip(dense)
         .and_then(|(exact, d)| exact.checked_add(d)?.checked_add(largest?));

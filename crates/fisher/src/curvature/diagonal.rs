@@ -3,8 +3,8 @@ use crate::Result;
 use faer::Mat;
 use fisherlab_linalg::{CurvatureOperator, Diagonal};
 
-/// The diagonal of the Fisher, exact ([`Labels::Expected`]), Monte Carlo ([`Labels::Sampled`])
-/// or empirical ([`Labels::Observed`]): for a dense layer
+/// The diagonal of the Fisher, exact ([`Labels::Type2`]), Monte Carlo ([`Labels::Mc`])
+/// or empirical ([`Labels::Empirical`]): for a dense layer
 /// `diag F[(r, c)] = (1/N) Σₙ Σₖ wₖ g̃ₙₖ[r]² āₙ[c]²`, one small GEMM of the squared
 /// back-propagated vectors against the squared inputs per layer — about the cost of the
 /// backward passes themselves. For a layer shared over locations (a convolution) the

@@ -12,7 +12,7 @@ use fisherlab_linalg::{
 /// `s[(r, c)] = (1/N) Σₙ Σₖ wₖ ((Q_Gᵀ g̃ₙₖ)[r] (Q_Aᵀ āₙ)[c])²`.
 ///
 /// That diagonal is the Frobenius-closest to the exact layer block among all operators
-/// diagonal in the basis (K-FAC is one of them), so with `refit = Labels::Expected` EKFAC is at
+/// diagonal in the basis (K-FAC is one of them), so with `refit = Labels::Type2` EKFAC is at
 /// least as close to the exact Fisher as type-2 K-FAC. Two passes over the data: the factors,
 /// then the projected moments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -34,7 +34,7 @@ use std::sync::Arc;
 /// let x = Mat::from_fn(5, 3, |i, j| (i as f64 - 2.0) * 0.5 + j as f64 * 0.1);
 /// let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
 /// let gram = GramFisher.build(&problem).unwrap().to_dense().unwrap();
-/// let dense = DenseFisher::new(Labels::Expected).build(&problem).unwrap().to_dense().unwrap();
+/// let dense = DenseFisher::new(Labels::Type2).build(&problem).unwrap().to_dense().unwrap();
 /// assert!((&gram - &dense).norm_max() < 1e-14);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -12,10 +12,10 @@ use fisherlab_linalg::{
 /// locations (a convolution) the factors follow [`KfacApprox`]: "expand" (KFC, Grosse &
 /// Martens 2016) or "reduce" (Eschenhagen et al. 2023), with curvlinops' normalisation.
 ///
-/// The variant is the choice of [`Labels`]: [`Labels::Expected`] is "type-2" K-FAC (the C
+/// The variant is the choice of [`Labels`]: [`Labels::Type2`] is "type-2" K-FAC (the C
 /// columns of `Lₙ` as seeds; exact on each block for one input, and for deep linear networks
-/// with a Gaussian head), [`Labels::Sampled`] the Monte-Carlo K-FAC of the original paper,
-/// [`Labels::Observed`] the empirical K-FAC. Factors are the "expand" flavour (Eschenhagen et
+/// with a Gaussian head), [`Labels::Mc`] the Monte-Carlo K-FAC of the original paper,
+/// [`Labels::Empirical`] the empirical K-FAC. Factors are the "expand" flavour (Eschenhagen et
 /// al. 2023) by default: every sample and location contributes its own outer products; for
 /// dense layers without a weight-sharing dimension "reduce" gives the same factors.
 ///

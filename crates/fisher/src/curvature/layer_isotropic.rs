@@ -9,7 +9,7 @@ use fisherlab_linalg::{BlockDiagonal, CurvatureOperator, Diagonal};
 // ---- docs/approximations.md: BEGIN
 /// Per-layer isotropic: (tr F_ll / P_l) I for each parameterised layer l.
 pub struct LayerIsotropic {
-    /// Which Fisher: exact (`Expected`), Monte Carlo (`Sampled`) or empirical (`Observed`).
+    /// Which Fisher: `type2`, `mc` or `empirical` ([`Labels`]).
     pub labels: Labels,
 }
 

@@ -79,9 +79,7 @@ impl LowRank {
         super::memory_check(self, problem)?;
         let (s, u, diag) = match self.method {
             LowRankMethod::TopK => {
-                let f = DenseFisher::new(Labels::Expected)
-                    .build(problem)?
-                    .to_dense()?;
+                let f = DenseFisher::new(Labels::Type2).build(problem)?.to_dense()?;
                 let (s, u) = top_eigenpairs(&f, self.rank)?;
                 let diag = (0..p).map(|i| f[(i, i)]).collect::<Vec<_>>();
                 (s, u, diag)
@@ -117,7 +115,7 @@ impl LowRank {
                 let fq = f.apply(q.as_ref())?;
                 let b = q.transpose() * &fq;
                 let (s, v) = top_eigenpairs(&b, self.rank)?;
-                let diag = DiagonalFisher::new(Labels::Expected).entries(problem)?;
+                let diag = DiagonalFisher::new(Labels::Type2).entries(problem)?;
                 (s, &q * v, diag)
             }
         };

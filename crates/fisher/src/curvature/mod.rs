@@ -9,9 +9,9 @@
 //! machinery is [`Problem::for_each_chunk`]: it streams the inputs in chunks and hands over, per
 //! chunk, the curvature taps of every layer linear in its weights — the bias-folded inputs
 //! `āₙᵣ` at each of its R shared locations and the back-propagated vectors `g̃ₙₖᵣ` of each
-//! seed `k` — the seeds being the columns of `Lₙ` ([`Labels::Expected`]), the score
-//! `∇_z log p(y | zₙ)` at sampled labels ([`Labels::Sampled`]) or at the observed ones
-//! ([`Labels::Observed`]). For a dense layer (R = 1) the per-sample gradient for seed k is
+//! seed `k` — the seeds being the columns of `Lₙ` ([`Labels::Type2`]), the score
+//! `∇_z log p(y | zₙ)` at sampled labels ([`Labels::Mc`]) or at the observed ones
+//! ([`Labels::Empirical`]). For a dense layer (R = 1) the per-sample gradient for seed k is
 //! `g̃ₙₖₗ ⊗ āₙₗ`, so
 //!
 //! `F_lm = (1/N) Σₙ Σₖ wₖ (g̃ₙₖₗ g̃ₙₖₘᵀ) ⊗ (āₙₗ āₙₘᵀ)`
@@ -39,8 +39,8 @@
 //! let theta: Vec<f64> = (0..model.num_params()).map(|k| (k as f64 * 0.7).sin()).collect();
 //! let x = Mat::from_fn(1, 3, |_, j| j as f64 - 1.0);
 //! let problem = Problem::new(&model, &theta, x.as_ref()).unwrap();
-//! let exact = DenseFisher::new(Labels::Expected).build(&problem).unwrap().to_dense().unwrap();
-//! let kfac = Kfac::new(Labels::Expected).build(&problem).unwrap().to_dense().unwrap();
+//! let exact = DenseFisher::new(Labels::Type2).build(&problem).unwrap().to_dense().unwrap();
+//! let kfac = Kfac::new(Labels::Type2).build(&problem).unwrap().to_dense().unwrap();
 //! // for one input, type-2 K-FAC is exact on the diagonal blocks: layer 0 has 16 parameters
 //! let block = |m: &Mat<f64>| m.as_ref().submatrix(0, 0, 16, 16).to_owned();
 //! assert!((block(&exact) - block(&kfac)).norm_max() < 1e-14);
@@ -50,11 +50,13 @@ mod block_diagonal;
 mod dense;
 mod diagonal;
 mod ekfac;
+mod generic;
 mod gram;
 mod kfac;
 mod layer_isotropic;
 mod low_rank;
 mod matrix_free;
+mod registry;
 
 pub use block_diagonal::BlockDiagonalFisher;
 pub use dense::DenseFisher;
@@ -62,13 +64,19 @@ pub use diagonal::DiagonalFisher;
 pub use ekfac::{
     Ekfac, accumulate_scalings, ekfac_bases, ekfac_operator, ekfac_scalings, zero_scalings,
 };
+pub use generic::{ExactFisherOptions, JacobianRoute, exact_fisher};
 pub use gram::GramFisher;
 pub use kfac::{Kfac, KfacApprox, KfacFactors, ScaleShiftBlock, kfac_operator};
 pub use layer_isotropic::LayerIsotropic;
 pub use low_rank::{LowRank, LowRankMethod};
 pub use matrix_free::MatrixFreeFisher;
+pub use registry::{
+    CatalogueEntry, CatalogueOptions, EntrySpec, Kind, KindLabels, KindOptions, catalogue, kind,
+    kinds,
+};
 
-use crate::model::{Model, copy_row};
+use crate::model::Model;
+use crate::rows::copy_row;
 use crate::seeds::{factor_seeds, sample_rng, score_seed};
 use crate::{Error, Result};
 use faer::{Mat, MatRef};
@@ -145,197 +153,93 @@ pub(crate) fn factor_bytes(problem: &Problem<'_>, copies: u64) -> Option<u64> {
         .checked_mul(fisherlab_linalg::memory::F64_BYTES)
 }
 
-/// One named entry of the [`catalogue`].
-pub struct CatalogueEntry {
-    /// Unique name (`kfac`, `kfac-mc`, …), as `fisherlab compare --approximations` takes it.
-    pub name: &'static str,
-    /// One line: what it keeps of the Fisher.
-    pub about: &'static str,
-    /// The approximation.
-    pub approximation: Box<dyn Approximation>,
-    /// Whether it scales to networks whose exact Fisher does not fit in memory: it holds no
-    /// P × P or per-layer Pₗ × Pₗ matrix and needs no dense Fisher to build. These are the
-    /// entries a matrix-free comparison runs by default.
-    pub scales: bool,
-    /// Whether it differs from another entry only for layers shared over locations
-    /// (convolutions, sequence models): a comparison of a network without such layers leaves
-    /// it out by default.
-    pub shared_layers_only: bool,
-}
-
-impl std::fmt::Debug for CatalogueEntry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CatalogueEntry")
-            .field("name", &self.name)
-            .field("about", &self.about)
-            .field("scales", &self.scales)
-            .field("shared_layers_only", &self.shared_layers_only)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Settings shared by the [`catalogue`]'s entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CatalogueOptions {
-    /// Rank of the low-rank entries.
-    pub rank: usize,
-    /// Seed of the Monte-Carlo labels and of the randomized low-rank test matrix.
-    pub seed: u64,
-}
-
-impl Default for CatalogueOptions {
-    fn default() -> Self {
-        Self { rank: 20, seed: 0 }
-    }
-}
-
-/// Every approximation of the exact Fisher this crate offers, each under a unique name, in the
-/// order `fisherlab compare` reports them. A new approximation joins the comparison by one line
-/// here (see `docs/approximations.md`).
+/// Which Fisher: where the labels behind the output-side vectors come from. One vocabulary for
+/// the library, the optimizers, the command line (`--kfac-type`), the JSON and the docs — the
+/// three Fisher types of the K-FAC literature (curvlinops' `FisherType`):
+///
+/// | variant | name | labels |
+/// |---|---|---|
+/// | [`Labels::Type2`] | `type2` | the expectation over `y ~ p(y | zₙ)` in closed form: the Fisher itself |
+/// | [`Labels::Mc`] | `mc` | `per_input` labels per input drawn from the model |
+/// | [`Labels::Empirical`] | `empirical` | the observed targets |
+///
+/// "Exact" elsewhere means *not approximated*: the exact Fisher is the dense `type2` matrix.
 ///
 /// # Examples
 /// ```
-/// use fisherlab_fisher::curvature::{catalogue, CatalogueOptions};
-/// let names: Vec<_> = catalogue(&CatalogueOptions::default()).iter().map(|e| e.name).collect();
-/// assert!(names.contains(&"kfac") && names.contains(&"ekfac") && names.contains(&"diag"));
+/// use fisherlab_fisher::curvature::Labels;
+/// for name in Labels::NAMES {
+///     assert_eq!(Labels::from_name(name, 4, 7).unwrap().name(), name);
+/// }
+/// assert_eq!(Labels::from_name("mc", 4, 7).unwrap(), Labels::Mc { per_input: 4, seed: 7 });
+/// assert!(Labels::from_name("exact", 1, 0).is_err());
 /// ```
-pub fn catalogue(opts: &CatalogueOptions) -> Vec<CatalogueEntry> {
-    let mc = Labels::Sampled {
-        per_input: 1,
-        seed: opts.seed,
-    };
-    let entry = |name, about, approximation: Box<dyn Approximation>, scales| CatalogueEntry {
-        name,
-        about,
-        approximation,
-        scales,
-        shared_layers_only: false,
-    };
-    let reduce = |name, about, approximation: Box<dyn Approximation>| CatalogueEntry {
-        shared_layers_only: true,
-        ..entry(name, about, approximation, true)
-    };
-    vec![
-        entry(
-            "mc",
-            "dense Monte-Carlo Fisher, one label per input drawn from the model",
-            Box::new(DenseFisher::new(mc)),
-            false,
-        ),
-        entry(
-            "empirical",
-            "dense empirical Fisher at the observed labels (not an unbiased estimate)",
-            Box::new(DenseFisher::new(Labels::Observed)),
-            false,
-        ),
-        entry(
-            "matrix-free",
-            "the exact Fisher as Fisher-vector products; solves by conjugate gradients",
-            Box::new(MatrixFreeFisher),
-            true,
-        ),
-        entry(
-            "diag",
-            "exact diagonal",
-            Box::new(DiagonalFisher::new(Labels::Expected)),
-            true,
-        ),
-        entry(
-            "diag-mc",
-            "Monte-Carlo diagonal, one label per input",
-            Box::new(DiagonalFisher::new(mc)),
-            true,
-        ),
-        entry(
-            "block-diag",
-            "exact per-layer diagonal blocks",
-            Box::new(BlockDiagonalFisher::new(Labels::Expected)),
-            false,
-        ),
-        entry(
-            "kfac",
-            "K-FAC G ⊗ A per layer, type-2 (exact expectation over labels); expand over shared locations",
-            Box::new(Kfac::new(Labels::Expected)),
-            true,
-        ),
-        reduce(
-            "kfac-reduce",
-            "K-FAC type-2, reduce over shared locations (sum the gradients, average the inputs)",
-            Box::new(Kfac::new(Labels::Expected).with_approx(KfacApprox::Reduce)),
-        ),
-        entry(
-            "kfac-mc",
-            "K-FAC with one sampled label per input; expand",
-            Box::new(Kfac::new(mc)),
-            true,
-        ),
-        reduce(
-            "kfac-mc-reduce",
-            "K-FAC with one sampled label per input; reduce",
-            Box::new(Kfac::new(mc).with_approx(KfacApprox::Reduce)),
-        ),
-        entry(
-            "kfac-empirical",
-            "K-FAC at the observed labels",
-            Box::new(Kfac::new(Labels::Observed)),
-            true,
-        ),
-        entry(
-            "ekfac",
-            "EKFAC: K-FAC eigenbasis, exact refitted diagonal",
-            Box::new(Ekfac::new(Labels::Expected)),
-            true,
-        ),
-        entry(
-            "low-rank",
-            "top-k eigenpairs of the exact Fisher plus the remaining diagonal",
-            Box::new(LowRank::top_k(opts.rank)),
-            false,
-        ),
-        entry(
-            "low-rank-randomized",
-            "randomized top-k from Fisher-vector products, plus the diagonal",
-            Box::new(LowRank::randomized(opts.rank, opts.seed)),
-            true,
-        ),
-        entry(
-            "layer-isotropic",
-            "per-layer multiple of the identity with the exact trace (the how-to example)",
-            Box::new(LayerIsotropic {
-                labels: Labels::Expected,
-            }),
-            true,
-        ),
-    ]
-}
-
-/// Where the output-side vectors come from — which Fisher is being computed or approximated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Labels {
-    /// The expectation over `y ~ p(y | zₙ)` in closed form: seeds are the columns of `Lₙ`
-    /// (`F_z = L Lᵀ`); C backward passes per chunk. The exact Fisher ("type-2" for K-FAC).
-    Expected,
-    /// Labels drawn from the model, `per_input` per input, seeded exactly like
+    /// `type2`: the expectation over `y ~ p(y | zₙ)` in closed form: seeds are the columns of
+    /// `Lₙ` (`F_z = L Lᵀ`); C backward passes per chunk. The Fisher itself.
+    Type2,
+    /// `mc`: labels drawn from the model, `per_input` per input, seeded exactly like
     /// [`crate::model::monte_carlo_fisher`] (input n's stream depends on `(seed, n)` only):
     /// seeds are the scores `∇_z log p(yₙₘ | zₙ)` with weight `1/per_input`.
-    Sampled {
+    Mc {
         /// Labels per input (≥ 1).
         per_input: usize,
         /// Seed.
         seed: u64,
     },
-    /// The observed targets of the problem: the empirical Fisher.
-    Observed,
+    /// `empirical`: the observed targets of the problem (the empirical Fisher).
+    Empirical,
 }
 
 impl Labels {
-    /// Name of the variant: `type2`, `mc`, `empirical`.
+    /// The names, in the order of the variants.
+    pub const NAMES: [&'static str; 3] = ["type2", "mc", "empirical"];
+
+    /// The name: `type2`, `mc`, `empirical`.
     pub fn name(&self) -> &'static str {
         match self {
-            Labels::Expected => "type2",
-            Labels::Sampled { .. } => "mc",
-            Labels::Observed => "empirical",
+            Labels::Type2 => "type2",
+            Labels::Mc { .. } => "mc",
+            Labels::Empirical => "empirical",
         }
+    }
+
+    /// The labels called `name`, `mc` with `per_input` labels per input and `seed`.
+    ///
+    /// # Errors
+    /// A name not in [`Labels::NAMES`]; `mc` with `per_input = 0`.
+    pub fn from_name(name: &str, per_input: usize, seed: u64) -> Result<Self> {
+        match name {
+            "type2" => Ok(Labels::Type2),
+            "mc" if per_input == 0 => Err(Error::InvalidOption {
+                name: "per_input",
+                value: "0".into(),
+                rule: "must be >= 1",
+            }),
+            "mc" => Ok(Labels::Mc { per_input, seed }),
+            "empirical" => Ok(Labels::Empirical),
+            _ => Err(Error::InvalidOption {
+                name: "labels",
+                value: name.into(),
+                rule: "one of type2, mc, empirical",
+            }),
+        }
+    }
+
+    /// The same labels with `mc`'s samples per input and seed replaced (the others unchanged).
+    pub fn with_samples(self, per_input: usize, seed: u64) -> Self {
+        match self {
+            Labels::Mc { .. } => Labels::Mc { per_input, seed },
+            other => other,
+        }
+    }
+}
+
+impl serde::Serialize for Labels {
+    /// As its name.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
@@ -521,7 +425,7 @@ impl ChunkTaps<'_> {
     }
     /// The per-sample, per-seed gradient rows `∂(wₛₖᵀ zₛ)/∂θ` of the whole network (row
     /// `s·K + k`, P columns in the public order), seed weights not applied. With the seeds of
-    /// [`Labels::Expected`] these are the rows `Lₛᵀ Jₛ`.
+    /// [`Labels::Type2`] these are the rows `Lₛᵀ Jₛ`.
     pub fn gradient_rows(&self, p: usize) -> Mat<f64> {
         let k = self.grads.len();
         let mut out = Mat::<f64>::zeros(self.len * k, p);
@@ -545,10 +449,15 @@ pub(crate) fn jacobian_chunk(problem: &Problem<'_>) -> usize {
 
 /// Numbers a chunk may hold in taps (about 256 MB): bounds the chunk size of networks whose
 /// layers share weights over many locations.
-const TAP_BUDGET: usize = 1 << 25;
+pub(crate) const TAP_BUDGET: usize = 1 << 25;
+
+/// Samples per chunk of every streamed route ([`Problem`]'s default, the generic
+/// [`exact_fisher`]'s, the dense fast path's): memory is about
+/// `chunk · (C + 1) · Σ widths` plus what the route keeps.
+pub const DEFAULT_CHUNK: usize = 256;
 
 impl<'a> Problem<'a> {
-    /// A problem without targets (enough for every route but [`Labels::Observed`]).
+    /// A problem without targets (enough for every route but [`Labels::Empirical`]).
     ///
     /// # Errors
     /// Parameters or inputs that do not fit the model, or are not finite ([`Model::check`]).
@@ -559,7 +468,7 @@ impl<'a> Problem<'a> {
             theta,
             x,
             targets: None,
-            chunk: 256,
+            chunk: DEFAULT_CHUNK,
             forward: None,
         })
     }
@@ -572,7 +481,7 @@ impl<'a> Problem<'a> {
         self.targets = Some(y);
         Ok(self)
     }
-    /// The same problem streamed in chunks of `chunk` samples (default 256): memory of the
+    /// The same problem streamed in chunks of `chunk` samples (default [`DEFAULT_CHUNK`]): memory of the
     /// streamed routes is about `chunk · (C + 1) · Σ widths` plus what the route keeps.
     ///
     /// # Errors
@@ -659,7 +568,7 @@ impl<'a> Problem<'a> {
         let problem = self.with_chunk(jacobian_chunk(self))?;
         let mut rows = Mat::<f64>::zeros(n * k, p);
         let mut at = 0;
-        problem.for_each_chunk(Labels::Expected, |chunk| {
+        problem.for_each_chunk(Labels::Type2, |chunk| {
             let c = chunk.gradient_rows(p);
             rows.as_mut().subrows_mut(at, c.nrows()).copy_from(&c);
             at += c.nrows();
@@ -668,7 +577,7 @@ impl<'a> Problem<'a> {
         Ok(rows)
     }
 
-    /// The labels [`Labels::Sampled`] draws: `result[m]` holds the m-th label of every input
+    /// The labels [`Labels::Mc`] draws: `result[m]` holds the m-th label of every input
     /// (N × target width), so that a Monte-Carlo route with one label per input equals the
     /// empirical route at `result[0]` (a test of the sampling plumbing, and a way to see the
     /// labels).
@@ -702,13 +611,13 @@ impl<'a> Problem<'a> {
     /// the chunk size beyond rounding, nor on the thread count.
     ///
     /// # Errors
-    /// [`Labels::Observed`] without targets; `per_input = 0`; whatever `f` returns.
+    /// [`Labels::Empirical`] without targets; `per_input = 0`; whatever `f` returns.
     pub fn for_each_chunk(
         &self,
         labels: Labels,
         mut f: impl FnMut(&ChunkTaps) -> Result<()>,
     ) -> Result<()> {
-        if let Labels::Sampled { per_input: 0, .. } = labels {
+        if let Labels::Mc { per_input: 0, .. } = labels {
             return Err(Error::InvalidOption {
                 name: "mc-samples",
                 value: "0".into(),
@@ -716,7 +625,7 @@ impl<'a> Problem<'a> {
             });
         }
         let targets = match (labels, self.targets) {
-            (Labels::Observed, None) => {
+            (Labels::Empirical, None) => {
                 return Err(Error::InvalidInput {
                     what: "the empirical variant needs targets (observed labels); none were given"
                         .into(),
@@ -729,9 +638,9 @@ impl<'a> Problem<'a> {
         let n = self.len();
         // seeds per input: C columns of L at most, one score per sampled or observed label
         let seeds = match labels {
-            Labels::Expected => net.output_dim(),
-            Labels::Sampled { per_input, .. } => per_input,
-            Labels::Observed => 1,
+            Labels::Type2 => net.output_dim(),
+            Labels::Mc { per_input, .. } => per_input,
+            Labels::Empirical => 1,
         };
         let per_sample: usize = net
             .taps()
@@ -759,8 +668,8 @@ impl<'a> Problem<'a> {
                 }
             };
             let (seeds, weight) = match labels {
-                Labels::Expected => (factor_seeds(head, &fwd.outputs), 1.0),
-                Labels::Observed => {
+                Labels::Type2 => (factor_seeds(head, &fwd.outputs), 1.0),
+                Labels::Empirical => {
                     let y = targets.map(|t| t.subrows(start, len)).ok_or_else(|| {
                         Error::InvalidInput {
                             what: "no targets".into(),
@@ -771,7 +680,7 @@ impl<'a> Problem<'a> {
                         1.0,
                     )
                 }
-                Labels::Sampled { per_input, seed } => {
+                Labels::Mc { per_input, seed } => {
                     let mut rngs: Vec<FisherRng> =
                         (start..start + len).map(|i| sample_rng(seed, i)).collect();
                     let c = net.output_dim();

@@ -191,7 +191,7 @@ fn symmetric_eigenvalues(m: &Mat<f64>) -> Result<Vec<f64>> {
         fisherlab_linalg::symmetrize(m.as_ref()).as_ref(),
         "a Fisher matrix (metrics)",
     )
-    .map_err(|e| Error::Linalg(e.into()))
+    .map_err(Error::Linalg)
 }
 
 fn largest_magnitude(v: &[f64]) -> f64 {

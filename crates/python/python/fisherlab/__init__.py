@@ -40,6 +40,7 @@ __all__ = [
     "TrainResult",
     "families",
     "datasets",
+    "approximations",
     "load_dataset",
     "fim",
     "verify",
@@ -69,6 +70,14 @@ def families() -> List[Dict[str, Any]]:
 def datasets() -> List[Dict[str, Any]]:
     """The embedded datasets (as ``fisherlab datasets --json``)."""
     return json.loads(_native.datasets())
+
+
+def approximations() -> Dict[str, List[Dict[str, Any]]]:
+    """The one registry of approximations: ``"kinds"``, each ``kind=`` of
+    :meth:`Model.curvature` (``name``, ``about``, where its ``labels`` come from, the
+    ``options`` that qualify it), and ``"catalogue"``, the entries ``fisherlab compare`` reports
+    (``name``, ``about``, ``kind``, ``command_line``, ``scales``, ``shared_layers_only``)."""
+    return json.loads(_native.approximations())
 
 
 def load_dataset(name: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -353,8 +362,9 @@ class Model:
                   sigma: Optional[float] = None) -> "CurvatureOperator":
         """The Fisher of this model with a ``likelihood`` head (``gaussian``, ``bernoulli``,
         ``categorical``, ``poisson``) on ``X`` (and targets ``y`` where the route needs them), as
-        ``fisherlab curvature --kind KIND`` computes it: ``exact``, ``mc``, ``empirical``,
-        ``hessian``, ``diag``, ``block-diag``, ``kfac``, ``ekfac`` or ``low-rank``. ``kfac_type``
+        ``fisherlab curvature --kind KIND`` computes it: ``hessian`` or a kind of
+        :func:`approximations` (``exact``, ``mc``, ``empirical``, ``matrix-free``, ``diag``,
+        ``block-diag``, ``kfac``, ``ekfac``, ``low-rank``, ``layer-isotropic``). ``kfac_type``
         (``type2``, ``mc``, ``empirical``) chooses the labels of the structured ones,
         ``kfac_approx`` (``expand``, ``reduce``) K-FAC for shared layers. ``damping`` is the λ
         that :meth:`CurvatureOperator.solve` and :meth:`CurvatureOperator.logdet` use by
