@@ -5,7 +5,8 @@
 //! [`autodiff`] (forward-mode derivatives over `num-dual`), [`distributions`] (families with
 //! closed-form Fisher matrices and reparameterisations), [`fisher`] (analytic, exact-expectation
 //! and Monte-Carlo estimators; the Fisher of models and its approximations), [`linalg`] (curvature
-//! operators on faer) and [`optim`] (natural-gradient optimizers and training).
+//! operators on faer), [`optim`] (natural-gradient optimizers and training) and [`symbolic`]
+//! (log-densities written as text: parsed, differentiated exactly, simplified, printed).
 //!
 //! # Examples
 //!
@@ -25,3 +26,4 @@ pub use fisherlab_distributions as distributions;
 pub use fisherlab_fisher as fisher;
 pub use fisherlab_linalg as linalg;
 pub use fisherlab_optim as optim;
+pub use fisherlab_symbolic as symbolic;

@@ -37,9 +37,8 @@ pub mod network;
 #[cfg(test)]
 mod reverse;
 pub mod special;
-pub mod symbolic;
 
-/// The errors of this crate: network specifications and symbolic expressions.
+/// The errors of this crate: network specifications and unsupported operations.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -79,32 +78,6 @@ pub enum Error {
     /// polygamma of too high an order for the requested derivatives).
     #[error("{0}")]
     Unsupported(String),
-    /// A derivative that would be too large to build.
-    #[error(
-        "the derivative would have {nodes} terms (at most {limit} are built): write the log-density with fewer multiplied factors, e.g. a sum of logarithms"
-    )]
-    TooLarge {
-        /// Nodes of the unsimplified derivative.
-        nodes: usize,
-        /// The bound.
-        limit: usize,
-    },
-    /// Text that is not an expression; `column` is 1-based, in characters.
-    #[error("column {column}: {message}")]
-    Parse {
-        /// Where (1-based character column).
-        column: usize,
-        /// What is wrong.
-        message: String,
-    },
-    /// A variable name declared twice, or not a valid name.
-    #[error("invalid name `{name}`: {rule}")]
-    Name {
-        /// The name.
-        name: String,
-        /// The rule it breaks.
-        rule: &'static str,
-    },
 }
 
 use nalgebra::{Const, DMatrix, U1};

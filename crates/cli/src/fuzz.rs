@@ -4,7 +4,7 @@
 //! justify. Each returns whether the input was accepted.
 
 use fisherlab_autodiff::layers::{Network, parse_model};
-use fisherlab_autodiff::symbolic::{Symbols, parse, score_and_hessian};
+use fisherlab_symbolic::{Symbols, parse, score_and_hessian};
 use std::io::Cursor;
 use std::sync::OnceLock;
 

@@ -4,11 +4,11 @@
 
 use crate::{CliError, checks, format};
 use clap::{Args, ValueEnum};
-use fisherlab_autodiff::symbolic::{Expr, Symbols, parse, score_and_hessian};
 use fisherlab_fisher::verify::{
     PointCheck, SymSupport, SymbolicFamily, VerifyMethod, VerifyOptions, describe_point,
     parse_claim, verify,
 };
+use fisherlab_symbolic::{Expr, Symbols, parse, score_and_hessian};
 use rand::RngExt;
 use serde_json::{Value, json};
 use std::fmt::Write as _;

@@ -3,11 +3,11 @@
 //! from fisherlab's own families; the checker must pass them at random points, and fail planted
 //! mistakes at the entry that is wrong.
 
-use fisherlab_autodiff::symbolic::{Symbols, parse};
 use fisherlab_distributions::{FisherRng, rng_from_seed};
 use fisherlab_fisher::verify::{
     PointCheck, SymSupport, SymbolicFamily, VerifyMethod, VerifyOptions, parse_claim, verify,
 };
+use fisherlab_symbolic::{Symbols, parse};
 use rand::RngExt;
 
 struct Case {

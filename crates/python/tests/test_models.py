@@ -111,6 +111,27 @@ def test_kfac_is_exact_on_the_diagonal_blocks_for_one_input(small):
     assert np.abs(exact[:first, :first] - kfac[:first, :first]).max() < 1e-14
 
 
+def test_every_kind_of_the_registry_is_a_kind_of_curvature(small):
+    # the one registry of approximations: each of its kinds is accepted by curvature, and the
+    # comparison catalogue's entries are kinds with settings
+    model, x, y = small
+    reg = fisherlab.approximations()
+    names = [k["name"] for k in reg["kinds"]]
+    assert {"exact", "kfac", "matrix-free", "layer-isotropic"} <= set(names)
+    exact = model.curvature(x, y, likelihood="categorical", kind="exact").to_dense()
+    for k in names:
+        F = model.curvature(x, y, likelihood="categorical", kind=k, rank=5).to_dense()
+        assert F.shape == exact.shape and np.allclose(F, F.T), k
+    # independent identities: layer-isotropic keeps each layer's trace (so the total is the
+    # exact trace), and the matrix-free operator's products are the exact Fisher's
+    iso = model.curvature(x, y, likelihood="categorical", kind="layer-isotropic").to_dense()
+    assert abs(np.trace(iso) - np.trace(exact)) < 1e-12 * np.trace(exact)
+    mf = model.curvature(x, likelihood="categorical", kind="matrix-free").to_dense()
+    assert np.abs(mf - exact).max() < 1e-12 * np.abs(exact).max()
+    for e in reg["catalogue"]:
+        assert e["kind"] in names and e["command_line"].startswith("--kind " + e["kind"]), e
+
+
 def test_compare_metrics_agree_with_numpy(small):
     model, x, y = small
     exact = model.curvature(x, likelihood="categorical", kind="exact")

@@ -1,6 +1,6 @@
-use super::{check_loc_scale, sampler};
-use crate::{DualNum, Family, FisherRng, LogDensity, Result, Support, check_len};
-use nalgebra::DMatrix;
+use super::loc_scale::{LocScale, Standard};
+use super::sampler;
+use crate::{DualNum, FisherRng, Result};
 use rand::distr::Distribution as _;
 
 /// Laplace distribution `laplace(loc, scale)`: `p(x) = e^{−|x−μ|/b} / (2b)`.
@@ -9,64 +9,28 @@ use rand::distr::Distribution as _;
 /// Fisher information: `diag(1/b², 1/b²)` (Kotz, Kozubowski & Podgórski, *The Laplace
 /// Distribution and Generalizations*, §2.6). The log-density has a kink at `x = μ`, so the
 /// negative-Hessian identity does not hold for the location: `E[−∂²_μ log p] = 0 ≠ 1/b²`
-/// ([`Family::hessian_identity_holds`] is `false`).
+/// ([`crate::Family::hessian_identity_holds`] is `false`).
+pub type Laplace = LocScale<StandardLaplace>;
+
+/// The standard Laplace density `e^{−|z|}/2`; `C = I`.
 #[derive(Debug, Clone)]
-pub struct Laplace {
-    loc: f64,
-    scale: f64,
-    sampler: statrs::distribution::Laplace,
-}
+pub struct StandardLaplace;
 
-impl Laplace {
-    /// `Laplace(loc, scale)`.
-    ///
-    /// # Errors
-    /// `loc` not finite, `scale ≤ 0` or not finite.
-    pub fn new(loc: f64, scale: f64) -> Result<Self> {
-        check_loc_scale("laplace", ["loc", "scale"], loc, scale)?;
-        let sampler = sampler("laplace", statrs::distribution::Laplace::new(loc, scale))?;
-        Ok(Self {
-            loc,
-            scale,
-            sampler,
-        })
+impl Standard for StandardLaplace {
+    const NAME: &'static str = "laplace";
+    const PARAMS: [&'static str; 2] = ["loc", "scale"];
+    const HESSIAN_IDENTITY: bool = false;
+    type Sampler = statrs::distribution::Laplace;
+    fn sampler(loc: f64, scale: f64) -> Result<Self::Sampler> {
+        sampler("laplace", statrs::distribution::Laplace::new(loc, scale))
     }
-}
-
-impl Family for Laplace {
-    fn name(&self) -> &'static str {
-        "laplace"
+    fn sample(s: &Self::Sampler, _: f64, _: f64, rng: &mut FisherRng) -> f64 {
+        s.sample(rng)
     }
-    fn param_names(&self) -> Vec<String> {
-        vec!["loc".into(), "scale".into()]
+    fn log_density<D: DualNum<Primitive = f64> + Copy>(z: D, scale: D, _: f64) -> D {
+        -z.abs() - (scale * 2.0).ln()
     }
-    fn params(&self) -> Vec<f64> {
-        vec![self.loc, self.scale]
-    }
-    fn support(&self) -> Support {
-        Support::Real
-    }
-    fn sample_into(&self, rng: &mut FisherRng, out: &mut [f64]) {
-        out[0] = self.sampler.sample(rng);
-    }
-    fn fisher(&self) -> DMatrix<f64> {
-        let v = 1.0 / (self.scale * self.scale);
-        DMatrix::from_diagonal(&nalgebra::dvector![v, v])
-    }
-    fn hessian_identity_holds(&self) -> bool {
-        false
-    }
-    fn quadrature_hint(&self) -> Vec<(f64, f64)> {
-        vec![(self.loc, self.scale)]
-    }
-}
-
-impl LogDensity for Laplace {
-    fn log_prob<D: DualNum<Primitive = f64> + Copy>(&self, t: &[D], x: &[f64]) -> D {
-        -((-t[0] + x[0]).abs() / t[1]) - (t[1] * 2.0).ln()
-    }
-    fn with_params(&self, theta: &[f64]) -> Result<Self> {
-        check_len("laplace", theta, 2)?;
-        Self::new(theta[0], theta[1])
+    fn standard_fisher() -> [f64; 3] {
+        [1.0, 0.0, 1.0]
     }
 }

@@ -1,6 +1,5 @@
-use super::check_loc_scale;
-use crate::{DualNum, Family, FisherRng, LogDensity, Result, Support, check_len};
-use nalgebra::DMatrix;
+use super::loc_scale::{LocScale, Standard};
+use crate::{DualNum, FisherRng, Result};
 use rand::RngExt;
 
 /// Logistic distribution `logistic(loc, scale)`: `p(x) = e^{−z} / (s (1 + e^{−z})²)`,
@@ -12,63 +11,30 @@ use rand::RngExt;
 ///
 /// Sampling by inversion, `μ + s·ln(u/(1−u))` (no maintained sampler exists in rand_distr or
 /// statrs).
+pub type Logistic = LocScale<StandardLogistic>;
+
+/// The standard logistic density; `C = diag(1/3, (π² + 3)/9)`.
 #[derive(Debug, Clone)]
-pub struct Logistic {
-    loc: f64,
-    scale: f64,
-}
+pub struct StandardLogistic;
 
-impl Logistic {
-    /// `Logistic(loc, scale)`.
-    ///
-    /// # Errors
-    /// `loc` not finite, `scale ≤ 0` or not finite.
-    pub fn new(loc: f64, scale: f64) -> Result<Self> {
-        check_loc_scale("logistic", ["loc", "scale"], loc, scale)?;
-        Ok(Self { loc, scale })
+impl Standard for StandardLogistic {
+    const NAME: &'static str = "logistic";
+    const PARAMS: [&'static str; 2] = ["loc", "scale"];
+    type Sampler = ();
+    fn sampler(_: f64, _: f64) -> Result<()> {
+        Ok(())
     }
-}
-
-impl Family for Logistic {
-    fn name(&self) -> &'static str {
-        "logistic"
-    }
-    fn param_names(&self) -> Vec<String> {
-        vec!["loc".into(), "scale".into()]
-    }
-    fn params(&self) -> Vec<f64> {
-        vec![self.loc, self.scale]
-    }
-    fn support(&self) -> Support {
-        Support::Real
-    }
-    fn sample_into(&self, rng: &mut FisherRng, out: &mut [f64]) {
+    fn sample(_: &(), loc: f64, scale: f64, rng: &mut FisherRng) -> f64 {
         // u uniform in the open interval (0, 1)
         let u: f64 = rng.sample(rand::distr::Open01);
-        out[0] = self.loc + self.scale * (u / (1.0 - u)).ln();
+        loc + scale * (u / (1.0 - u)).ln()
     }
-    fn fisher(&self) -> DMatrix<f64> {
-        let s2 = self.scale * self.scale;
-        let pi2 = std::f64::consts::PI.powi(2);
-        DMatrix::from_diagonal(&nalgebra::dvector![
-            1.0 / (3.0 * s2),
-            (pi2 + 3.0) / (9.0 * s2)
-        ])
-    }
-    fn quadrature_hint(&self) -> Vec<(f64, f64)> {
-        vec![(self.loc, self.scale)]
-    }
-}
-
-impl LogDensity for Logistic {
-    fn log_prob<D: DualNum<Primitive = f64> + Copy>(&self, t: &[D], x: &[f64]) -> D {
-        let z = (-t[0] + x[0]) / t[1];
+    fn log_density<D: DualNum<Primitive = f64> + Copy>(z: D, scale: D, _: f64) -> D {
         // log p = −z − ln s − 2 ln(1 + e^{−z}) = −|z| − ln s − 2 ln(1 + e^{−|z|}) (symmetric)
         let az = z.abs();
-        -az - t[1].ln() - (-az).exp().ln_1p() * 2.0
+        -az - scale.ln() - (-az).exp().ln_1p() * 2.0
     }
-    fn with_params(&self, theta: &[f64]) -> Result<Self> {
-        check_len("logistic", theta, 2)?;
-        Self::new(theta[0], theta[1])
+    fn standard_fisher() -> [f64; 3] {
+        [1.0 / 3.0, 0.0, (std::f64::consts::PI.powi(2) + 3.0) / 9.0]
     }
 }

@@ -1,6 +1,7 @@
-use super::{check_loc_scale, sampler};
-use crate::{DualNum, Family, FisherRng, LN_2PI, LogDensity, Result, Support, check_len};
-use nalgebra::DMatrix;
+use super::loc_scale::{LocScale, Standard};
+use super::normal::StandardNormal;
+use super::sampler;
+use crate::{DualNum, FisherRng, Result, Support};
 use rand::distr::Distribution as _;
 
 /// Log-normal distribution `lognormal(mu, sigma)`: `ln X ~ N(μ, σ²)`.
@@ -9,58 +10,32 @@ use rand::distr::Distribution as _;
 /// Fisher information: `diag(1/σ², 2/σ²)` — the same as the normal, since `x ↦ ln x` does not
 /// involve the parameters (Fisher information is invariant under a parameter-free bijection of the
 /// data).
+pub type LogNormal = LocScale<StandardLogNormal>;
+
+/// The standard normal density of `ln x`: the log-normal's [`Standard`], the transform `ln`.
 #[derive(Debug, Clone)]
-pub struct LogNormal {
-    mu: f64,
-    sigma: f64,
-    sampler: rand_distr::LogNormal<f64>,
-}
+pub struct StandardLogNormal;
 
-impl LogNormal {
-    /// `LogNormal(mu, sigma)`.
-    ///
-    /// # Errors
-    /// `mu` not finite, `sigma ≤ 0` or not finite.
-    pub fn new(mu: f64, sigma: f64) -> Result<Self> {
-        check_loc_scale("lognormal", ["mu", "sigma"], mu, sigma)?;
-        let sampler = sampler("lognormal", rand_distr::LogNormal::new(mu, sigma))?;
-        Ok(Self { mu, sigma, sampler })
+impl Standard for StandardLogNormal {
+    const NAME: &'static str = "lognormal";
+    const PARAMS: [&'static str; 2] = ["mu", "sigma"];
+    const SUPPORT: Support = Support::Positive;
+    type Sampler = rand_distr::LogNormal<f64>;
+    fn sampler(loc: f64, scale: f64) -> Result<Self::Sampler> {
+        sampler("lognormal", rand_distr::LogNormal::new(loc, scale))
     }
-}
-
-impl Family for LogNormal {
-    fn name(&self) -> &'static str {
-        "lognormal"
+    fn sample(s: &Self::Sampler, _: f64, _: f64, rng: &mut FisherRng) -> f64 {
+        s.sample(rng)
     }
-    fn param_names(&self) -> Vec<String> {
-        vec!["mu".into(), "sigma".into()]
+    fn log_density<D: DualNum<Primitive = f64> + Copy>(z: D, scale: D, ln_jacobian: f64) -> D {
+        StandardNormal::log_density(z, scale, ln_jacobian)
     }
-    fn params(&self) -> Vec<f64> {
-        vec![self.mu, self.sigma]
+    fn standard_fisher() -> [f64; 3] {
+        StandardNormal::standard_fisher()
     }
-    fn support(&self) -> Support {
-        Support::Positive
-    }
-    fn sample_into(&self, rng: &mut FisherRng, out: &mut [f64]) {
-        out[0] = self.sampler.sample(rng);
-    }
-    fn fisher(&self) -> DMatrix<f64> {
-        let s2 = self.sigma * self.sigma;
-        DMatrix::from_diagonal(&nalgebra::dvector![1.0 / s2, 2.0 / s2])
-    }
-    fn quadrature_hint(&self) -> Vec<(f64, f64)> {
-        vec![(self.mu, self.sigma)]
-    }
-}
-
-impl LogDensity for LogNormal {
-    fn log_prob<D: DualNum<Primitive = f64> + Copy>(&self, t: &[D], x: &[f64]) -> D {
-        let lx = x[0].ln();
-        let z = (-t[0] + lx) / t[1];
-        -(z * z) * 0.5 - t[1].ln() - (lx + 0.5 * LN_2PI)
-    }
-    fn with_params(&self, theta: &[f64]) -> Result<Self> {
-        check_len("lognormal", theta, 2)?;
-        Self::new(theta[0], theta[1])
+    /// `g(x) = ln x`, `ln |g′(x)| = −ln x`.
+    fn transform(x: f64) -> (f64, f64) {
+        let lx = x.ln();
+        (lx, -lx)
     }
 }
