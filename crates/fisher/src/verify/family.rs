@@ -121,18 +121,7 @@ impl Family for SymbolicFamily {
         self.support.support()
     }
     fn sample_into(&self, rng: &mut FisherRng, out: &mut [f64]) {
-        let u: f64 = rng.random();
-        out[0] = match &self.sampler {
-            Sampler::Discrete { cdf } => cdf.partition_point(|c| *c < u).min(cdf.len() - 1) as f64,
-            Sampler::Continuous { t, cdf } => {
-                let i = cdf.partition_point(|c| *c < u).clamp(1, cdf.len() - 1);
-                let (c0, c1) = (cdf[i - 1], cdf[i]);
-                let f = if c1 > c0 { (u - c0) / (c1 - c0) } else { 0.5 };
-                self.support
-                    .observation_at(t[i - 1] + f * (t[i] - t[i - 1]))
-                    .0
-            }
-        };
+        out[0] = self.sampler.draw(rng.random(), self.support);
     }
     /// Not known: the claim is what is being checked (NaN).
     fn fisher(&self) -> DMatrix<f64> {

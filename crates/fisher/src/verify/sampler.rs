@@ -21,6 +21,22 @@ const MAX_CLIMB: usize = 100_000;
 /// Points of the tabulated distribution function of continuous supports.
 const GRID: usize = 4_001;
 
+impl Sampler {
+    /// The observation at probability `u` ∈ [0, 1): the inverse of the tabulated distribution
+    /// function, linear between the grid points of a continuous support.
+    pub(super) fn draw(&self, u: f64, support: SymSupport) -> f64 {
+        match self {
+            Sampler::Discrete { cdf } => cdf.partition_point(|c| *c < u).min(cdf.len() - 1) as f64,
+            Sampler::Continuous { t, cdf } => {
+                let i = cdf.partition_point(|c| *c < u).clamp(1, cdf.len() - 1);
+                let (c0, c1) = (cdf[i - 1], cdf[i]);
+                let f = if c1 > c0 { (u - c0) / (c1 - c0) } else { 0.5 };
+                support.observation_at(t[i - 1] + f * (t[i] - t[i - 1])).0
+            }
+        }
+    }
+}
+
 impl SymbolicFamily {
     fn bad_value(&self, x: f64, v: f64) -> Error {
         Error::InvalidInput {
