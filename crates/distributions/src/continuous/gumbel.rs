@@ -25,6 +25,7 @@ impl Standard for StandardGumbel {
     fn sample(s: &Self::Sampler, _: f64, _: f64, rng: &mut FisherRng) -> f64 {
         s.sample(rng)
     }
+    #[inline]
     fn log_density<D: DualNum<Primitive = f64> + Copy>(z: D, scale: D, _: f64) -> D {
         -scale.ln() - z - (-z).exp()
     }

@@ -27,6 +27,7 @@ impl Standard for StandardLaplace {
     fn sample(s: &Self::Sampler, _: f64, _: f64, rng: &mut FisherRng) -> f64 {
         s.sample(rng)
     }
+    #[inline]
     fn log_density<D: DualNum<Primitive = f64> + Copy>(z: D, scale: D, _: f64) -> D {
         -z.abs() - (scale * 2.0).ln()
     }

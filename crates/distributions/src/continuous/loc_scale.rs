@@ -34,6 +34,7 @@ pub trait Standard: std::fmt::Debug + Clone + Send + Sync + 'static {
     /// The standard Fisher `C` as `[C_μμ, C_μs, C_ss]`.
     fn standard_fisher() -> [f64; 3];
     /// The transform of the data, `g(x)`, and `ln |g′(x)|` (the identity by default).
+    #[inline]
     fn transform(x: f64) -> (f64, f64) {
         (x, 0.0)
     }
@@ -108,6 +109,7 @@ impl<S: Standard> Family for LocScale<S> {
 }
 
 impl<S: Standard> LogDensity for LocScale<S> {
+    #[inline]
     fn log_prob<D: DualNum<Primitive = f64> + Copy>(&self, t: &[D], x: &[f64]) -> D {
         let (y, ln_jacobian) = S::transform(x[0]);
         S::log_density((-t[0] + y) / t[1], t[1], ln_jacobian)

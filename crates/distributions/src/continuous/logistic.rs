@@ -29,6 +29,7 @@ impl Standard for StandardLogistic {
         let u: f64 = rng.sample(rand::distr::Open01);
         loc + scale * (u / (1.0 - u)).ln()
     }
+    #[inline]
     fn log_density<D: DualNum<Primitive = f64> + Copy>(z: D, scale: D, _: f64) -> D {
         // log p = −z − ln s − 2 ln(1 + e^{−z}) = −|z| − ln s − 2 ln(1 + e^{−|z|}) (symmetric)
         let az = z.abs();
