@@ -65,6 +65,9 @@ impl Preconditioner for Diagonal {
             ("decay", self.decay.to_string()),
             ("factor_labels", self.labels.name().into()),
         ]
+        .into_iter()
+        .chain(crate::kfac::label_samples(self.labels))
+        .collect()
     }
     fn direction(
         &mut self,

@@ -13,12 +13,26 @@ pub(crate) fn factor_settings(
     norm_block: ScaleShiftBlock,
     decay: f64,
 ) -> crate::Settings {
-    vec![
-        ("factor_labels", labels.name().into()),
+    let mut s = vec![("factor_labels", labels.name().into())];
+    s.extend(label_samples(labels));
+    s.extend([
         ("kfac_approx", format!("{approx:?}").to_lowercase()),
         ("norm_block", format!("{norm_block:?}").to_lowercase()),
         ("decay", decay.to_string()),
-    ]
+    ]);
+    s
+}
+
+/// `mc`'s labels per input and seed offset, as settings, where they differ from the defaults
+/// (one label, offset 0), so the records of the usual runs are unchanged.
+pub(crate) fn label_samples(labels: Labels) -> crate::Settings {
+    match labels {
+        Labels::Mc { per_input, seed } if per_input != 1 || seed != 0 => vec![
+            ("mc_samples", per_input.to_string()),
+            ("mc_seed_offset", seed.to_string()),
+        ],
+        _ => Vec::new(),
+    }
 }
 
 /// K-FAC (Martens & Grosse 2015) as an optimizer.
@@ -82,7 +96,7 @@ impl Kfac {
         }
     }
     /// Which Fisher the factors approximate ([`Labels::Type2`] by default; [`Labels::Mc`]
-    /// draws fresh labels every step, see [`step_labels`]).
+    /// draws fresh labels every step, see [`StepInput::labels`]).
     pub fn with_labels(mut self, labels: Labels) -> Self {
         self.labels = labels;
         self

@@ -542,3 +542,33 @@ fn runs_are_identical_for_any_thread_count_and_mini_batches_cover_the_data() {
         );
     }
 }
+
+#[test]
+fn the_labels_of_an_optimizer_are_recorded_in_its_settings() {
+    use fisherlab_optim::Preconditioner;
+    // the one vocabulary: the settings name the labels as `--kfac-type` does, and Monte-Carlo
+    // settings other than the default (one label per input, no seed offset) are recorded
+    let get =
+        |s: &[(&str, String)], k: &str| s.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+    let default = Kfac::new().settings();
+    assert_eq!(get(&default, "factor_labels").as_deref(), Some("type2"));
+    assert_eq!(get(&default, "mc_samples"), None);
+    let one = Kfac::new()
+        .with_labels(Labels::Mc {
+            per_input: 1,
+            seed: 0,
+        })
+        .settings();
+    assert_eq!(get(&one, "factor_labels").as_deref(), Some("mc"));
+    assert_eq!(get(&one, "mc_samples"), None);
+    let three = Diagonal::new()
+        .with_labels(Labels::Mc {
+            per_input: 3,
+            seed: 5,
+        })
+        .settings();
+    assert_eq!(get(&three, "mc_samples").as_deref(), Some("3"));
+    assert_eq!(get(&three, "mc_seed_offset").as_deref(), Some("5"));
+    assert!(Ekfac::new().with_labels(Labels::Empirical).needs_targets());
+    assert!(!Ekfac::new().needs_targets());
+}

@@ -121,8 +121,12 @@ impl Kind {
     /// The labels this kind uses with `opts`; `None` for [`KindLabels::Exact`].
     pub fn labels(&self, opts: &KindOptions) -> Option<Labels> {
         match self.labels {
+            // the registry's names are valid (a test checks them); `mc` takes the options'
+            // samples as they are, so 0 is refused by the route with a typed error
             KindLabels::Fixed(name) => Some(
-                Labels::from_name(name, opts.mc_samples.max(1), opts.seed).unwrap_or(Labels::Type2),
+                Labels::from_name(name, 1, 0)
+                    .unwrap_or(Labels::Type2)
+                    .with_samples(opts.mc_samples, opts.seed),
             ),
             KindLabels::Chosen => Some(opts.labels),
             KindLabels::Exact => None,
@@ -511,5 +515,17 @@ mod tests {
             ..opts
         }));
         assert_eq!(kind("low-rank").unwrap().labels(&opts), None);
+        // no silent correction: mc with 0 samples is passed on, for the route to refuse
+        let zero = KindOptions {
+            mc_samples: 0,
+            ..opts
+        };
+        assert_eq!(
+            mc.labels(&zero),
+            Some(Labels::Mc {
+                per_input: 0,
+                seed: 4
+            })
+        );
     }
 }
