@@ -1,7 +1,6 @@
 use super::loc_scale::{LocScale, Standard};
 use super::sampler;
-use crate::{DualNum, FisherRng, Result};
-use rand::distr::Distribution as _;
+use crate::{DualNum, Result};
 
 /// Cauchy distribution `cauchy(loc, scale)`: `p(x) = 1 / (πγ (1 + ((x−x₀)/γ)²))`.
 ///
@@ -19,9 +18,6 @@ impl Standard for StandardCauchy {
     type Sampler = rand_distr::Cauchy<f64>;
     fn sampler(loc: f64, scale: f64) -> Result<Self::Sampler> {
         sampler("cauchy", rand_distr::Cauchy::new(loc, scale))
-    }
-    fn sample(s: &Self::Sampler, _: f64, _: f64, rng: &mut FisherRng) -> f64 {
-        s.sample(rng)
     }
     #[inline]
     fn log_density<D: DualNum<Primitive = f64> + Copy>(z: D, scale: D, _: f64) -> D {

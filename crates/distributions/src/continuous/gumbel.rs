@@ -1,7 +1,6 @@
 use super::loc_scale::{LocScale, Standard};
 use super::sampler;
-use crate::{DualNum, EULER_GAMMA, FisherRng, Result};
-use rand::distr::Distribution as _;
+use crate::{DualNum, EULER_GAMMA, Result};
 
 /// Gumbel (maximum) distribution `gumbel(loc, scale)`:
 /// `p(x) = (1/β) exp(−(z + e^{−z}))`, `z = (x−μ)/β`.
@@ -21,9 +20,6 @@ impl Standard for StandardGumbel {
     type Sampler = rand_distr::Gumbel<f64>;
     fn sampler(loc: f64, scale: f64) -> Result<Self::Sampler> {
         sampler("gumbel", rand_distr::Gumbel::new(loc, scale))
-    }
-    fn sample(s: &Self::Sampler, _: f64, _: f64, rng: &mut FisherRng) -> f64 {
-        s.sample(rng)
     }
     #[inline]
     fn log_density<D: DualNum<Primitive = f64> + Copy>(z: D, scale: D, _: f64) -> D {

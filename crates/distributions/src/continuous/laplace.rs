@@ -1,7 +1,6 @@
 use super::loc_scale::{LocScale, Standard};
 use super::sampler;
-use crate::{DualNum, FisherRng, Result};
-use rand::distr::Distribution as _;
+use crate::{DualNum, Result};
 
 /// Laplace distribution `laplace(loc, scale)`: `p(x) = e^{−|x−μ|/b} / (2b)`.
 ///
@@ -23,9 +22,6 @@ impl Standard for StandardLaplace {
     type Sampler = statrs::distribution::Laplace;
     fn sampler(loc: f64, scale: f64) -> Result<Self::Sampler> {
         sampler("laplace", statrs::distribution::Laplace::new(loc, scale))
-    }
-    fn sample(s: &Self::Sampler, _: f64, _: f64, rng: &mut FisherRng) -> f64 {
-        s.sample(rng)
     }
     #[inline]
     fn log_density<D: DualNum<Primitive = f64> + Copy>(z: D, scale: D, _: f64) -> D {

@@ -6,6 +6,7 @@
 use super::check_loc_scale;
 use crate::{DualNum, Family, FisherRng, LogDensity, Result, Support, check_len};
 use nalgebra::DMatrix;
+use rand::distr::Distribution;
 use std::marker::PhantomData;
 
 /// A standard density `p₀` on ℝ, from which [`LocScale`] builds a family.
@@ -19,15 +20,13 @@ pub trait Standard: std::fmt::Debug + Clone + Send + Sync + 'static {
     /// Whether `−E[∇² log p] = F` holds (false when the log-density has a kink).
     const HESSIAN_IDENTITY: bool = true;
     /// The sampler of the family at `(loc, scale)` (a maintained one where it exists).
-    type Sampler: std::fmt::Debug + Clone + Send + Sync;
+    type Sampler: Distribution<f64> + std::fmt::Debug + Clone + Send + Sync;
 
     /// The sampler at `(loc, scale)`.
     ///
     /// # Errors
     /// The sampler's own refusal (unreachable after the parameters are checked).
     fn sampler(loc: f64, scale: f64) -> Result<Self::Sampler>;
-    /// One draw of the family at `(loc, scale)`.
-    fn sample(sampler: &Self::Sampler, loc: f64, scale: f64, rng: &mut FisherRng) -> f64;
     /// `ln p(x)` from `z = (g(x) − μ)/s`, the scale `s` and `ln |g′(x)|` (written per family so
     /// that it keeps its numerically careful form).
     fn log_density<D: DualNum<Primitive = f64> + Copy>(z: D, scale: D, ln_jacobian: f64) -> D;
@@ -92,7 +91,7 @@ impl<S: Standard> Family for LocScale<S> {
         S::SUPPORT
     }
     fn sample_into(&self, rng: &mut FisherRng, out: &mut [f64]) {
-        out[0] = S::sample(&self.sampler, self.loc, self.scale, rng);
+        out[0] = self.sampler.sample(rng);
     }
     fn fisher(&self) -> DMatrix<f64> {
         let s2 = self.scale * self.scale;

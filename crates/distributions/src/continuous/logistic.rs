@@ -1,6 +1,7 @@
 use super::loc_scale::{LocScale, Standard};
-use crate::{DualNum, FisherRng, Result};
+use crate::{DualNum, Result};
 use rand::RngExt;
+use rand::distr::Distribution;
 
 /// Logistic distribution `logistic(loc, scale)`: `p(x) = e^{−z} / (s (1 + e^{−z})²)`,
 /// `z = (x−μ)/s`.
@@ -13,6 +14,21 @@ use rand::RngExt;
 /// statrs).
 pub type Logistic = LocScale<StandardLogistic>;
 
+/// Draws of `logistic(loc, scale)` by inversion.
+#[derive(Debug, Clone)]
+pub struct LogisticSampler {
+    loc: f64,
+    scale: f64,
+}
+
+impl Distribution<f64> for LogisticSampler {
+    fn sample<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        // u uniform in the open interval (0, 1)
+        let u: f64 = rng.sample(rand::distr::Open01);
+        self.loc + self.scale * (u / (1.0 - u)).ln()
+    }
+}
+
 /// The standard logistic density; `C = diag(1/3, (π² + 3)/9)`.
 #[derive(Debug, Clone)]
 pub struct StandardLogistic;
@@ -20,14 +36,9 @@ pub struct StandardLogistic;
 impl Standard for StandardLogistic {
     const NAME: &'static str = "logistic";
     const PARAMS: [&'static str; 2] = ["loc", "scale"];
-    type Sampler = ();
-    fn sampler(_: f64, _: f64) -> Result<()> {
-        Ok(())
-    }
-    fn sample(_: &(), loc: f64, scale: f64, rng: &mut FisherRng) -> f64 {
-        // u uniform in the open interval (0, 1)
-        let u: f64 = rng.sample(rand::distr::Open01);
-        loc + scale * (u / (1.0 - u)).ln()
+    type Sampler = LogisticSampler;
+    fn sampler(loc: f64, scale: f64) -> Result<LogisticSampler> {
+        Ok(LogisticSampler { loc, scale })
     }
     #[inline]
     fn log_density<D: DualNum<Primitive = f64> + Copy>(z: D, scale: D, _: f64) -> D {

@@ -1,8 +1,7 @@
 use super::loc_scale::{LocScale, Standard};
 use super::normal::StandardNormal;
 use super::sampler;
-use crate::{DualNum, FisherRng, LN_2PI, Result, Support};
-use rand::distr::Distribution as _;
+use crate::{DualNum, LN_2PI, Result, Support};
 
 /// Log-normal distribution `lognormal(mu, sigma)`: `ln X ~ N(μ, σ²)`.
 ///
@@ -23,9 +22,6 @@ impl Standard for StandardLogNormal {
     type Sampler = rand_distr::LogNormal<f64>;
     fn sampler(loc: f64, scale: f64) -> Result<Self::Sampler> {
         sampler("lognormal", rand_distr::LogNormal::new(loc, scale))
-    }
-    fn sample(s: &Self::Sampler, _: f64, _: f64, rng: &mut FisherRng) -> f64 {
-        s.sample(rng)
     }
     /// The normal's, less `ln x` (`ln_jacobian = −ln x`).
     #[inline]

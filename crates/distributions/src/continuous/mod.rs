@@ -21,7 +21,7 @@ pub use gamma::Gamma;
 pub use gumbel::{Gumbel, StandardGumbel};
 pub use laplace::{Laplace, StandardLaplace};
 pub use loc_scale::{LocScale, Standard};
-pub use logistic::{Logistic, StandardLogistic};
+pub use logistic::{Logistic, LogisticSampler, StandardLogistic};
 pub use lognormal::{LogNormal, StandardLogNormal};
 pub use normal::{Normal, StandardNormal};
 pub use student_t::StudentT;

@@ -1,7 +1,6 @@
 use super::loc_scale::{LocScale, Standard};
 use super::sampler;
-use crate::{DualNum, FisherRng, LN_2PI, Result};
-use rand::distr::Distribution as _;
+use crate::{DualNum, LN_2PI, Result};
 
 /// Normal distribution `normal(mu, sigma)`: `p(x) = exp(−(x−μ)²/(2σ²)) / (σ√(2π))`.
 ///
@@ -27,9 +26,6 @@ impl Standard for StandardNormal {
     type Sampler = rand_distr::Normal<f64>;
     fn sampler(loc: f64, scale: f64) -> Result<Self::Sampler> {
         sampler("normal", rand_distr::Normal::new(loc, scale))
-    }
-    fn sample(s: &Self::Sampler, _: f64, _: f64, rng: &mut FisherRng) -> f64 {
-        s.sample(rng)
     }
     #[inline]
     fn log_density<D: DualNum<Primitive = f64> + Copy>(z: D, scale: D, _: f64) -> D {
