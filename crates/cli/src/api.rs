@@ -120,19 +120,6 @@ pub fn approximations() -> Value {
     let kinds: Vec<Value> = kinds()
         .iter()
         .map(|k| {
-            let mut options = Vec::new();
-            if k.labels == KindLabels::Chosen {
-                options.extend(["kfac_type", "mc_samples", "seed"]);
-            }
-            if k.labels == KindLabels::Fixed("mc") {
-                options.extend(["mc_samples", "seed"]);
-            }
-            if k.shared_layer_options {
-                options.extend(["kfac_approx", "norm_block"]);
-            }
-            if k.rank_options {
-                options.extend(["rank", "randomized", "seed"]);
-            }
             serde_json::json!({
                 "name": k.name,
                 "about": k.about,
@@ -141,7 +128,7 @@ pub fn approximations() -> Value {
                     KindLabels::Chosen => "kfac_type",
                     KindLabels::Exact => "none (exact products)",
                 },
-                "options": options,
+                "options": k.options(),
             })
         })
         .collect();

@@ -16,16 +16,13 @@ fn kinds_table() -> String {
             KindLabels::Chosen => "`--kfac-type`".into(),
             KindLabels::Exact => "none: exact products".into(),
         };
-        let mut flags = Vec::new();
-        if k.labels == KindLabels::Fixed("mc") || k.labels == KindLabels::Chosen {
-            flags.push("`--mc-samples`, `--seed`");
-        }
-        if k.shared_layer_options {
-            flags.push("`--kfac-approx`, `--norm-block`");
-        }
-        if k.rank_options {
-            flags.push("`--rank`, `--randomized`, `--seed`");
-        }
+        // the labels column shows --kfac-type; the rest of the options as flags
+        let flags: Vec<String> = k
+            .options()
+            .into_iter()
+            .filter(|o| *o != "kfac_type")
+            .map(|o| format!("`--{}`", o.replace('_', "-")))
+            .collect();
         let flags = if flags.is_empty() {
             "—".to_string()
         } else {

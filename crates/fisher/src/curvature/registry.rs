@@ -132,6 +132,22 @@ impl Kind {
             KindLabels::Exact => None,
         }
     }
+    /// The options that qualify it, by their Python names (the flags with `-` for `_`).
+    pub fn options(&self) -> Vec<&'static str> {
+        let mut options = Vec::new();
+        match self.labels {
+            KindLabels::Chosen => options.extend(["kfac_type", "mc_samples", "seed"]),
+            KindLabels::Fixed("mc") => options.extend(["mc_samples", "seed"]),
+            _ => {}
+        }
+        if self.shared_layer_options {
+            options.extend(["kfac_approx", "norm_block"]);
+        }
+        if self.rank_options {
+            options.extend(["rank", "randomized", "seed"]);
+        }
+        options
+    }
     /// Whether it needs the observed targets with `opts` (empirical labels).
     pub fn needs_targets(&self, opts: &KindOptions) -> bool {
         self.labels(opts) == Some(Labels::Empirical)
