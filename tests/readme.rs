@@ -27,5 +27,5 @@ fn readme_has_exactly_two_setup_commands_at_the_top() {
         .collect();
     assert_eq!(commands.len(), 2, "{commands:?}");
     assert!(commands[0].starts_with("cargo run --release -p fisherlab-cli -- compare"));
-    assert_eq!(commands[1], "cargo test --workspace");
+    assert_eq!(commands[1], "cargo test --workspace --release");
 }

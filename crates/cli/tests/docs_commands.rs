@@ -16,12 +16,21 @@
 //! `cnn1d.txt` as PyTorch prints the models of `docs/layers.md`. Sizes are made small, as
 //! `docs/cli.md` says: `--steps` becomes 2 (added to `train` and `compare`), `--samples` at
 //! most 20 000, `--seeds` at most 2.
+//!
+//! Each block is a test of its own, named `page:line` (`cargo test --release --test
+//! docs_commands -- cli.md` runs one page), and the blocks run in parallel, the longest first.
+//! A command that two blocks run alike — the same words once its comment is dropped and its
+//! options sorted, after the same commands before it in its block — runs once: the second
+//! block checks the first one's exit code and output.
 
 mod common;
 use common::{DIGITS_CNN, write_labels, write_npy};
 
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The MNIST-1D model of docs/layers.md (input 1 × 40).
 const CNN1D: &str = "Sequential(
@@ -218,79 +227,181 @@ fn make_inputs(dir: &Path, command: &str, bin: &Path) {
     }
 }
 
-#[test]
-fn every_documented_command_runs_as_written() {
-    let bin = assert_cmd::cargo::cargo_bin("fisherlab");
+/// What one command did: its exit code, its stdout and stderr together, and its stderr alone.
+#[derive(Clone)]
+struct Ran {
+    code: i32,
+    text: String,
+    stderr: String,
+}
+
+/// A command's words without its trailing comment and with its options in a fixed order, so
+/// that `--a 1 --b 2` and `--b 2 --a 1` are one command. A value is the word after a flag that
+/// does not start with `--`.
+fn canonical(command: &str) -> String {
+    let words: Vec<&str> = command
+        .split('#')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let first_flag = words
+        .iter()
+        .position(|w| w.starts_with("--"))
+        .unwrap_or(words.len());
+    let mut options: Vec<String> = Vec::new();
+    let mut k = first_flag;
+    while k < words.len() {
+        let mut option = words[k].to_string();
+        while k + 1 < words.len() && !words[k + 1].starts_with("--") {
+            option.push(' ');
+            option.push_str(words[k + 1]);
+            k += 1;
+        }
+        options.push(option);
+        k += 1;
+    }
+    options.sort();
+    let mut out = words[..first_flag].join(" ");
+    for o in options {
+        out.push(' ');
+        out.push_str(&o);
+    }
+    out
+}
+
+/// The results of the commands run so far, by their canonical form and those of the commands
+/// before them in their block: a second block that runs the same waits for the first's result.
+type Runs = Mutex<HashMap<Vec<String>, Arc<OnceLock<Ran>>>>;
+
+/// Run block `b` (see the module comment); `runs` shares the commands already run.
+fn run_block(b: &Block, bin: &Path, runs: &Runs) -> Result<(), Failed> {
+    let at = format!("{}:{}", b.page, b.line);
+    let marker = b.marker.as_deref().unwrap_or("");
+    let fisherlab_only = marker.starts_with("fisherlab only");
+    let expected: i32 = marker
+        .strip_prefix("exit ")
+        .map_or(Ok(0), |c| c.trim().parse())
+        .map_err(|_| format!("{at}: bad marker `{marker}`"))?;
+    let mut commands = Vec::new();
+    for c in &b.commands {
+        if c.starts_with("fisherlab ") {
+            commands.push(small(c));
+        } else if !fisherlab_only {
+            return Err(format!("{at}: `{c}` is not a fisherlab command: mark the block").into());
+        }
+    }
     let path = format!(
         "{}:{}",
         bin.parent().unwrap().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut ran = 0;
-    for page in pages() {
-        for b in blocks(&page) {
-            let at = format!("{}:{}", b.page, b.line);
-            let marker = b.marker.as_deref().unwrap_or("");
-            if marker.starts_with("skip") {
-                continue;
-            }
-            let fisherlab_only = marker.starts_with("fisherlab only");
-            let expected: i32 = marker
-                .strip_prefix("exit ")
-                .map_or(0, |c| c.trim().parse().unwrap());
-            let dir = tempfile::tempdir().unwrap();
-            let mut last = String::new();
-            let commands: Vec<&String> = b
-                .commands
-                .iter()
-                .filter(|c| {
-                    let ours = c.starts_with("fisherlab ");
-                    assert!(
-                        ours || fisherlab_only,
-                        "{at}: `{c}` is not a fisherlab command: mark the block"
-                    );
-                    ours
-                })
-                .collect();
-            for (k, c) in commands.iter().enumerate() {
-                let c = small(c);
-                make_inputs(dir.path(), &c, &bin);
-                let out = Command::new("bash")
-                    .current_dir(dir.path())
-                    .env("PATH", &path)
-                    .args(["-c", &c])
-                    .output()
-                    .unwrap();
-                let code = out.status.code().unwrap_or(-1);
-                let want = if k + 1 == commands.len() { expected } else { 0 };
-                assert_eq!(
-                    code,
-                    want,
-                    "{at}: `{c}` exited with {code}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                last = String::from_utf8_lossy(&out.stdout).to_string()
-                    + &String::from_utf8_lossy(&out.stderr);
-                ran += 1;
-            }
-            if let Some(shown) = &b.output {
-                let mut rest = last.as_str();
-                for l in shown
-                    .iter()
-                    .filter(|l| l.trim() != "…" && !l.trim().is_empty())
-                {
-                    match rest.find(l.as_str()) {
-                        Some(p) => rest = &rest[p + l.len()..],
-                        None => panic!("{at}: the page shows `{l}`, the command printed:\n{last}"),
-                    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut history: Vec<String> = Vec::new();
+    let mut last: Option<Ran> = None;
+    for (k, c) in commands.iter().enumerate() {
+        history.push(canonical(c));
+        let slot = runs
+            .lock()
+            .unwrap()
+            .entry(history.clone())
+            .or_default()
+            .clone();
+        // a later command of this block needs this one's files: only the last one may be shared
+        let ran = if k + 1 == commands.len() {
+            slot.get_or_init(|| run_in(dir.path(), c, bin, &path))
+                .clone()
+        } else {
+            run_in(dir.path(), c, bin, &path)
+        };
+        let want = if k + 1 == commands.len() { expected } else { 0 };
+        if ran.code != want {
+            return Err(format!("{at}: `{c}` exited with {}: {}", ran.code, ran.stderr).into());
+        }
+        last = Some(ran);
+    }
+    if let (Some(shown), Some(last)) = (&b.output, &last) {
+        let mut rest = last.text.as_str();
+        for l in shown
+            .iter()
+            .filter(|l| l.trim() != "…" && !l.trim().is_empty())
+        {
+            match rest.find(l.as_str()) {
+                Some(p) => rest = &rest[p + l.len()..],
+                None => {
+                    return Err(format!(
+                        "{at}: the page shows `{l}`, the command printed:\n{}",
+                        last.text
+                    )
+                    .into());
                 }
             }
         }
     }
-    assert!(ran >= 30, "only {ran} commands found");
+    Ok(())
 }
 
-#[test]
+/// Run one command with bash in `dir`, its input files made first.
+fn run_in(dir: &Path, command: &str, bin: &Path, path: &str) -> Ran {
+    make_inputs(dir, command, bin);
+    let out = Command::new("bash")
+        .current_dir(dir)
+        .env("PATH", path)
+        .args(["-c", command])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        text: String::from_utf8_lossy(&out.stdout).to_string() + &stderr,
+        stderr,
+    }
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let bin = assert_cmd::cargo::cargo_bin("fisherlab");
+    let runs: Arc<Runs> = Arc::default();
+    let mut blocks: Vec<Block> = pages()
+        .iter()
+        .flat_map(|p| blocks(p))
+        .filter(|b| !b.marker.as_deref().unwrap_or("").starts_with("skip"))
+        .collect();
+    let count: usize = blocks.iter().map(|b| b.commands.len()).sum();
+    // the longest first (a comparison trains and measures), so that two threads end together
+    blocks.sort_by_key(|b| {
+        std::cmp::Reverse(
+            b.commands
+                .iter()
+                .map(|c| if c.contains(" compare") { 10 } else { 1 })
+                .sum::<usize>(),
+        )
+    });
+    let mut trials = vec![
+        Trial::test("the pages hold at least 30 commands", move || {
+            if count >= 30 {
+                Ok(())
+            } else {
+                Err(format!("only {count} commands found").into())
+            }
+        }),
+        Trial::test("small sizes are applied", || {
+            small_sizes_are_applied();
+            Ok(())
+        }),
+        Trial::test("one command, one canonical form", || {
+            canonical_forms();
+            Ok(())
+        }),
+    ];
+    for b in blocks {
+        let (bin, runs) = (bin.clone(), runs.clone());
+        let name = format!("{}:{}", b.page, b.line);
+        trials.push(Trial::test(name, move || run_block(&b, &bin, &runs)));
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
 fn small_sizes_are_applied() {
     assert_eq!(
         small("fisherlab train --steps 200 --seeds 3"),
@@ -303,5 +414,21 @@ fn small_sizes_are_applied() {
     assert_eq!(
         small("fisherlab fim poisson --samples 1000000"),
         "fisherlab fim poisson --samples 20000"
+    );
+}
+
+fn canonical_forms() {
+    // written by hand: the comment goes, the options are sorted, a flag keeps its value
+    assert_eq!(
+        canonical("fisherlab compare --steps 2 --dataset diabetes --out d   # the main job"),
+        "fisherlab compare --dataset diabetes --out d --steps 2"
+    );
+    assert_eq!(
+        canonical("fisherlab fim normal --param mu=0 --param sigma=2 --json"),
+        "fisherlab fim normal --json --param mu=0 --param sigma=2"
+    );
+    assert_ne!(
+        canonical("fisherlab fim normal --param mu=0"),
+        canonical("fisherlab fim normal --param mu=1")
     );
 }
