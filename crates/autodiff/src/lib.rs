@@ -78,6 +78,10 @@ pub enum Error {
     /// polygamma of too high an order for the requested derivatives).
     #[error("{0}")]
     Unsupported(String),
+    /// A network whose parameters and activations would not fit the memory budget; nothing
+    /// was allocated.
+    #[error(transparent)]
+    Memory(#[from] fisherlab_linalg::memory::MemoryError),
 }
 
 use nalgebra::{Const, DMatrix, U1};

@@ -187,8 +187,13 @@ pub fn network(text: &str, shape: &[usize]) -> Result<Network, CliError> {
         )));
     }
     let seq = parse_model(text).map_err(|e| CliError::Input(format!("model text: {e}")))?;
-    seq.build(shape)
-        .map_err(|e| CliError::Input(format!("model text: {e} (input shape {shape:?})")))
+    let net = seq
+        .build(shape)
+        .map_err(|e| CliError::Input(format!("model text: {e} (input shape {shape:?})")))?;
+    // refused before the caller allocates its parameters (a `MemoryError` is bad input)
+    net.check_memory()
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    Ok(net)
 }
 
 /// The likelihood head `name` (`--likelihood`), with `sigma` for the gaussian one only.

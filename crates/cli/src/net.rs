@@ -76,6 +76,7 @@ impl NetArgs {
                     shape_hint(&shape, self)
                 ))
             })?;
+            net.check_memory().map_err(|e| input(e.to_string()))?;
             return Ok(Built { net, arch: None });
         }
         if self.input_shape.is_some() {
@@ -89,8 +90,11 @@ impl NetArgs {
             .or(default_arch.map(str::to_string))
             .ok_or_else(|| input("give the network: --arch WIDTHS or --model FILE".into()))?;
         let mlp = Mlp::parse(&arch, &self.activation).map_err(|e| input(e.to_string()))?;
+        // the parameters are allocated by whatever comes next: refuse a network too large first
+        let net = mlp.network();
+        net.check_memory().map_err(|e| input(e.to_string()))?;
         Ok(Built {
-            net: mlp.network(),
+            net,
             arch: Some(arch),
         })
     }

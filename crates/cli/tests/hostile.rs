@@ -422,6 +422,68 @@ fn table() -> Vec<Case> {
             &["(--max-memory)", "100.0 kB", "--kind diag"],
             10.0,
         ),
+        // a network whose parameters alone are 80 GB (P = 10 007 600 010): refused before its
+        // parameters are allocated, by every subcommand that builds one
+        case(
+            "a network over the budget (curvature)",
+            &[
+                "curvature",
+                "--arch",
+                "64,100000,100000,10",
+                "--dataset",
+                "digits",
+                "--likelihood",
+                "categorical",
+                "--kind",
+                "kfac",
+                "--json",
+                "--max-memory",
+                "16G",
+            ],
+            2,
+            &["10007600010 parameters, 80.1 GB", "(--max-memory)"],
+            10.0,
+        ),
+        case(
+            "a network over the budget (train)",
+            &[
+                "train",
+                "--arch",
+                "64,100000,100000,10",
+                "--dataset",
+                "digits",
+                "--likelihood",
+                "categorical",
+                "--optimizer",
+                "sgd",
+                "--max-memory",
+                "16G",
+            ],
+            2,
+            &["10007600010 parameters, 80.1 GB"],
+            10.0,
+        ),
+        case(
+            "a network over the budget (compare, model text)",
+            &[
+                "compare",
+                "--model",
+                "big.txt",
+                "--input-shape",
+                "64",
+                "--max-memory",
+                "1G",
+                "--out",
+                "out",
+            ],
+            2,
+            &["1001750010 parameters, 8.0 GB"],
+            10.0,
+        )
+        .with_file(
+            "big.txt",
+            b"Sequential(\n  (0): Linear(in_features=64, out_features=10000, bias=True)\n  (1): ReLU()\n  (2): Linear(in_features=10000, out_features=100000, bias=True)\n  (3): ReLU()\n  (4): Linear(in_features=100000, out_features=10, bias=True)\n)\n".to_vec(),
+        ),
         case(
             // (without --reference dense, compare goes matrix-free instead)
             "--max-memory below the dense compare's plan",

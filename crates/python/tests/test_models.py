@@ -311,3 +311,20 @@ def test_mlp_is_the_command_lines_arch(tmp_path, run_cli, activation):
     model = fisherlab.Model.mlp([64, 5, 10], activation)
     F = model.curvature(x, likelihood="categorical", kind="exact").to_dense()
     assert np.array_equal(F, np.load(out))
+
+
+def test_a_network_over_the_memory_budget_is_refused_before_it_is_allocated(run_cli):
+    # 64-100000-100000-10: P = 10 007 600 010 parameters, 80.1 GB (64·10⁵ + 10⁵ + 10¹⁰ + 10⁵
+    # + 10⁶ + 10), refused as a ValueError instead of taking the interpreter down
+    fisherlab.set_memory_budget(16 * 10**9)
+    try:
+        with pytest.raises(ValueError, match="10007600010 parameters, 80.1 GB") as e:
+            fisherlab.Model.mlp([64, 100000, 100000, 10])
+        assert "memory budget is 16.0 GB" in str(e.value)
+    finally:
+        fisherlab.set_memory_budget(None)
+    out = run_cli("curvature", "--arch", "64,100000,100000,10", "--dataset", "digits",
+                  "--likelihood", "categorical", "--kind", "kfac", "--json",
+                  "--max-memory", "16G", check=False)
+    assert out.returncode == 2
+    assert "10007600010 parameters, 80.1 GB" in out.stderr

@@ -349,6 +349,52 @@ impl Network {
     pub fn num_params(&self) -> usize {
         self.num_params
     }
+    /// Bytes of its parameters (P float64s) and of one sample's activations (every layer's
+    /// output, float64), `None` when the count overflows: what any use of the network holds
+    /// before its first input, and a lower bound on what a batch or a route adds.
+    pub fn memory(&self) -> (Option<u64>, Option<u64>) {
+        let params = (self.num_params as u64).checked_mul(8);
+        let activations = self.nodes.iter().try_fold(0u64, |acc, n| {
+            let entries = n
+                .bound
+                .out_shape()
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(d as u64))?;
+            acc.checked_add(entries.checked_mul(8)?)
+        });
+        (params, activations)
+    }
+
+    /// Refuse the network, before its parameters are allocated, when its parameters and one
+    /// sample's activations ([`Network::memory`]) exceed the memory budget
+    /// ([`fisherlab_linalg::memory::budget`]); the bytes it needs otherwise.
+    ///
+    /// # Errors
+    /// [`Error::Memory`], naming the parameter count and both sizes.
+    ///
+    /// # Examples
+    /// ```
+    /// use fisherlab_autodiff::network::Mlp;
+    /// // 64-1000-10: P = 65 000 + 10 010 parameters, 600 kB, far inside any budget
+    /// let net = Mlp::parse("64,1000,10", "tanh").unwrap().network();
+    /// assert_eq!(net.check_memory().unwrap(), 8 * 75_010 + 8 * (1000 + 1000 + 10));
+    /// ```
+    pub fn check_memory(&self) -> Result<u64, Error> {
+        use fisherlab_linalg::memory::{human, reserve};
+        let (params, activations) = self.memory();
+        let shown = |b: Option<u64>| b.map_or_else(|| human(u64::MAX), human);
+        let what = format!(
+            "the network {} ({} parameters, {}, and one sample's activations, {})",
+            self.label,
+            self.num_params,
+            shown(params),
+            shown(activations)
+        );
+        Ok(reserve(
+            what,
+            params.and_then(|p| activations.and_then(|a| p.checked_add(a))),
+        )?)
+    }
     /// The layers linear in their weights, in forward order.
     pub fn taps(&self) -> &[TapInfo] {
         &self.taps
