@@ -39,7 +39,7 @@ put("npy", "i8_labels", npy("<i8", (5,), [0, 1, 2, 1, 0]))
 put("npy", "i4_3d", npy("<i4", (2, 2, 2), list(range(8)), version=2))
 put("npy", "f8_4d_fortran", npy("<f8", (1, 1, 2, 2), [1, 2, 3, 4], fortran=True))
 
-# safetensors for fisherlab_cli::fuzz::WEIGHTS_MODEL (Conv2d 1→2 3×3, BatchNorm2d(2),
+# safetensors for fisherlab_io::fuzz::WEIGHTS_MODEL (Conv2d 1→2 3×3, BatchNorm2d(2),
 # LayerNorm(32), Linear 32→3), float64 and float32
 TENSORS = [
     ("0.weight", [2, 1, 3, 3]), ("0.bias", [2]),

@@ -1,6 +1,6 @@
 #![no_main]
-//! Fuzz target: see `fisherlab_cli::fuzz::claim`.
+//! Fuzz target: see `fisherlab_io::fuzz::claim`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    fisherlab_cli::fuzz::claim(data);
+    fisherlab_io::fuzz::claim(data);
 });

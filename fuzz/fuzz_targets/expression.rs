@@ -1,6 +1,6 @@
 #![no_main]
-//! Fuzz target: see `fisherlab_cli::fuzz::expression`.
+//! Fuzz target: see `fisherlab_io::fuzz::expression`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    fisherlab_cli::fuzz::expression(data);
+    fisherlab_io::fuzz::expression(data);
 });

@@ -1,6 +1,6 @@
 #![no_main]
-//! Fuzz target: see `fisherlab_cli::fuzz::model_text`.
+//! Fuzz target: see `fisherlab_io::fuzz::model_text`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    fisherlab_cli::fuzz::model_text(data);
+    fisherlab_io::fuzz::model_text(data);
 });

@@ -1,6 +1,6 @@
 #![no_main]
-//! Fuzz target: see `fisherlab_cli::fuzz::npy`.
+//! Fuzz target: see `fisherlab_io::fuzz::npy`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    fisherlab_cli::fuzz::npy(data);
+    fisherlab_io::fuzz::npy(data);
 });

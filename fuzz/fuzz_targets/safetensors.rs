@@ -1,6 +1,6 @@
 #![no_main]
-//! Fuzz target: see `fisherlab_cli::fuzz::safetensors`.
+//! Fuzz target: see `fisherlab_io::fuzz::safetensors`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    fisherlab_cli::fuzz::safetensors(data);
+    fisherlab_io::fuzz::safetensors(data);
 });

@@ -29,7 +29,6 @@ use fisherlab_fisher::curvature::{Approximation, Labels};
 use fisherlab_optim::Optimizer;
 use serde_json::Value;
 
-pub use crate::io::{default_init, load_weights, weights_from_bytes};
 pub use crate::train::record_json;
 pub use crate::verify::Outcome as VerifyOutcome;
 

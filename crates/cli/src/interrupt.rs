@@ -1,57 +1,13 @@
 //! Interrupted runs leave nothing behind: SIGINT (Ctrl-C), SIGTERM and SIGHUP remove every
-//! temporary file and folder registered here, print one line and exit with 130. A swap of an
-//! output into place runs under [`critical`], so a signal waits for it to finish rather than
-//! leaving an output half-moved.
-
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
-
-static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-fn temporaries() -> MutexGuard<'static, Vec<PathBuf>> {
-    TEMPORARIES.lock().unwrap_or_else(|e| e.into_inner())
-}
+//! temporary file and folder of the run (registered in [`fisherlab_io::temporaries`]), print
+//! one line and exit with 130.
 
 /// Install the handler (once, at start-up).
 pub fn install() {
     // a second install (never done) or a platform without signals leaves the default handler
     let _ = ctrlc::set_handler(|| {
-        let list = temporaries();
-        for p in list.iter() {
-            if p.is_dir() {
-                let _ = std::fs::remove_dir_all(p);
-            } else {
-                let _ = std::fs::remove_file(p);
-            }
-        }
+        fisherlab_io::temporaries::remove_all();
         eprintln!("interrupted: no output was written");
         std::process::exit(130);
     });
-}
-
-/// A temporary path removed by the handler until this guard is dropped (after the temporary
-/// was renamed into place, or removed by its owner).
-pub struct Registered(PathBuf);
-
-impl Registered {
-    /// Register `path`.
-    pub fn new(path: &Path) -> Self {
-        temporaries().push(path.to_path_buf());
-        Self(path.to_path_buf())
-    }
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        let mut list = temporaries();
-        if let Some(i) = list.iter().rposition(|p| *p == self.0) {
-            list.swap_remove(i);
-        }
-    }
-}
-
-/// Run `f` with the handler held off: a signal during `f` is served when it returns.
-pub fn critical<T>(f: impl FnOnce() -> T) -> T {
-    let _held = temporaries();
-    f()
 }

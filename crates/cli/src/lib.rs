@@ -10,11 +10,9 @@ mod budget;
 mod checks;
 mod compare;
 mod curvature;
-mod data;
 mod fim;
 mod format;
 mod interrupt;
-mod io;
 mod net;
 mod plots;
 mod provenance;
@@ -22,7 +20,9 @@ mod train;
 mod tune;
 mod verify;
 
-pub mod fuzz;
+/// The entry points of the parsers of user files for fuzzing (they live in `fisherlab-io`).
+pub use fisherlab_io::fuzz;
+use fisherlab_io::{data, files as io};
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -86,6 +86,15 @@ pub enum CliError {
     /// The computation itself failed.
     #[error("{0}")]
     Failed(String),
+}
+
+impl From<fisherlab_io::Error> for CliError {
+    fn from(e: fisherlab_io::Error) -> Self {
+        match e {
+            fisherlab_io::Error::Input(m) => CliError::Input(m),
+            fisherlab_io::Error::Failed(m) => CliError::Failed(m),
+        }
+    }
 }
 
 impl From<fisherlab_distributions::Error> for CliError {
@@ -179,7 +188,7 @@ pub fn run() -> ExitCode {
         Command::Curvature(args) => curvature::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Families { json } => fim::families(json),
-        Command::Datasets { json } => data::list(json),
+        Command::Datasets { json } => data::list(json).map_err(CliError::from),
     };
     match result {
         Ok(text) => {

@@ -62,8 +62,3 @@ pub fn cpu() -> String {
         })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
-
-/// The provenance as safetensors metadata: one key, `fisherlab`, holding the JSON object.
-pub fn metadata(provenance: &Value) -> std::collections::HashMap<String, String> {
-    std::collections::HashMap::from([("fisherlab".to_string(), provenance.to_string())])
-}

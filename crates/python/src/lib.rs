@@ -289,8 +289,8 @@ impl Net {
             .map_err(|e| bad(format!("weights: {e}")))?;
         let bytes =
             safetensors::serialize(views, None).map_err(|e| bad(format!("weights: {e}")))?;
-        let theta =
-            api::weights_from_bytes(&bytes, "(state dict)", &mut self.net).map_err(py_err)?;
+        let theta = fisherlab_io::files::weights_from_bytes(&bytes, "(state dict)", &mut self.net)
+            .map_err(lib_err)?;
         Ok(vector(py, theta))
     }
 
@@ -301,13 +301,13 @@ impl Net {
         py: Python<'py>,
         path: std::path::PathBuf,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let theta = api::load_weights(&path, &mut self.net).map_err(py_err)?;
+        let theta = fisherlab_io::files::load_weights(&path, &mut self.net).map_err(lib_err)?;
         Ok(vector(py, theta))
     }
 
     /// PyTorch's default initialisation, seeded.
     fn default_init<'py>(&self, py: Python<'py>, seed: u64) -> Bound<'py, PyArray1<f64>> {
-        vector(py, api::default_init(&self.net, seed))
+        vector(py, fisherlab_io::files::default_init(&self.net, seed))
     }
 
     fn __str__(&self) -> String {

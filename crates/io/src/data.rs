@@ -1,6 +1,6 @@
-//! Datasets shipped inside the binary (sources and licences in `crates/cli/data/README.md`).
+//! Datasets shipped inside the binary (sources and licences in `crates/io/data/README.md`).
 
-use crate::CliError;
+use crate::Error as CliError;
 use faer::Mat;
 use serde_json::{Value, json};
 
@@ -253,7 +253,7 @@ mod tests {
         let (x, y) = load("mnist1d").unwrap();
         assert_eq!((x.nrows(), x.ncols()), (4000, 40));
         // counts of the canonical training split printed by the generating script
-        // (crates/cli/data/scripts/make_mnist1d.py, mnist1d's make_dataset with seed 42)
+        // (crates/io/data/scripts/make_mnist1d.py, mnist1d's make_dataset with seed 42)
         let mut counts = [0usize; 10];
         for i in 0..4000 {
             counts[y[(i, 0)] as usize] += 1;

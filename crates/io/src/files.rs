@@ -2,7 +2,7 @@
 //! `nn.Sequential` names. Every output is written to a temporary file in the target directory and
 //! renamed into place, so a failed run never leaves a partial file.
 
-use crate::CliError;
+use crate::Error as CliError;
 use faer::{Mat, MatRef};
 use fisherlab_autodiff::layers::Network;
 use npyz::{DType, NpyFile, TypeChar};
@@ -323,7 +323,7 @@ pub fn write_atomic(
             dir.display()
         ))
     })?;
-    let _registered = crate::interrupt::Registered::new(tmp.path());
+    let _registered = crate::temporaries::Registered::new(tmp.path());
     {
         let mut w = BufWriter::new(tmp.as_file_mut());
         f(&mut w).map_err(fail)?;
@@ -331,7 +331,7 @@ pub fn write_atomic(
     }
     // renamed into place whole; not fsynced (the kernel writes it back at its pace, as
     // numpy.save and PyTorch do): forcing a 600 MB Fisher to disk would double the wall time
-    crate::interrupt::critical(|| tmp.persist(path)).map_err(|e| fail(e.error))?;
+    crate::temporaries::critical(|| tmp.persist(path)).map_err(|e| fail(e.error))?;
     Ok(())
 }
 
@@ -390,11 +390,11 @@ pub fn check_output_folder(dest: &Path, marker: &str) -> Result<(), CliError> {
 /// Fill a temporary folder next to `dest` through `f`, then move it into place as a whole,
 /// replacing an earlier output (checked by [`check_output_folder`]). On any error nothing at
 /// `dest` changes and the temporary folder is removed.
-pub fn write_folder(
+pub fn write_folder<E: From<CliError>>(
     dest: &Path,
     marker: &str,
-    f: impl FnOnce(&Path) -> Result<(), CliError>,
-) -> Result<(), CliError> {
+    f: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E> {
     check_output_folder(dest, marker)?;
     let shown = dest.display();
     let parent = parent_dir(dest);
@@ -408,17 +408,17 @@ pub fn write_folder(
                 parent.display()
             ))
         })?;
-    let _registered = crate::interrupt::Registered::new(tmp.path());
+    let _registered = crate::temporaries::Registered::new(tmp.path());
     f(tmp.path())?;
     if dest.exists() {
         let old = tempfile::Builder::new()
             .prefix(".fisherlab-old-")
             .tempdir_in(parent)
             .map_err(fail)?;
-        let _old_registered = crate::interrupt::Registered::new(old.path());
+        let _old_registered = crate::temporaries::Registered::new(old.path());
         let aside = old.path().join("previous");
         // a signal waits for the swap: never an earlier output moved aside and no new one
-        crate::interrupt::critical(|| {
+        crate::temporaries::critical(|| {
             std::fs::rename(dest, &aside).map_err(fail)?;
             if let Err(e) = std::fs::rename(tmp.path(), dest) {
                 // put the earlier output back; `old` and `tmp` are removed on drop
@@ -429,7 +429,7 @@ pub fn write_folder(
         })?;
         drop(old);
     } else {
-        crate::interrupt::critical(|| std::fs::rename(tmp.path(), dest)).map_err(fail)?;
+        crate::temporaries::critical(|| std::fs::rename(tmp.path(), dest)).map_err(fail)?;
     }
     // the temporary folder now lives at `dest`: do not let its guard remove it
     let _ = tmp.keep();
@@ -576,7 +576,7 @@ pub fn save_weights(
                 .map_err(|e| CliError::Failed(format!("weights {}: {e}", path.display())))
         })
         .collect::<Result<Vec<_>, CliError>>()?;
-    let bytes = safetensors::serialize(views, provenance.map(crate::provenance::metadata))
+    let bytes = safetensors::serialize(views, provenance.map(crate::metadata))
         .map_err(|e| CliError::Failed(format!("weights {}: {e}", path.display())))?;
     write_atomic(path, |w| w.write_all(&bytes))
 }

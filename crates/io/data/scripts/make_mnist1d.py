@@ -1,8 +1,8 @@
-"""Writes crates/cli/data/mnist1d.csv.gz: the canonical MNIST-1D set (Greydanus 2020), generated
+"""Writes crates/io/data/mnist1d.csv.gz: the canonical MNIST-1D set (Greydanus 2020), generated
 offline by the `mnist1d` package with its default arguments (seed 42): 4 000 training then
 1 000 test signals of length 40, one row each, the 40 values then the label (0-9).
 
-Run with the peers' virtual environment: python crates/cli/data/scripts/make_mnist1d.py
+Run with the peers' virtual environment: python crates/io/data/scripts/make_mnist1d.py
 """
 import gzip
 import pathlib

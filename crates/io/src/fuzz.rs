@@ -35,14 +35,14 @@ pub fn weights_network() -> Network {
 
 /// A `.npy` file's bytes.
 pub fn npy(data: &[u8]) -> bool {
-    crate::io::decode_npy(Cursor::new(data), data.len() as u64, "inputs", "fuzz.npy").is_ok()
+    crate::files::decode_npy(Cursor::new(data), data.len() as u64, "inputs", "fuzz.npy").is_ok()
 }
 
 /// A safetensors file's bytes, loaded into a copy of [`weights_network`].
 pub fn safetensors(data: &[u8]) -> bool {
     static NET: OnceLock<Network> = OnceLock::new();
     let mut net = NET.get_or_init(weights_network).clone();
-    crate::io::weights_from_bytes(data, "fuzz.safetensors", &mut net).is_ok()
+    crate::files::weights_from_bytes(data, "fuzz.safetensors", &mut net).is_ok()
 }
 
 /// A model text as PyTorch prints it, bound to a few input shapes.
