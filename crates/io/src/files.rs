@@ -2,7 +2,7 @@
 //! `nn.Sequential` names. Every output is written to a temporary file in the target directory and
 //! renamed into place, so a failed run never leaves a partial file.
 
-use crate::Error as CliError;
+use crate::Error;
 use faer::{Mat, MatRef};
 use fisherlab_autodiff::layers::Network;
 use npyz::{DType, NpyFile, TypeChar};
@@ -10,13 +10,13 @@ use safetensors::{Dtype, SafeTensors};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-fn input(msg: String) -> CliError {
-    CliError::Input(msg)
+fn input(msg: String) -> Error {
+    Error::Input(msg)
 }
 
 /// Read a 1-D or 2-D `.npy` array of floats or integers as an N × k matrix (a 1-D array is one
 /// column). C and Fortran order are both accepted.
-pub fn read_matrix(path: &Path, what: &str) -> Result<Mat<f64>, CliError> {
+pub fn read_matrix(path: &Path, what: &str) -> Result<Mat<f64>, Error> {
     let (shape, m) = read_array(path, what)?;
     if shape.len() > 2 {
         return Err(input(format!(
@@ -29,7 +29,7 @@ pub fn read_matrix(path: &Path, what: &str) -> Result<Mat<f64>, CliError> {
 
 /// Read network inputs: an array of shape `(N, *sample_shape)` as N rows of the C-order
 /// flattening of each sample, with the per-sample shape (`[1]` for a 1-D array).
-pub fn read_inputs(path: &Path) -> Result<(Mat<f64>, Vec<usize>), CliError> {
+pub fn read_inputs(path: &Path) -> Result<(Mat<f64>, Vec<usize>), Error> {
     let (shape, m) = read_array(path, "inputs")?;
     let sample = if shape.len() > 1 {
         shape[1..].to_vec()
@@ -41,7 +41,7 @@ pub fn read_inputs(path: &Path) -> Result<(Mat<f64>, Vec<usize>), CliError> {
 
 /// Read a `.npy` array of any rank ≥ 1 as its shape and an N × (product of the other axes)
 /// matrix, each row the C-order flattening of one entry of the first axis.
-fn read_array(path: &Path, what: &str) -> Result<(Vec<usize>, Mat<f64>), CliError> {
+fn read_array(path: &Path, what: &str) -> Result<(Vec<usize>, Mat<f64>), Error> {
     let shown = path.display().to_string();
     let file = std::fs::File::open(path)
         .map_err(|e| input(format!("{what} file {shown}: cannot open: {e}")))?;
@@ -136,7 +136,7 @@ pub fn decode_npy(
     len: u64,
     what: &str,
     shown: &str,
-) -> Result<(Vec<usize>, Mat<f64>), CliError> {
+) -> Result<(Vec<usize>, Mat<f64>), Error> {
     let prefix = reader
         .fill_buf()
         .map_err(|e| input(format!("{what} file {shown}: cannot read: {e}")))?;
@@ -255,7 +255,7 @@ pub fn decode_npy(
 /// little-endian buffer each (no per-element writer calls). With `symmetric` (the caller
 /// guarantees `m = mᵀ` exactly, as [`fisherlab_linalg::Dense`] stores it) each row is the
 /// contiguous column of the same index, copied straight out.
-pub fn write_matrix(path: &Path, m: MatRef<'_, f64>, symmetric: bool) -> Result<(), CliError> {
+pub fn write_matrix(path: &Path, m: MatRef<'_, f64>, symmetric: bool) -> Result<(), Error> {
     write_atomic(path, |w| {
         w.write_all(&npy_header(m.nrows(), m.ncols()))?;
         let (rows, cols) = (m.nrows(), m.ncols());
@@ -313,10 +313,10 @@ fn npy_header(rows: usize, cols: usize) -> Vec<u8> {
 pub fn write_atomic(
     path: &Path,
     f: impl FnOnce(&mut BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
-) -> Result<(), CliError> {
+) -> Result<(), Error> {
     let shown = path.display();
     let dir = parent_dir(path);
-    let fail = |e: std::io::Error| CliError::Failed(format!("cannot write {shown}: {e}"));
+    let fail = |e: std::io::Error| Error::Failed(format!("cannot write {shown}: {e}"));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
         input(format!(
             "output {shown}: cannot create a file in {}: {e}",
@@ -343,7 +343,7 @@ fn parent_dir(path: &Path) -> &Path {
 }
 
 /// Before any work: `path` can become an output file — its folder exists.
-pub fn check_output_file(path: &Path, flag: &str) -> Result<(), CliError> {
+pub fn check_output_file(path: &Path, flag: &str) -> Result<(), Error> {
     let dir = parent_dir(path);
     if !dir.is_dir() {
         return Err(input(format!(
@@ -358,7 +358,7 @@ pub fn check_output_file(path: &Path, flag: &str) -> Result<(), CliError> {
 /// Before any work: `dest` can become an output folder — its parent exists, and `dest` is
 /// either absent, an empty folder, or an earlier output (it holds `marker`). Anything else is
 /// refused rather than replaced.
-pub fn check_output_folder(dest: &Path, marker: &str) -> Result<(), CliError> {
+pub fn check_output_folder(dest: &Path, marker: &str) -> Result<(), Error> {
     let shown = dest.display();
     let parent = parent_dir(dest);
     if !parent.is_dir() {
@@ -390,7 +390,7 @@ pub fn check_output_folder(dest: &Path, marker: &str) -> Result<(), CliError> {
 /// Fill a temporary folder next to `dest` through `f`, then move it into place as a whole,
 /// replacing an earlier output (checked by [`check_output_folder`]). On any error nothing at
 /// `dest` changes and the temporary folder is removed.
-pub fn write_folder<E: From<CliError>>(
+pub fn write_folder<E: From<Error>>(
     dest: &Path,
     marker: &str,
     f: impl FnOnce(&Path) -> Result<(), E>,
@@ -398,7 +398,7 @@ pub fn write_folder<E: From<CliError>>(
     check_output_folder(dest, marker)?;
     let shown = dest.display();
     let parent = parent_dir(dest);
-    let fail = |e: std::io::Error| CliError::Failed(format!("cannot write {shown}: {e}"));
+    let fail = |e: std::io::Error| Error::Failed(format!("cannot write {shown}: {e}"));
     let tmp = tempfile::Builder::new()
         .prefix(".fisherlab-tmp-")
         .tempdir_in(parent)
@@ -442,7 +442,7 @@ pub fn write_folder<E: From<CliError>>(
 /// (BatchNorm's `running_mean`, `running_var`) into `net`. float64 and float32 tensors are
 /// accepted; every expected tensor must be present with its shape, and no other tensor may be
 /// (BatchNorm's `num_batches_tracked` is skipped).
-pub fn load_weights(path: &Path, net: &mut Network) -> Result<Vec<f64>, CliError> {
+pub fn load_weights(path: &Path, net: &mut Network) -> Result<Vec<f64>, Error> {
     let shown = path.display().to_string();
     let len = std::fs::metadata(path)
         .map_err(|e| input(format!("weights file {shown}: cannot read: {e}")))?
@@ -455,11 +455,7 @@ pub fn load_weights(path: &Path, net: &mut Network) -> Result<Vec<f64>, CliError
 }
 
 /// [`load_weights`] from the file's bytes (`shown` names it in errors).
-pub fn weights_from_bytes(
-    bytes: &[u8],
-    shown: &str,
-    net: &mut Network,
-) -> Result<Vec<f64>, CliError> {
+pub fn weights_from_bytes(bytes: &[u8], shown: &str, net: &mut Network) -> Result<Vec<f64>, Error> {
     let st = SafeTensors::deserialize(bytes)
         .map_err(|e| input(format!("weights file {shown}: not a safetensors file: {e}")))?;
     let mut theta = vec![0.0; net.num_params()];
@@ -552,7 +548,7 @@ pub fn save_weights(
     net: &Network,
     theta: &[f64],
     provenance: Option<&serde_json::Value>,
-) -> Result<(), CliError> {
+) -> Result<(), Error> {
     let bytes = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = net
         .param_tensors()
@@ -573,11 +569,11 @@ pub fn save_weights(
         .map(|(name, shape, data)| {
             safetensors::tensor::TensorView::new(Dtype::F64, shape.clone(), data)
                 .map(|v| (name.clone(), v))
-                .map_err(|e| CliError::Failed(format!("weights {}: {e}", path.display())))
+                .map_err(|e| Error::Failed(format!("weights {}: {e}", path.display())))
         })
-        .collect::<Result<Vec<_>, CliError>>()?;
+        .collect::<Result<Vec<_>, Error>>()?;
     let bytes = safetensors::serialize(views, provenance.map(crate::metadata))
-        .map_err(|e| CliError::Failed(format!("weights {}: {e}", path.display())))?;
+        .map_err(|e| Error::Failed(format!("weights {}: {e}", path.display())))?;
     write_atomic(path, |w| w.write_all(&bytes))
 }
 
@@ -642,7 +638,7 @@ mod tests {
             )
             .err()
             .unwrap_or_else(|| panic!("{shape} was accepted"));
-            assert!(matches!(e, CliError::Input(_)), "{shape}: {e}");
+            assert!(matches!(e, Error::Input(_)), "{shape}: {e}");
             assert!(e.to_string().contains(words), "{shape}: {e}");
         }
         // a plain shape still reads: 3 × 2 float64 zeros
