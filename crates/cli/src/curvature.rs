@@ -3,13 +3,12 @@
 //! summarised as JSON.
 
 use crate::net::NetArgs;
-use crate::{CliError, checks, data, io};
-use clap::{Args, ValueEnum};
+use crate::{CliError, checks, choice, data, io};
+use clap::Args;
 use faer::Mat;
-use fisherlab_distributions::heads::Head;
+pub use fisherlab_app::routes::{KfacApproxArg, KindArg, NormBlockArg, Route};
 use fisherlab_fisher::curvature::{
-    Approximation, DenseFisher, KfacApprox, Kind, KindLabels, KindOptions, Labels, Problem,
-    ScaleShiftBlock, kind, kinds,
+    Approximation, DenseFisher, KfacApprox, KindLabels, Labels, Problem, ScaleShiftBlock,
 };
 use fisherlab_fisher::metrics::{CompareOptions, compare};
 use fisherlab_fisher::model::{Model, hessian_of_mean_nll, mean_nll_gradient};
@@ -26,75 +25,15 @@ pub const EXAMPLES: &str = "Examples:
   fisherlab curvature --model cnn.txt --weights cnn.safetensors --dataset digits --likelihood categorical \
       --kind kfac --kfac-approx reduce --json";
 
-/// Which matrix (`--kind`): a kind of the one registry of approximations
-/// ([`fisherlab_fisher::curvature::kinds`]), or the Hessian, which is no Fisher route.
-#[derive(Debug, Clone, Copy)]
-pub enum KindArg {
-    /// A Fisher route of the registry.
-    Fisher(&'static Kind),
-    /// Hessian of the mean negative log-likelihood at the observed --targets.
-    Hessian,
-}
-
-/// The help of `--kind hessian`.
-const HESSIAN_ABOUT: &str = "Hessian of the mean negative log-likelihood at the observed --targets";
-
-impl KindArg {
-    /// Its name on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            KindArg::Fisher(k) => k.name,
-            KindArg::Hessian => "hessian",
-        }
-    }
-    /// The kind called `name`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "hessian" => Some(KindArg::Hessian),
-            _ => kind(name).map(KindArg::Fisher),
-        }
-    }
-    /// Every name, the registry's in its order with `hessian` after the dense Fishers.
-    pub fn names() -> Vec<&'static str> {
-        let mut names: Vec<&str> = kinds().iter().map(|k| k.name).collect();
-        let at = names
-            .iter()
-            .position(|n| *n == "empirical")
-            .map_or(0, |i| i + 1);
-        names.insert(at, "hessian");
-        names
-    }
-    /// The registry's kind, `None` for the Hessian.
-    pub fn fisher(self) -> Option<&'static Kind> {
-        match self {
-            KindArg::Fisher(k) => Some(k),
-            KindArg::Hessian => None,
-        }
-    }
-}
-
-impl PartialEq for KindArg {
-    fn eq(&self, other: &Self) -> bool {
-        self.name() == other.name()
-    }
-}
-
-impl serde::Serialize for KindArg {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
-    }
-}
-
 /// `--kind`: the registry's kinds and `hessian`, each with its one-line help.
 pub fn kind_arg() -> impl clap::builder::TypedValueParser<Value = KindArg> {
     use clap::builder::{PossibleValue, TypedValueParser as _};
     let values = KindArg::names().into_iter().map(|name| {
-        let about = kind(name).map_or(HESSIAN_ABOUT, |k| k.about);
+        let about = KindArg::from_name(name).map_or("", |k| k.about());
         PossibleValue::new(name).help(about)
     });
-    clap::builder::PossibleValuesParser::new(values).try_map(|name: String| {
-        KindArg::from_name(&name).ok_or_else(|| format!("unknown kind `{name}`"))
-    })
+    clap::builder::PossibleValuesParser::new(values)
+        .try_map(|name: String| KindArg::from_name(&name))
 }
 
 /// `--kfac-type`: which Fisher a structured approximation approximates, by its one name
@@ -103,44 +42,6 @@ pub fn labels_arg() -> impl clap::builder::TypedValueParser<Value = Labels> {
     use clap::builder::TypedValueParser as _;
     clap::builder::PossibleValuesParser::new(Labels::NAMES)
         .try_map(|name: String| Labels::from_name(&name, 1, 0))
-}
-
-/// How K-FAC factors layers shared over locations (convolutions).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum KfacApproxArg {
-    /// Every output location an independent sample (KFC, Grosse & Martens 2016).
-    Expand,
-    /// Locations reduced first: mean of the patches, sum of the output gradients (Eschenhagen et al. 2023).
-    Reduce,
-}
-
-impl From<KfacApproxArg> for KfacApprox {
-    fn from(a: KfacApproxArg) -> Self {
-        match a {
-            KfacApproxArg::Expand => KfacApprox::Expand,
-            KfacApproxArg::Reduce => KfacApprox::Reduce,
-        }
-    }
-}
-
-/// How K-FAC and EKFAC keep normalisation layers' scale and shift (no Kronecker structure).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum NormBlockArg {
-    /// The exact diagonal of the block.
-    Diagonal,
-    /// The exact dense block.
-    Dense,
-}
-
-impl From<NormBlockArg> for ScaleShiftBlock {
-    fn from(a: NormBlockArg) -> Self {
-        match a {
-            NormBlockArg::Diagonal => ScaleShiftBlock::Diagonal,
-            NormBlockArg::Dense => ScaleShiftBlock::Dense,
-        }
-    }
 }
 
 #[derive(Args, Debug, serde::Serialize)]
@@ -176,18 +77,18 @@ pub struct CurvatureArgs {
     /// Which Fisher diag, block-diag, kfac and ekfac approximate: type2 (the expectation over
     /// the model's labels, C backward passes per input), mc (--mc-samples labels per input drawn
     /// from the model, seeded by --seed) or empirical (the observed --targets).
-    #[arg(long, default_value = "type2", value_parser = labels_arg())]
+    #[arg(long, default_value = Route::KFAC_TYPE, value_parser = labels_arg())]
     kfac_type: Labels,
     /// K-FAC and EKFAC factors of convolutions and Linear layers over positions: expand or
     /// reduce (the same for dense layers).
-    #[arg(long, value_enum, default_value_t = KfacApproxArg::Expand)]
+    #[arg(long, value_parser = choice::<KfacApproxArg>(), default_value_t = Route::KFAC_APPROX)]
     kfac_approx: KfacApproxArg,
     /// K-FAC and EKFAC block of normalisation layers' scale and shift: its exact diagonal or
     /// the exact dense block.
-    #[arg(long, value_enum, default_value_t = NormBlockArg::Diagonal)]
+    #[arg(long, value_parser = choice::<NormBlockArg>(), default_value_t = Route::NORM_BLOCK)]
     norm_block: NormBlockArg,
     /// Labels sampled per input by mc and --kfac-type mc.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = Route::MC_SAMPLES)]
     mc_samples: usize,
     /// Seed of the Monte-Carlo labels and of the randomized low-rank variant.
     #[arg(long, default_value_t = 0)]
@@ -215,77 +116,6 @@ pub struct CurvatureArgs {
     spectrum: crate::checks::Spectrum,
 }
 
-/// Which route, with its settings: what `--kind` and the flags that qualify it choose.
-#[derive(Debug, Clone, Copy)]
-pub struct Route {
-    pub kind: KindArg,
-    /// Which Fisher (`--kfac-type`), with `mc`'s samples and seed.
-    pub labels: Labels,
-    pub kfac_approx: KfacApproxArg,
-    pub norm_block: NormBlockArg,
-    pub mc_samples: usize,
-    pub seed: u64,
-    pub rank: Option<usize>,
-    pub randomized: bool,
-}
-
-impl Route {
-    /// Where the labels of diag, block-diag, kfac and ekfac come from.
-    pub fn labels(&self) -> Labels {
-        self.labels
-    }
-
-    /// The rank `--kind low-rank` uses: `--rank`, else 10 capped at the parameter count `p`.
-    pub fn rank(&self, p: usize) -> usize {
-        self.rank.unwrap_or(DEFAULT_RANK.min(p))
-    }
-
-    /// The registry's options of this route for `p` parameters.
-    pub fn options(&self, p: usize) -> KindOptions {
-        KindOptions {
-            labels: self.labels,
-            mc_samples: self.mc_samples,
-            seed: self.seed,
-            approx: self.kfac_approx.into(),
-            norm_block: self.norm_block.into(),
-            rank: self.rank(p),
-            randomized: self.randomized,
-        }
-    }
-
-    /// Whether the route needs observed targets.
-    pub fn needs_targets(&self) -> bool {
-        match self.kind {
-            KindArg::Fisher(k) => k.needs_targets(&self.options(0)),
-            KindArg::Hessian => true,
-        }
-    }
-
-    /// The input error of a route that needs targets and was given none.
-    pub fn missing_targets(&self) -> CliError {
-        let chosen = self
-            .kind
-            .fisher()
-            .is_some_and(|k| k.labels == KindLabels::Chosen);
-        CliError::Input(format!(
-            "--kind {}{} needs --targets (observed labels)",
-            self.kind.name(),
-            if chosen {
-                " with --kfac-type empirical"
-            } else {
-                ""
-            }
-        ))
-    }
-
-    /// The approximation for `p` parameters; `None` for the Hessian, which is no Fisher route.
-    pub fn approximation(&self, p: usize) -> Option<Box<dyn Approximation>> {
-        self.kind
-            .fisher()
-            .map(|k| k.approximation(&self.options(p)))
-    }
-}
-
 impl CurvatureArgs {
     fn route(&self) -> Route {
         Route {
@@ -301,9 +131,6 @@ impl CurvatureArgs {
     }
 }
 
-/// Default `--rank`.
-const DEFAULT_RANK: usize = 10;
-
 /// Run the command: compute, then write the matrix (if asked) and return the text to print.
 pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
     if args.out.is_none() && !args.json {
@@ -315,13 +142,7 @@ pub fn run(args: &CurvatureArgs) -> Result<String, CliError> {
     if let Some(path) = &args.out {
         io::check_output_file(path, "out")?;
     }
-    let head = Head::from_name(&args.likelihood, args.sigma)?;
-    if args.sigma.is_some() && !matches!(head, Head::Gaussian { .. }) {
-        return Err(CliError::Input(format!(
-            "--sigma applies to the gaussian likelihood only, not {}",
-            args.likelihood
-        )));
-    }
+    let head = fisherlab_app::head(&args.likelihood, args.sigma)?;
     let (x, y, shape) = match (&args.dataset, &args.inputs) {
         (Some(name), _) => {
             let (x, y) = data::load(name)?;

@@ -1,13 +1,11 @@
 //! `fisherlab fim` and `fisherlab families`.
 
-use crate::{CliError, format};
-use clap::{Args, ValueEnum};
+use crate::{CliError, choice, format};
+use clap::Args;
+use fisherlab_app::fim::{FimRequest, FormArg, MethodArg, pairs};
 use fisherlab_distributions::ScoreFn;
-use fisherlab_distributions::registry::{FAMILIES, build};
-use fisherlab_fisher::{
-    FisherEstimate, McForm, MonteCarloOptions, QuadratureOptions, analytic, exact_expectation,
-    monte_carlo,
-};
+use fisherlab_distributions::registry::FAMILIES;
+use fisherlab_fisher::FisherEstimate;
 use serde_json::{Value, json};
 
 pub const EXAMPLES: &str = "Examples:
@@ -17,30 +15,6 @@ pub const EXAMPLES: &str = "Examples:
   fisherlab fim normal --parameterization natural --param eta1=0.5 --param eta2=-0.125
   fisherlab fim categorical --parameterization logits --param logit1=0 --param logit2=1 --param logit3=-1
   fisherlab fim poisson --param rate=3 --method monte-carlo --samples 1000000 --seed 7 --json";
-
-/// Which route computes the matrix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MethodArg {
-    /// Closed form.
-    Analytic,
-    /// Exact expectation: adaptive quadrature, or certified summation for counts.
-    Quadrature,
-    /// Monte Carlo with standard errors (see --form).
-    MonteCarlo,
-    /// All of the above, with their agreement.
-    All,
-}
-
-/// Monte-Carlo identity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FormArg {
-    /// E[s s^T], the score outer product.
-    Score,
-    /// -E[Hessian of log p].
-    Hessian,
-}
 
 #[derive(Args, Debug, serde::Serialize)]
 pub struct FimArgs {
@@ -53,97 +27,26 @@ pub struct FimArgs {
     #[arg(long = "fixed", value_name = "NAME=VALUE")]
     fixed: Vec<String>,
     /// Coordinates of the matrix: canonical, or a named alternative (see `fisherlab families`).
-    #[arg(long, default_value = "canonical")]
+    #[arg(long, default_value = FimRequest::PARAMETERIZATION)]
     parameterization: String,
     /// How to compute the matrix.
-    #[arg(long, value_enum, default_value_t = MethodArg::Analytic)]
+    #[arg(long, value_parser = choice::<MethodArg>(), default_value_t = FimRequest::METHOD)]
     method: MethodArg,
     /// Monte-Carlo sample count.
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = FimRequest::SAMPLES)]
     samples: usize,
     /// Monte-Carlo seed (same seed, same bits, whatever the thread count).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = FimRequest::SEED)]
     seed: u64,
     /// Monte-Carlo identity.
-    #[arg(long, value_enum, default_value_t = FormArg::Score)]
+    #[arg(long, value_parser = choice::<FormArg>(), default_value_t = FimRequest::FORM)]
     form: FormArg,
     /// Relative tolerance of the quadrature, against sqrt(F_ii F_jj).
-    #[arg(long, default_value_t = 1e-11)]
+    #[arg(long, default_value_t = FimRequest::TOL)]
     tol: f64,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-}
-
-fn parse_pairs(args: &[String], flag: &str) -> Result<Vec<(String, f64)>, CliError> {
-    args.iter()
-        .map(|a| {
-            let (k, v) = a.split_once('=').ok_or_else(|| {
-                CliError::Input(format!("invalid {flag} `{a}`: expected NAME=VALUE"))
-            })?;
-            let k = k.trim();
-            if k.is_empty() {
-                return Err(CliError::Input(format!("invalid {flag} `{a}`: empty name")));
-            }
-            let x: f64 = v.trim().parse().map_err(|_| {
-                CliError::Input(format!("invalid {flag} `{a}`: value `{v}` is not a number"))
-            })?;
-            Ok((k.to_string(), x))
-        })
-        .collect()
-}
-
-fn estimates(f: &dyn ScoreFn, args: &FimArgs) -> Result<Vec<FisherEstimate>, CliError> {
-    let quad = || -> Result<FisherEstimate, CliError> {
-        let opts = QuadratureOptions {
-            rel_tol: args.tol,
-            ..QuadratureOptions::default()
-        };
-        Ok(exact_expectation(f, &opts)?.fisher)
-    };
-    let mc = |form: McForm| -> Result<FisherEstimate, CliError> {
-        let opts = MonteCarloOptions {
-            samples: args.samples,
-            seed: args.seed,
-            form,
-        };
-        Ok(monte_carlo(f, &opts)?)
-    };
-    let form = match args.form {
-        FormArg::Score => McForm::Score,
-        FormArg::Hessian => McForm::NegativeHessian,
-    };
-    let finite = |e: FisherEstimate| -> Result<FisherEstimate, CliError> {
-        let m = &e.matrix;
-        for j in 0..m.ncols() {
-            for i in 0..m.nrows() {
-                if !m[(i, j)].is_finite() {
-                    return Err(CliError::Failed(format!(
-                        "{}: the {} Fisher has entry ({}, {}) = {}: float64 overflows at these parameters",
-                        f.name(),
-                        e.method.as_str(),
-                        e.param_names[i],
-                        e.param_names[j],
-                        m[(i, j)]
-                    )));
-                }
-            }
-        }
-        Ok(e)
-    };
-    let all = match args.method {
-        MethodArg::Analytic => vec![analytic(f)],
-        MethodArg::Quadrature => vec![quad()?],
-        MethodArg::MonteCarlo => vec![mc(form)?],
-        MethodArg::All => {
-            let mut v = vec![analytic(f), quad()?, mc(McForm::Score)?];
-            if f.hessian_identity_holds() {
-                v.push(mc(McForm::NegativeHessian)?);
-            }
-            v
-        }
-    };
-    all.into_iter().map(finite).collect()
 }
 
 fn json_of(f: &dyn ScoreFn, e: &FisherEstimate) -> Value {
@@ -199,27 +102,26 @@ fn z_score(a: &nalgebra::DMatrix<f64>, e: &FisherEstimate) -> f64 {
     worst
 }
 
-/// The family the arguments name, at their values, and its Fisher matrix by each method asked
-/// for (analytic first when several).
-pub fn compute(args: &FimArgs) -> Result<(Box<dyn ScoreFn>, Vec<FisherEstimate>), CliError> {
-    let mut values = parse_pairs(&args.params, "--param")?;
-    values.extend(parse_pairs(&args.fixed, "--fixed")?);
-    let f = build(&args.family, Some(args.parameterization.as_str()), &values)?;
-    if args.method != MethodArg::Analytic
-        && args.samples < 2
-        && matches!(args.method, MethodArg::MonteCarlo | MethodArg::All)
-    {
-        return Err(CliError::Input(format!(
-            "invalid --samples {}: must be >= 2",
-            args.samples
-        )));
+impl FimArgs {
+    /// The request these arguments make (`--param` and `--fixed` values together).
+    pub fn request(&self) -> Result<FimRequest, CliError> {
+        let mut values = pairs(&self.params, "--param")?;
+        values.extend(pairs(&self.fixed, "--fixed")?);
+        Ok(FimRequest {
+            family: self.family.clone(),
+            values,
+            parameterization: self.parameterization.clone(),
+            method: self.method,
+            samples: self.samples,
+            seed: self.seed,
+            form: self.form,
+            tol: self.tol,
+        })
     }
-    let list = estimates(f.as_ref(), args)?;
-    Ok((f, list))
 }
 
 pub fn run(args: &FimArgs) -> Result<String, CliError> {
-    let (f, list) = compute(args)?;
+    let (f, list) = args.request()?.estimate()?;
     if args.json {
         let v: Vec<Value> = list.iter().map(|e| json_of(f.as_ref(), e)).collect();
         let out = if v.len() == 1 {
@@ -280,21 +182,9 @@ pub fn run(args: &FimArgs) -> Result<String, CliError> {
 
 pub fn families(json: bool) -> Result<String, CliError> {
     if json {
-        let v: Vec<Value> = FAMILIES
-            .iter()
-            .map(|e| {
-                json!({
-                    "name": e.name,
-                    "parameters": e.params,
-                    "fixed": e.fixed,
-                    "parameterizations": e.parameterizations,
-                    "example": e.example,
-                })
-            })
-            .collect();
         return Ok(format!(
             "{}\n",
-            serde_json::to_string_pretty(&v).expect("JSON of strings")
+            serde_json::to_string_pretty(&fisherlab_app::fim::families()).expect("JSON of strings")
         ));
     }
     let mut out = String::new();

@@ -5,21 +5,18 @@
 //! values); 2 bad input (one line on stderr naming the bad value and the rule it breaks); 130
 //! interrupted (temporary outputs removed).
 
-pub mod api;
 mod budget;
-mod checks;
 mod compare;
 mod curvature;
 mod fim;
-mod format;
 mod interrupt;
 mod net;
 mod plots;
-mod provenance;
 mod train;
 mod tune;
 mod verify;
 
+use fisherlab_app::{Choice, checks, format, provenance};
 /// The entry points of the parsers of user files for fuzzing (they live in `fisherlab-io`).
 pub use fisherlab_io::fuzz;
 use fisherlab_io::{data, files as io};
@@ -77,65 +74,21 @@ enum Command {
     },
 }
 
-/// An error of the command line: bad input (exit 2) or a failed computation (exit 1).
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// Bad input.
-    #[error("{0}")]
-    Input(String),
-    /// The computation itself failed.
-    #[error("{0}")]
-    Failed(String),
-}
+/// An error of the command line: bad input (exit 2) or a failed computation (exit 1); the
+/// application layer's, so the command and Python give the same one line.
+pub use fisherlab_app::Error as CliError;
 
-impl From<fisherlab_io::Error> for CliError {
-    fn from(e: fisherlab_io::Error) -> Self {
-        match e {
-            fisherlab_io::Error::Input(m) => CliError::Input(m),
-            fisherlab_io::Error::Failed(m) => CliError::Failed(m),
-        }
-    }
+/// The parser of a flag that takes one of the values of the [`Choice`] `T`, each listed with
+/// its help in `--help`.
+fn choice<T: Choice + Clone>() -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser as _};
+    PossibleValuesParser::new(
+        T::ALL
+            .iter()
+            .map(|(_, name, help)| PossibleValue::new(*name).help(help.trim_end_matches('.'))),
+    )
+    .try_map(|name: String| T::from_name(&name))
 }
-
-impl From<fisherlab_distributions::Error> for CliError {
-    fn from(e: fisherlab_distributions::Error) -> Self {
-        CliError::Input(e.to_string())
-    }
-}
-
-impl CliError {
-    /// Bad input when `input`, else a failed computation, with `e`'s message.
-    fn classified(input: bool, e: impl std::fmt::Display) -> Self {
-        if input {
-            CliError::Input(e.to_string())
-        } else {
-            CliError::Failed(e.to_string())
-        }
-    }
-}
-
-impl From<fisherlab_fisher::Error> for CliError {
-    fn from(e: fisherlab_fisher::Error) -> Self {
-        CliError::classified(e.is_input(), e)
-    }
-}
-
-impl From<fisherlab_optim::Error> for CliError {
-    fn from(e: fisherlab_optim::Error) -> Self {
-        CliError::classified(e.is_input(), e)
-    }
-}
-
-impl From<fisherlab_linalg::Error> for CliError {
-    fn from(e: fisherlab_linalg::Error) -> Self {
-        CliError::classified(e.is_input(), e)
-    }
-}
-
-/// Parallel tasks of every faer routine, whatever the number of threads in the pool: a fixed
-/// split makes the parallel Cholesky and eigendecompositions (not only the products) give the
-/// same bits for any `RAYON_NUM_THREADS`.
-pub(crate) const PARALLEL_SPLIT: usize = 2;
 
 /// The first paragraph of a clap error as one line: "error: the following required arguments
 /// were not provided:" followed by the arguments it lists, joined by commas.
@@ -160,8 +113,7 @@ fn clap_error_line(text: &str) -> String {
 /// Parse the command line, run the command, print its output or its one-line error, and
 /// return the exit code (0 success, 1 numerical failure, 2 bad input).
 pub fn run() -> ExitCode {
-    faer::set_global_parallelism(faer::Par::rayon(PARALLEL_SPLIT));
-    fisherlab_linalg::retain_freed_memory();
+    fisherlab_app::init();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

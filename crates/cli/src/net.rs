@@ -7,8 +7,7 @@ use fisherlab_autodiff::layers::{Network, parse_model};
 use fisherlab_autodiff::network::Mlp;
 use std::path::PathBuf;
 
-/// Largest model text read (a printed nn.Sequential is a few kB).
-pub(crate) const MAX_MODEL_TEXT: u64 = 1 << 20;
+use fisherlab_app::MAX_MODEL_TEXT;
 
 #[derive(Args, Debug, Clone, serde::Serialize)]
 pub struct NetArgs {

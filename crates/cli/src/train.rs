@@ -3,17 +3,14 @@
 
 use crate::curvature::{KfacApproxArg, NormBlockArg};
 use crate::net::NetArgs;
-use crate::{CliError, checks, data, format, io};
-use clap::{Args, ValueEnum};
+use crate::{CliError, checks, choice, data, format, io};
+use clap::Args;
 use faer::MatRef;
+pub use fisherlab_app::optimizers::{OptimizerArg, OptimizerOptions, record_json};
 use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::curvature::Labels;
 use fisherlab_fisher::model::Model;
-use fisherlab_linalg::KroneckerDamping;
-use fisherlab_optim::{
-    Adam, ConjugateGradient, Damping, Diagonal, Ekfac, Exact, Kfac, NaturalGradient, Optimizer,
-    Preconditioner, Sgd, StepRecord, TrainOptions, Woodbury, defaults, train,
-};
+use fisherlab_optim::{StepRecord, TrainOptions, train};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -24,57 +21,10 @@ pub const EXAMPLES: &str = "Examples:
   fisherlab train --inputs X.npy --targets y.npy --arch 8,32,1 --likelihood bernoulli --optimizer ngd --damping 1e-3 --save w.safetensors
   fisherlab train --dataset digits --arch 64,64,64,10 --likelihood categorical --optimizer kfac --kl-clip 1e-3 --log run.jsonl --json";
 
-/// An optimizer name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OptimizerArg {
-    /// SGD (with --momentum, --nesterov, --weight-decay).
-    Sgd,
-    /// Adam (AdamW with --weight-decay).
-    Adam,
-    /// Exact natural gradient (dense Fisher of the mini-batch).
-    Ngd,
-    /// Diagonal natural gradient (running diagonal Fisher).
-    Diag,
-    /// K-FAC.
-    Kfac,
-    /// EKFAC.
-    Ekfac,
-    /// Exact natural gradient on the mini-batch by Sherman–Morrison–Woodbury.
-    Smw,
-    /// Hessian-free (truncated CG on Fisher-vector products).
-    Hf,
-}
-
-impl OptimizerArg {
-    /// The name on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            OptimizerArg::Sgd => "sgd",
-            OptimizerArg::Adam => "adam",
-            OptimizerArg::Ngd => "ngd",
-            OptimizerArg::Diag => "diag",
-            OptimizerArg::Kfac => "kfac",
-            OptimizerArg::Ekfac => "ekfac",
-            OptimizerArg::Smw => "smw",
-            OptimizerArg::Hf => "hf",
-        }
-    }
-    /// Default learning rate.
-    pub fn lr(self) -> f64 {
-        match self {
-            OptimizerArg::Sgd => defaults::SGD_LR,
-            OptimizerArg::Adam => defaults::ADAM_LR,
-            OptimizerArg::Diag => defaults::DIAG_LR,
-            OptimizerArg::Kfac | OptimizerArg::Ekfac => defaults::KFAC_LR,
-            OptimizerArg::Ngd | OptimizerArg::Smw | OptimizerArg::Hf => defaults::NATURAL_LR,
-        }
-    }
-}
-
-/// Hyper-parameters of the optimizers, shared by `train` and `compare`.
+/// Hyper-parameters of the optimizers, shared by `train` and `compare`: the flags of
+/// [`OptimizerOptions`], with its defaults.
 #[derive(Args, Debug, Clone, serde::Serialize)]
-pub struct OptimizerOptions {
+pub struct OptimizerFlags {
     /// Learning rate (default per optimizer: sgd 0.3, adam 1e-2, diag, kfac and ekfac 0.1,
     /// ngd, smw and hf 1).
     #[arg(long)]
@@ -86,41 +36,41 @@ pub struct OptimizerOptions {
     #[arg(long)]
     pub damping: Option<f64>,
     /// Keep λ fixed at --damping (or 1) for every optimizer.
-    #[arg(long, conflicts_with = "adaptive_damping")]
+    #[arg(long)]
     fixed_damping: bool,
     /// Levenberg–Marquardt every 5 steps (Martens & Grosse), from --damping or 1, for every
     /// optimizer.
     #[arg(long)]
     adaptive_damping: bool,
     /// SGD momentum.
-    #[arg(long, default_value_t = defaults::SGD_MOMENTUM)]
+    #[arg(long, default_value_t = OptimizerOptions::DEFAULT.momentum)]
     momentum: f64,
     /// SGD Nesterov momentum.
     #[arg(long)]
     nesterov: bool,
     /// Weight decay (L2 for SGD, decoupled for Adam, which becomes AdamW).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = OptimizerOptions::DEFAULT.weight_decay)]
     weight_decay: f64,
     /// Which Fisher K-FAC, EKFAC and diag approximate (mc: one label per input drawn from the
     /// model, fresh every step).
-    #[arg(long, default_value = "mc", value_parser = crate::curvature::labels_arg())]
+    #[arg(long, default_value = OptimizerOptions::DEFAULT.kfac_type.name(), value_parser = crate::curvature::labels_arg())]
     kfac_type: Labels,
     /// K-FAC and EKFAC factors of convolutions and Linear layers over positions: expand or
     /// reduce (the same for dense layers).
-    #[arg(long, value_enum, default_value_t = KfacApproxArg::Expand)]
+    #[arg(long, value_parser = choice::<KfacApproxArg>(), default_value_t = OptimizerOptions::DEFAULT.kfac_approx)]
     pub kfac_approx: KfacApproxArg,
     /// K-FAC and EKFAC block of normalisation layers' scale and shift: its exact diagonal or
     /// the exact dense block.
-    #[arg(long, value_enum, default_value_t = NormBlockArg::Diagonal)]
+    #[arg(long, value_parser = choice::<NormBlockArg>(), default_value_t = OptimizerOptions::DEFAULT.norm_block)]
     pub norm_block: NormBlockArg,
     /// Decay of the running curvature averages.
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = OptimizerOptions::DEFAULT.decay)]
     decay: f64,
     /// K-FAC: steps between factor updates.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = OptimizerOptions::DEFAULT.factor_period)]
     factor_period: usize,
     /// K-FAC: steps between inverse (eigendecomposition) updates; EKFAC: between eigenbasis refreshes.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = OptimizerOptions::DEFAULT.inverse_period)]
     inverse_period: usize,
     /// K-FAC: factored (π) damping instead of exact damping.
     #[arg(long)]
@@ -132,8 +82,33 @@ pub struct OptimizerOptions {
     #[arg(long)]
     auto_lr: bool,
     /// Hessian-free: CG iterations per step.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = OptimizerOptions::DEFAULT.max_cg)]
     max_cg: usize,
+}
+
+impl OptimizerFlags {
+    /// The options these flags give.
+    pub fn options(&self) -> OptimizerOptions {
+        OptimizerOptions {
+            lr: self.lr,
+            damping: self.damping,
+            fixed_damping: self.fixed_damping,
+            adaptive_damping: self.adaptive_damping,
+            momentum: self.momentum,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+            kfac_type: self.kfac_type,
+            kfac_approx: self.kfac_approx,
+            norm_block: self.norm_block,
+            decay: self.decay,
+            factor_period: self.factor_period,
+            inverse_period: self.inverse_period,
+            factored_damping: self.factored_damping,
+            kl_clip: self.kl_clip,
+            auto_lr: self.auto_lr,
+            max_cg: self.max_cg,
+        }
+    }
 }
 
 #[derive(Args, Debug, serde::Serialize)]
@@ -156,15 +131,15 @@ pub struct TrainArgs {
     #[arg(long)]
     sigma: Option<f64>,
     /// Optimizers (comma-separated or repeated): sgd, adam, ngd, diag, kfac, ekfac, smw, hf.
-    #[arg(long, value_enum, value_delimiter = ',', required = true)]
+    #[arg(long, value_parser = choice::<OptimizerArg>(), value_delimiter = ',', required = true)]
     optimizer: Vec<OptimizerArg>,
     #[command(flatten)]
-    hyper: OptimizerOptions,
+    hyper: OptimizerFlags,
     /// Optimizer steps.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = fisherlab_app::optimizers::STEPS)]
     steps: usize,
     /// Mini-batch size.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = fisherlab_app::optimizers::BATCH)]
     batch: usize,
     /// Seed of the mini-batch order and of sampled labels.
     #[arg(long, default_value_t = 0)]
@@ -176,7 +151,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     init_seed: u64,
     /// Evaluate the loss on all the data every this many steps (and after the last).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = fisherlab_app::optimizers::EVAL_EVERY)]
     eval_every: usize,
     /// Full-data loss whose first crossing the table reports (steps and seconds).
     #[arg(long)]
@@ -215,81 +190,6 @@ pub struct TrainArgs {
     /// against steps and against seconds) and tuning.json in this folder.
     #[arg(long, value_name = "DIR", requires = "tune")]
     figures: Option<PathBuf>,
-}
-
-/// The optimizer `which` with these hyper-parameters (checked: an option that breaks its rule
-/// is an input error naming it).
-pub fn build(args: &OptimizerOptions, which: OptimizerArg) -> Result<Box<dyn Optimizer>, CliError> {
-    let lr = args.lr.unwrap_or(which.lr());
-    let labels = args.kfac_type;
-    // the natural-gradient ones: the preconditioner, then the shared options
-    fn natural<P: Preconditioner + 'static>(
-        args: &OptimizerOptions,
-        p: P,
-        lr: f64,
-    ) -> Result<Box<dyn Optimizer>, CliError> {
-        let mut b = NaturalGradient::builder(p).lr(lr);
-        if let Some(lambda) = args.damping {
-            b = b.lambda(lambda);
-        }
-        let lambda = args.damping.unwrap_or(1.0);
-        if args.fixed_damping {
-            b = b.damping(Damping::fixed(lambda));
-        } else if args.adaptive_damping {
-            b = b.damping(Damping::adaptive(lambda));
-        }
-        if let Some(kappa) = args.kl_clip {
-            b = b.kl_clip(kappa);
-        }
-        if args.auto_lr {
-            b = b.auto_lr_momentum();
-        }
-        Ok(Box::new(b.build()?))
-    }
-    Ok(match which {
-        OptimizerArg::Sgd => Box::new(
-            Sgd::new(lr)
-                .with_momentum(args.momentum, args.nesterov)
-                .with_weight_decay(args.weight_decay),
-        ),
-        OptimizerArg::Adam if args.weight_decay > 0.0 => {
-            Box::new(Adam::adamw(lr, args.weight_decay))
-        }
-        OptimizerArg::Adam => Box::new(Adam::new(lr)),
-        OptimizerArg::Ngd => natural(args, Exact, lr)?,
-        OptimizerArg::Diag => natural(
-            args,
-            Diagonal::new().with_decay(args.decay).with_labels(labels),
-            lr,
-        )?,
-        OptimizerArg::Kfac => natural(
-            args,
-            Kfac::new()
-                .with_labels(labels)
-                .with_approx(args.kfac_approx.into())
-                .with_norm_block(args.norm_block.into())
-                .with_decay(args.decay)
-                .with_periods(args.factor_period, args.inverse_period)
-                .with_kronecker_damping(if args.factored_damping {
-                    KroneckerDamping::Factored
-                } else {
-                    KroneckerDamping::Exact
-                }),
-            lr,
-        )?,
-        OptimizerArg::Ekfac => natural(
-            args,
-            Ekfac::new()
-                .with_labels(labels)
-                .with_approx(args.kfac_approx.into())
-                .with_norm_block(args.norm_block.into())
-                .with_decay(args.decay)
-                .with_eigen_period(args.inverse_period),
-            lr,
-        )?,
-        OptimizerArg::Smw => natural(args, Woodbury, lr)?,
-        OptimizerArg::Hf => natural(args, ConjugateGradient::new().with_max_cg(args.max_cg), lr)?,
-    })
 }
 
 /// One optimizer's run: its records, its final (or last good) parameters, its error.
@@ -344,7 +244,7 @@ pub fn train_all(
 ) -> Result<Vec<Outcome>, CliError> {
     let mut outcomes = Vec::new();
     for &which in optimizers {
-        let mut opt = build(hyper, which)?;
+        let mut opt = hyper.build(which)?;
         let settings = crate::provenance::settings(&opt.settings());
         let bar = progress(opts.steps, which.name(), quiet)?;
         let result = train(model, theta0, x, y, opt.as_mut(), opts, |r| {
@@ -374,7 +274,8 @@ pub fn train_all(
 
 /// Run the command.
 pub fn run(args: &TrainArgs) -> Result<String, CliError> {
-    check_options(&args.hyper)?;
+    let hyper = args.hyper.options();
+    hyper.check()?;
     for (flag, path) in [("log", &args.log), ("save", &args.save)] {
         if let Some(path) = path {
             io::check_output_file(path, flag)?;
@@ -433,7 +334,7 @@ pub fn run(args: &TrainArgs) -> Result<String, CliError> {
         x.as_ref(),
         y.as_ref(),
         &args.optimizer,
-        &args.hyper,
+        &hyper,
         &opts,
         args.quiet,
     )?;
@@ -507,7 +408,7 @@ fn run_tune(
         let settings = crate::tune::grid(which, &args.tune_lr, &args.tune_damping);
         tuned.push(crate::tune::tune(
             &problem,
-            &args.hyper,
+            &args.hyper.options(),
             which,
             &settings,
             args.quiet,
@@ -584,37 +485,6 @@ pub fn failures(outcomes: &[Outcome]) -> String {
         .join("; ")
 }
 
-/// Every numeric hyper-parameter against its rule, before any work: one line naming the first
-/// bad one.
-pub fn check_options(args: &OptimizerOptions) -> Result<(), CliError> {
-    checks::at_least(
-        1,
-        &[
-            ("factor-period", args.factor_period),
-            ("inverse-period", args.inverse_period),
-            ("max-cg", args.max_cg),
-        ],
-    )?;
-    checks::positive(&[
-        ("lr", args.lr),
-        ("damping", args.damping),
-        ("kl-clip", args.kl_clip),
-    ])?;
-    for (flag, v) in [("momentum", args.momentum), ("decay", args.decay)] {
-        if !(0.0..1.0).contains(&v) {
-            return Err(checks::bad(flag, v, "must be in [0, 1)"));
-        }
-    }
-    if !(args.weight_decay.is_finite() && args.weight_decay >= 0.0) {
-        return Err(checks::bad(
-            "weight-decay",
-            args.weight_decay,
-            "must be finite and >= 0",
-        ));
-    }
-    Ok(())
-}
-
 /// Each run's optimizer and its hyper-parameters in effect, in run order.
 pub fn optimizer_settings(outcomes: &[Outcome]) -> Value {
     outcomes
@@ -637,22 +507,6 @@ pub fn write_log(
         }
     }
     Ok(())
-}
-
-/// One step of `optimizer`'s run as a JSON object (a line of the `--log` file).
-pub fn record_json(optimizer: &str, r: &StepRecord) -> Value {
-    json!({
-        "optimizer": optimizer,
-        "step": r.step,
-        "loss": r.loss,
-        "grad_norm": r.grad_norm,
-        "seconds": r.seconds,
-        "eval_loss": r.eval_loss,
-        "damping": r.report.damping,
-        "rho": r.report.rho,
-        "learning_rate": r.report.learning_rate,
-        "cg_iterations": r.report.cg_iterations,
-    })
 }
 
 /// One summary row per run.

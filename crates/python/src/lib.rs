@@ -8,9 +8,15 @@
 //! `fisherlab.NumericalError` (a numerical failure).
 
 use faer::{Mat, MatRef};
+use fisherlab_app::Error as CliError;
+use fisherlab_app::fim::FimRequest;
+use fisherlab_app::optimizers::{OptimizerArg, OptimizerOptions, Setting, record_json};
+use fisherlab_app::routes::{Route, RouteSpec};
+use fisherlab_app::verify::{Point, VerifyRequest};
+use fisherlab_app::{
+    Choice, fim::FormArg, fim::MethodArg as FimMethod, verify::MethodArg as VerifyMethod,
+};
 use fisherlab_autodiff::layers::Network;
-use fisherlab_cli::CliError;
-use fisherlab_cli::api;
 use fisherlab_fisher::metrics::{CompareOptions, compare as compare_metrics};
 use fisherlab_fisher::model::{Model, hessian_of_mean_nll, mean_nll_gradient};
 use fisherlab_linalg::{CurvatureOperator, Dense};
@@ -33,7 +39,7 @@ create_exception!(
     "A computation that failed numerically: a solver that did not converge, a matrix that is not positive definite, a density that is not normalisable, a non-finite result."
 );
 
-/// The Python exception of a command-line error.
+/// The Python exception of an application error (the command line's one line).
 fn py_err(e: CliError) -> PyErr {
     match e {
         CliError::Input(m) => PyValueError::new_err(m),
@@ -130,19 +136,19 @@ fn vector(py: Python<'_>, v: Vec<f64>) -> Bound<'_, PyArray1<f64>> {
 /// as JSON text.
 #[pyfunction]
 fn families() -> PyResult<String> {
-    Ok(api::families().map_err(py_err)?.to_string())
+    Ok(fisherlab_app::fim::families().to_string())
 }
 
 /// The one registry of approximations (kinds and the comparison catalogue) as JSON text.
 #[pyfunction]
 fn approximations() -> String {
-    api::approximations().to_string()
+    fisherlab_app::approximations().to_string()
 }
 
 /// The embedded datasets as JSON text.
 #[pyfunction]
 fn datasets() -> PyResult<String> {
-    Ok(api::datasets().map_err(py_err)?.to_string())
+    Ok(fisherlab_app::datasets().map_err(py_err)?.to_string())
 }
 
 /// An embedded dataset: (inputs N × d, targets N × C, per-sample shape).
@@ -156,16 +162,43 @@ fn dataset<'py>(
     Bound<'py, PyArray2<f64>>,
     Vec<usize>,
 )> {
-    let (x, y, shape) = api::dataset(name).map_err(py_err)?;
+    let (x, y, shape) = fisherlab_app::dataset(name).map_err(py_err)?;
     Ok((owned2(py, x)?, owned2(py, y)?, shape))
 }
 
-/// `fisherlab fim ARGV`: a dict of the family, its coordinates and values, and one
+/// Every request's defaults, as JSON text (see `fisherlab_app::defaults`).
+#[pyfunction]
+fn defaults() -> String {
+    fisherlab_app::defaults().to_string()
+}
+
+/// `fisherlab fim`: a dict of the family, its coordinates and values, and one
 /// `(method, matrix, std_error)` per method.
 #[pyfunction]
-fn fim<'py>(py: Python<'py>, argv: Vec<String>) -> PyResult<Bound<'py, PyDict>> {
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let out = py.detach(|| api::fim(&argv)).map_err(py_err)?;
+#[pyo3(signature = (family, values, parameterization, method, samples, seed, form, tol))]
+#[allow(clippy::too_many_arguments)]
+fn fim<'py>(
+    py: Python<'py>,
+    family: String,
+    values: Vec<(String, f64)>,
+    parameterization: String,
+    method: &str,
+    samples: usize,
+    seed: u64,
+    form: &str,
+    tol: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let request = FimRequest {
+        family,
+        values,
+        parameterization,
+        method: FimMethod::from_name(method).map_err(py_err)?,
+        samples,
+        seed,
+        form: FormArg::from_name(form).map_err(py_err)?,
+        tol,
+    };
+    let out = py.detach(|| request.compute()).map_err(py_err)?;
     let d = PyDict::new(py);
     d.set_item("family", &out.family)?;
     d.set_item("parameterization", &out.parameterization)?;
@@ -186,12 +219,53 @@ fn fim<'py>(py: Python<'py>, argv: Vec<String>) -> PyResult<Bound<'py, PyDict>> 
     Ok(d)
 }
 
-/// `fisherlab verify ARGV`: (passed, text report, JSON report, failure line or None).
+/// `fisherlab verify`: (passed, text report, JSON report, failure line or None).
 #[pyfunction]
-fn verify(py: Python<'_>, argv: Vec<String>) -> PyResult<(bool, String, String, Option<String>)> {
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let out = py.detach(|| api::verify(&argv)).map_err(py_err)?;
+#[pyo3(signature = (logpdf, var, support, params, claim, exp_family, at, random, seed, range, method, samples, tol, z_tol, latex))]
+#[allow(clippy::too_many_arguments)]
+fn verify(
+    py: Python<'_>,
+    logpdf: String,
+    var: String,
+    support: String,
+    params: Vec<String>,
+    claim: Option<String>,
+    exp_family: Option<String>,
+    at: Vec<Point>,
+    random: Option<usize>,
+    seed: u64,
+    range: Vec<(String, f64, f64)>,
+    method: &str,
+    samples: usize,
+    tol: f64,
+    z_tol: f64,
+    latex: bool,
+) -> PyResult<(bool, String, String, Option<String>)> {
+    let request = VerifyRequest {
+        logpdf,
+        var,
+        support,
+        params,
+        claim,
+        exp_family,
+        at,
+        random,
+        seed,
+        range,
+        method: VerifyMethod::from_name(method).map_err(py_err)?,
+        samples,
+        tol,
+        z_tol,
+        latex,
+    };
+    let out = py.detach(|| request.check()).map_err(py_err)?;
     Ok((out.passed, out.text, out.json.to_string(), out.failure))
+}
+
+/// A point's text (`mu=0.3,sigma=2`) as `(name, value)` pairs, read as `--at` reads it.
+#[pyfunction]
+fn point(text: &str) -> PyResult<Point> {
+    fisherlab_app::verify::point(text).map_err(py_err)
 }
 
 /// The provenance record of a run of `what` with `options` (JSON text in and out).
@@ -199,14 +273,14 @@ fn verify(py: Python<'_>, argv: Vec<String>) -> PyResult<(bool, String, String, 
 fn provenance(what: &str, options: &str) -> PyResult<String> {
     let options: serde_json::Value =
         serde_json::from_str(options).map_err(|e| bad(format!("options: {e}")))?;
-    Ok(api::provenance(what, &options).to_string())
+    Ok(fisherlab_app::provenance::record(what, &options).to_string())
 }
 
 /// Set the memory budget in bytes (`None`: the memory available), as `--max-memory` does.
 #[pyfunction]
 #[pyo3(signature = (bytes=None))]
 fn set_memory_budget(bytes: Option<u64>) {
-    api::set_memory_budget(bytes);
+    fisherlab_app::set_memory_budget(bytes);
 }
 
 /// A network bound to a per-sample input shape, with its buffers (BatchNorm statistics).
@@ -221,7 +295,7 @@ impl Net {
     #[new]
     fn new(text: &str, input_shape: Vec<usize>) -> PyResult<Self> {
         Ok(Self {
-            net: api::network(text, &input_shape).map_err(py_err)?,
+            net: fisherlab_app::network(text, &input_shape).map_err(py_err)?,
         })
     }
 
@@ -317,7 +391,7 @@ impl Net {
 
 /// The model of a network with a likelihood head.
 fn model_of(net: &Net, likelihood: &str, sigma: Option<f64>) -> PyResult<Model> {
-    let head = api::head(likelihood, sigma).map_err(py_err)?;
+    let head = fisherlab_app::head(likelihood, sigma).map_err(py_err)?;
     Model::new(net.net.clone(), head).map_err(lib_err)
 }
 
@@ -492,16 +566,17 @@ fn call<'a>(
 /// The operator of one route on the worker (an approximation need not be Send): the route
 /// from its names, the problem, then the build — or the Hessian, which is no Fisher route.
 fn build(
-    spec: &api::RouteSpec<'_>,
+    spec: &RouteSpec<'_>,
     model: &Model,
     theta: &[f64],
     x: MatRef<'_, f64>,
     y: Option<MatRef<'_, f64>>,
 ) -> Result<Box<dyn CurvatureOperator>, CliError> {
-    let (approx, missing) = api::route(spec, model.num_params())?;
-    if let (Some(e), None) = (missing, y) {
-        return Err(e);
+    let route = Route::from_spec(spec)?;
+    if route.needs_targets() && y.is_none() {
+        return Err(route.missing_targets());
     }
+    let approx = route.approximation(model.num_params());
     let mut problem = fisherlab_fisher::curvature::Problem::new(model, theta, x)?;
     if let Some(y) = y {
         problem = problem.with_targets(y)?;
@@ -516,7 +591,7 @@ fn build(
     }
 }
 
-/// The curvature of `net` at `theta` on `(x, y)` by one route (see `api::RouteSpec`).
+/// The curvature of `net` at `theta` on `(x, y)` by one route (see `fisherlab_app::routes::RouteSpec`).
 #[pyfunction]
 #[pyo3(signature = (net, theta, x, y, likelihood, sigma, kind, kfac_type, kfac_approx, norm_block, mc_samples, seed, rank, randomized))]
 #[allow(clippy::too_many_arguments)]
@@ -539,7 +614,7 @@ fn curvature(
 ) -> PyResult<Operator> {
     let (model, theta, d) = call(&net, likelihood, sigma, &theta, &x, y.as_ref())?;
     let (dx, dy) = (d.x.get(), d.y.as_ref().map(Columns::get));
-    let spec = api::RouteSpec {
+    let spec = RouteSpec {
         kind,
         kfac_type,
         kfac_approx,
@@ -577,12 +652,12 @@ fn bench_curvature(
 ) -> PyResult<Vec<f64>> {
     let (model, theta, d) = call(&net, likelihood, None, &theta, &x, y.as_ref())?;
     let (dx, dy) = (d.x.get(), d.y.as_ref().map(Columns::get));
-    let spec = api::RouteSpec {
+    let spec = RouteSpec {
         kind,
         kfac_type,
-        kfac_approx: "expand",
-        norm_block: "diagonal",
-        mc_samples: 1,
+        kfac_approx: Route::KFAC_APPROX.name(),
+        norm_block: Route::NORM_BLOCK.name(),
+        mc_samples: Route::MC_SAMPLES,
         seed: 0,
         rank: None,
         randomized: false,
@@ -669,6 +744,34 @@ fn compare<'py>(
     Ok(d)
 }
 
+/// The optimizer options of keyword arguments, each by its name (`lr=0.1`, `kfac_type="type2"`,
+/// `auto_lr=True`); `None` leaves an option at its default.
+fn optimizer_options(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<OptimizerOptions> {
+    let mut options = OptimizerOptions::default();
+    for (key, value) in kwargs.into_iter().flat_map(|d| d.iter()) {
+        let name: String = key.extract()?;
+        if value.is_none() {
+            continue;
+        }
+        let setting = if let Ok(b) = value.cast::<pyo3::types::PyBool>() {
+            Setting::Flag(b.is_true())
+        } else if let Ok(n) = value.extract::<u64>() {
+            Setting::Count(n)
+        } else if let Ok(x) = value.extract::<f64>() {
+            Setting::Number(x)
+        } else if let Ok(t) = value.extract::<String>() {
+            Setting::Text(t)
+        } else {
+            return Err(bad(format!(
+                "{name}: {} is not a number, a name or True/False",
+                value.repr()?
+            )));
+        };
+        options.set(&name, setting).map_err(py_err)?;
+    }
+    Ok(options)
+}
+
 /// Train `net` from `theta` with one optimizer: (records as JSON lines, final or last good
 /// parameters, error line or None, the optimizer's settings as JSON).
 #[pyfunction]
@@ -683,7 +786,7 @@ fn train<'py>(
     likelihood: &str,
     sigma: Option<f64>,
     optimizer: &str,
-    options: Vec<String>,
+    options: Option<&Bound<'py, PyDict>>,
     steps: usize,
     batch: usize,
     seed: u64,
@@ -700,9 +803,11 @@ fn train<'py>(
         d.y.as_ref()
             .map(Columns::get)
             .ok_or_else(|| bad("no targets"))?;
-    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let which = OptimizerArg::from_name(optimizer).map_err(py_err)?;
+    let options = optimizer_options(options)?;
     // checked here, built again on the worker: an optimizer need not be Send
-    let (_, settings) = api::optimizer(optimizer, &options).map_err(py_err)?;
+    let settings =
+        fisherlab_app::provenance::settings(&options.build(which).map_err(py_err)?.settings());
     fisherlab_fisher::curvature::Problem::new(&model, theta, dx)
         .and_then(|p| p.with_targets(y))
         .map_err(lib_err)?;
@@ -715,7 +820,7 @@ fn train<'py>(
     let name = optimizer.to_string();
     let (records, theta, error) = py
         .detach(|| -> Result<_, CliError> {
-            let (mut opt, _) = api::optimizer(&name, &options)?;
+            let mut opt = options.build(which)?;
             Ok(
                 match train_loop(&model, theta, dx, y, opt.as_mut(), &opts, |_| {}) {
                     Ok(run) => (run.records, run.theta, None),
@@ -729,7 +834,7 @@ fn train<'py>(
         .map_err(py_err)?;
     let lines = records
         .iter()
-        .map(|r| api::record_json(&name, r).to_string())
+        .map(|r| record_json(&name, r).to_string())
         .collect();
     Ok((lines, vector(py, theta), error, settings.to_string()))
 }
@@ -737,7 +842,7 @@ fn train<'py>(
 /// The Rust core of `fisherlab`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    api::init();
+    fisherlab_app::init();
     m.add("NumericalError", m.py().get_type::<NumericalError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<Net>()?;
@@ -749,6 +854,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dataset, m)?)?;
     m.add_function(wrap_pyfunction!(fim, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;
+    m.add_function(wrap_pyfunction!(point, m)?)?;
+    m.add_function(wrap_pyfunction!(defaults, m)?)?;
     m.add_function(wrap_pyfunction!(provenance, m)?)?;
     m.add_function(wrap_pyfunction!(set_memory_budget, m)?)?;
     m.add_function(wrap_pyfunction!(curvature, m)?)?;

@@ -5,7 +5,7 @@
 
 use crate::checks::Spectrum;
 use crate::net::NetArgs;
-use crate::train::{self, OptimizerArg, OptimizerOptions, Outcome};
+use crate::train::{self, OptimizerArg, OptimizerFlags, OptimizerOptions, Outcome};
 use crate::{CliError, checks, data, format, io, plots};
 use base64::Engine;
 use clap::Args;
@@ -94,10 +94,10 @@ pub struct CompareArgs {
     /// Default: sgd,adam,diag,kfac,ekfac,hf with a dense reference; adam alone with a
     /// matrix-free one (its network is large: the panel's full-data evaluations would take
     /// longer than the comparison).
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, value_parser = crate::choice::<OptimizerArg>(), value_delimiter = ',')]
     optimizers: Option<Vec<OptimizerArg>>,
     /// Whose trained weights the Fisher is evaluated at (default: the first of --optimizers).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = crate::choice::<OptimizerArg>())]
     fisher_at: Option<OptimizerArg>,
     /// Training steps per optimizer.
     #[arg(long, default_value_t = 100)]
@@ -170,7 +170,7 @@ pub struct CompareArgs {
     #[arg(long)]
     tune: bool,
     #[command(flatten)]
-    hyper: OptimizerOptions,
+    hyper: OptimizerFlags,
 }
 
 /// Which exact Fisher `compare` measures against.
@@ -217,18 +217,6 @@ struct Settings {
     source: Vec<String>,
 }
 
-/// The hyper-parameters as clap gives them when no flag is set.
-fn default_hyper() -> Option<OptimizerOptions> {
-    #[derive(clap::Parser)]
-    struct Only {
-        #[command(flatten)]
-        hyper: OptimizerOptions,
-    }
-    <Only as clap::Parser>::try_parse_from(["compare"])
-        .ok()
-        .map(|o| o.hyper)
-}
-
 /// The shipped tuning of this problem, if there is one: same dataset, network, head, steps,
 /// batch, seeds, initialisation, and every other optimizer option at its default.
 fn shipped_for(
@@ -239,7 +227,7 @@ fn shipped_for(
     if args.weights.is_some()
         || args.net.model.is_some()
         || args.sigma.is_some()
-        || default_hyper().is_none_or(|d| format!("{:?}", args.hyper) != format!("{d:?}"))
+        || args.hyper.options() != OptimizerOptions::default()
     {
         return None;
     }
@@ -271,10 +259,11 @@ fn panel_settings(
     let mut source = Vec::new();
     let shipped = shipped_for(args, dataset, arch);
     for &which in args.optimizers.as_deref().unwrap_or(&DENSE_OPTIMIZERS) {
-        let mut h = args.hyper.clone();
+        let mut h = args.hyper.options();
         let chosen = if let Some(problem) = tuning {
             let settings = crate::tune::grid(which, &[], &[]);
-            let t = crate::tune::tune(problem, &args.hyper, which, &settings, args.quiet)?;
+            let t =
+                crate::tune::tune(problem, &args.hyper.options(), which, &settings, args.quiet)?;
             t.chosen.map(|c| {
                 (
                     c.lr,
@@ -320,7 +309,7 @@ fn panel_settings(
 pub fn run(args: &CompareArgs) -> Result<String, CliError> {
     let started = Instant::now();
     let mut args = args.clone();
-    train::check_options(&args.hyper)?;
+    args.hyper.options().check()?;
     checks::at_least(
         1,
         &[

@@ -50,15 +50,23 @@ __all__ = [
 ]
 
 
-def _num(v: Any) -> str:
-    """A number as the command line reads it: the shortest text that parses back to the same
-    float64 (Python's repr), so Python and the command line see the same bits."""
+def _float(v: Any) -> float:
+    """A number as a float64 (``True`` is not a number), handed to the core as it is: no
+    text in between, so Python and the command line see the same bits."""
     if isinstance(v, (bool, np.bool_)):
         raise ValueError(f"{v!r} is not a number")
     try:
-        return repr(float(v))
+        return float(v)
     except (TypeError, ValueError):
         raise ValueError(f"{v!r} is not a number") from None
+
+
+#: Every default of the core, by keyword: the command line's own (``fisherlab fim --help``).
+_DEFAULTS: Dict[str, Dict[str, Any]] = json.loads(_native.defaults())
+_FIM = _DEFAULTS["fim"]
+_VERIFY = _DEFAULTS["verify"]
+_ROUTE = _DEFAULTS["curvature"]
+_TRAIN = _DEFAULTS["train"]
 
 
 def families() -> List[Dict[str, Any]]:
@@ -120,9 +128,9 @@ class FisherResult:
                 f"{self.method}, parameters={self.parameters})")
 
 
-def fim(family: str, *, parameterization: str = "canonical", method: str = "analytic",
-        samples: int = 1_000_000, seed: int = 0, form: str = "score", tol: float = 1e-11,
-        **params: float) -> Union[FisherResult, List[FisherResult]]:
+def fim(family: str, *, parameterization: str = _FIM["parameterization"],
+        method: str = _FIM["method"], samples: int = _FIM["samples"], seed: int = _FIM["seed"],
+        form: str = _FIM["form"], tol: float = _FIM["tol"], **params: float) -> Union[FisherResult, List[FisherResult]]:
     """The Fisher information matrix of a distribution, for one observation.
 
     ``family`` and the parameters are named as ``fisherlab families`` lists them (fixed ones such
@@ -131,12 +139,9 @@ def fim(family: str, *, parameterization: str = "canonical", method: str = "anal
     standard errors; ``form="hessian"`` for −E[∇² log p]) or ``all``, which returns a list (the
     closed form first).
     """
-    argv = [family, "--parameterization", parameterization, "--method", method,
-            "--samples", str(int(samples)), "--seed", str(int(seed)), "--form", form,
-            "--tol", _num(tol)]
-    for name, value in params.items():
-        argv += ["--param", f"{name}={_num(value)}"]
-    out = _native.fim(argv)
+    values = [(name, _float(value)) for name, value in params.items()]
+    out = _native.fim(family, values, parameterization, method, int(samples), int(seed), form,
+                      _float(tol))
     values = dict(out["values"])
     results = [FisherResult(out["family"], out["parameterization"], list(out["parameters"]),
                             values, m, matrix, se) for m, matrix, se in out["estimates"]]
@@ -169,19 +174,20 @@ class VerifyReport:
         return f"VerifyReport({verdict})"
 
 
-def _point(at: Union[str, Mapping[str, float]]) -> str:
+def _point(at: Union[str, Mapping[str, float]]) -> List[Tuple[str, float]]:
     if isinstance(at, str):
-        return at
-    return ",".join(f"{k}={_num(v)}" for k, v in at.items())
+        return _native.point(at)
+    return [(k, _float(v)) for k, v in at.items()]
 
 
 def verify(logpdf: str, *, support: str, params: Union[str, Sequence[str]],
            claim: Optional[str] = None, exp_family: Optional[str] = None,
            at: Union[None, str, Mapping[str, float], Sequence[Mapping[str, float]]] = None,
-           random: Optional[int] = None, seed: int = 0,
+           random: Optional[int] = None, seed: int = _VERIFY["seed"],
            range: Optional[Mapping[str, Tuple[float, float]]] = None,
-           method: str = "quadrature", samples: int = 100_000, tol: float = 1e-6,
-           z_tol: float = 5.0, var: str = "x", latex: bool = False) -> VerifyReport:
+           method: str = _VERIFY["method"], samples: int = _VERIFY["samples"],
+           tol: float = _VERIFY["tol"], z_tol: float = _VERIFY["z_tol"],
+           var: str = _VERIFY["var"], latex: bool = False) -> VerifyReport:
     """Check a hand-derived Fisher matrix of a log-density written as text, entry by entry,
     against exact expectation (or Monte Carlo), as ``fisherlab verify`` does.
 
@@ -189,25 +195,13 @@ def verify(logpdf: str, *, support: str, params: Union[str, Sequence[str]],
     many points from ``range`` (``{"sigma": (0.5, 3.0)}``, default (0.5, 3) per parameter). A
     wrong claim is a report with ``passed == False``, not an exception.
     """
-    if not isinstance(params, str):
-        params = ",".join(params)
-    argv = ["--logpdf", logpdf, "--support", support, "--params", params, "--var", var,
-            "--seed", str(int(seed)), "--method", method, "--samples", str(int(samples)),
-            "--tol", _num(tol), "--z-tol", _num(z_tol)]
-    if claim is not None:
-        argv += ["--claim", claim]
-    if exp_family is not None:
-        argv += ["--exp-family", exp_family]
+    names = [p.strip() for p in params.split(",")] if isinstance(params, str) else list(params)
     points = [] if at is None else ([at] if isinstance(at, (str, Mapping)) else list(at))
-    for p in points:
-        argv += ["--at", _point(p)]
-    if random is not None:
-        argv += ["--random", str(int(random))]
-    for name, (lo, hi) in (range or {}).items():
-        argv += ["--range", f"{name}={_num(lo)}..{_num(hi)}"]
-    if latex:
-        argv.append("--latex")
-    passed, text, report, failure = _native.verify(argv)
+    ranges = [(name, _float(lo), _float(hi)) for name, (lo, hi) in (range or {}).items()]
+    passed, text, report, failure = _native.verify(
+        logpdf, var, support, names, claim, exp_family, [_point(p) for p in points],
+        None if random is None else int(random), int(seed), ranges, method, int(samples),
+        _float(tol), _float(z_tol), bool(latex))
     return VerifyReport(passed, text, json.loads(report), failure)
 
 
@@ -356,8 +350,9 @@ class Model:
         return f"Model(input_shape={shape}, text={self.text!r})"
 
     def curvature(self, X: Any, y: Any = None, *, likelihood: str, kind: str = "exact",
-                  kfac_type: str = "type2", kfac_approx: str = "expand",
-                  norm_block: str = "diagonal", damping: float = 1e-3, mc_samples: int = 1,
+                  kfac_type: str = _ROUTE["kfac_type"], kfac_approx: str = _ROUTE["kfac_approx"],
+                  norm_block: str = _ROUTE["norm_block"], damping: float = 1e-3,
+                  mc_samples: int = _ROUTE["mc_samples"],
                   seed: int = 0, rank: Optional[int] = None, randomized: bool = False,
                   sigma: Optional[float] = None) -> "CurvatureOperator":
         """The Fisher of this model with a ``likelihood`` head (``gaussian``, ``bernoulli``,
@@ -515,25 +510,9 @@ class TrainResult:
         return f"TrainResult({len(self.records)} steps, last batch loss {last:.4g}, error={self.error})"
 
 
-def _flags(options: Mapping[str, Any]) -> List[str]:
-    argv: List[str] = []
-    for key, value in options.items():
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            argv.append(flag)
-        elif value is False or value is None:
-            continue
-        elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-            argv += [flag, str(int(value))]
-        elif isinstance(value, str):
-            argv += [flag, value]
-        else:
-            argv += [flag, _num(value)]
-    return argv
-
-
 def train(model: Model, X: Any, y: Any, optimizer: str = "kfac", *, likelihood: str,
-          steps: int = 100, batch: int = 256, seed: int = 0, eval_every: Optional[int] = 10,
+          steps: int = _TRAIN["steps"], batch: int = _TRAIN["batch"], seed: int = 0,
+          eval_every: Optional[int] = _TRAIN["eval_every"],
           sigma: Optional[float] = None, **options: Any) -> TrainResult:
     """Train ``model`` on ``(X, y)`` with one optimizer (``sgd``, ``adam``, ``ngd``, ``diag``,
     ``kfac``, ``ekfac``, ``smw``, ``hf``), as ``fisherlab train`` does: the same seeded
@@ -545,13 +524,13 @@ def train(model: Model, X: Any, y: Any, optimizer: str = "kfac", *, likelihood: 
     x = _inputs(X)
     yy = _targets(y)
     net, theta = model._for(x)
-    argv = _flags(options)
     lines, theta_out, error, settings = _native.train(
-        net, theta, x, yy, likelihood, sigma, optimizer, argv, int(steps), int(batch),
+        net, theta, x, yy, likelihood, sigma, optimizer, options, int(steps), int(batch),
         int(seed), None if eval_every is None else int(eval_every))
     records = [json.loads(line) for line in lines]
     trained = model.with_parameters(theta_out)
     prov = json.loads(_native.provenance("python train", json.dumps({
         "optimizer": optimizer, "likelihood": likelihood, "sigma": sigma, "steps": steps,
-        "batch": batch, "seed": seed, "eval_every": eval_every, "options": argv})))
+        "batch": batch, "seed": seed, "eval_every": eval_every,
+        "options": {k: v for k, v in options.items() if v is not None}}, default=float)))
     return TrainResult(records, trained, error, json.loads(settings), prov)

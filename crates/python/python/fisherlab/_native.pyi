@@ -47,8 +47,35 @@ def families() -> str: ...
 def datasets() -> str: ...
 def approximations() -> str: ...
 def dataset(name: str) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], List[int]]: ...
-def fim(argv: List[str]) -> Dict[str, Any]: ...
-def verify(argv: List[str]) -> Tuple[bool, str, str, Optional[str]]: ...
+def defaults() -> str: ...
+def fim(
+    family: str,
+    values: List[Tuple[str, float]],
+    parameterization: str,
+    method: str,
+    samples: int,
+    seed: int,
+    form: str,
+    tol: float,
+) -> Dict[str, Any]: ...
+def verify(
+    logpdf: str,
+    var: str,
+    support: str,
+    params: List[str],
+    claim: Optional[str],
+    exp_family: Optional[str],
+    at: List[List[Tuple[str, float]]],
+    random: Optional[int],
+    seed: int,
+    range: List[Tuple[str, float, float]],
+    method: str,
+    samples: int,
+    tol: float,
+    z_tol: float,
+    latex: bool,
+) -> Tuple[bool, str, str, Optional[str]]: ...
+def point(text: str) -> List[Tuple[str, float]]: ...
 def provenance(what: str, options: str) -> str: ...
 def set_memory_budget(bytes: Optional[int] = None) -> None: ...
 def curvature(
@@ -92,7 +119,7 @@ def train(
     likelihood: str,
     sigma: Optional[float],
     optimizer: str,
-    options: List[str],
+    options: Dict[str, Any],
     steps: int,
     batch: int,
     seed: int,

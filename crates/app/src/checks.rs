@@ -1,16 +1,16 @@
 //! Option checks shared by the subcommands: each names the first bad value and the rule it
 //! breaks, as one line (`--steps 0 is invalid: must be >= 1`).
 
-use crate::CliError;
+use crate::Error;
 use std::fmt::Display;
 
 /// The input error for `--flag value` breaking `rule`.
-pub fn bad(flag: &str, value: impl Display, rule: &str) -> CliError {
-    CliError::Input(format!("--{flag} {value} is invalid: {rule}"))
+pub fn bad(flag: &str, value: impl Display, rule: &str) -> Error {
+    Error::Input(format!("--{flag} {value} is invalid: {rule}"))
 }
 
 /// Counts that must be at least `min`.
-pub fn at_least(min: usize, flags: &[(&str, usize)]) -> Result<(), CliError> {
+pub fn at_least(min: usize, flags: &[(&str, usize)]) -> Result<(), Error> {
     match flags.iter().find(|(_, v)| *v < min) {
         Some((flag, v)) => Err(bad(flag, v, &format!("must be >= {min}"))),
         None => Ok(()),
@@ -18,7 +18,7 @@ pub fn at_least(min: usize, flags: &[(&str, usize)]) -> Result<(), CliError> {
 }
 
 /// Values that, when given, must be finite and > 0.
-pub fn positive(flags: &[(&str, Option<f64>)]) -> Result<(), CliError> {
+pub fn positive(flags: &[(&str, Option<f64>)]) -> Result<(), Error> {
     for (flag, v) in flags {
         if let Some(v) = v
             && !(v.is_finite() && *v > 0.0)
@@ -35,7 +35,7 @@ mod tests {
 
     #[test]
     fn the_first_bad_value_is_named_with_its_rule() {
-        let msg = |r: Result<(), CliError>| r.unwrap_err().to_string();
+        let msg = |r: Result<(), Error>| r.unwrap_err().to_string();
         assert_eq!(
             msg(at_least(1, &[("steps", 3), ("batch", 0), ("rank", 0)])),
             "--batch 0 is invalid: must be >= 1"

@@ -1,4 +1,4 @@
-//! Records the commit the command line is built from (`FISHERLAB_COMMIT`), for the provenance
+//! Records the commit fisherlab is built from (`FISHERLAB_COMMIT`), for the provenance every
 //! every output carries: `git rev-parse HEAD`, or "unknown" outside a git checkout.
 use std::path::Path;
 use std::process::Command;
