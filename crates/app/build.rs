@@ -1,5 +1,5 @@
 //! Records the commit fisherlab is built from (`FISHERLAB_COMMIT`), for the provenance every
-//! every output carries: `git rev-parse HEAD`, or "unknown" outside a git checkout.
+//! output carries: `git rev-parse HEAD`, or "unknown" outside a git checkout.
 use std::path::Path;
 use std::process::Command;
 

@@ -284,6 +284,34 @@ def test_train_decreases_the_loss_and_equals_the_command_line(tmp_path, run_cli)
         assert np.array_equal(saved[name], value), name
 
 
+def test_keyword_arguments_reach_the_core_as_values_with_the_command_lines_rules(run_cli):
+    # options travel as values into the core's OptimizerOptions (no flag text): a name the core
+    # does not know, or a value of the wrong type, is one line naming it; the signatures'
+    # defaults are the core's, which the command line's --help shows too
+    x, y = fisherlab.load_dataset("digits")
+    model = fisherlab.Model.mlp([64, 10])
+    with pytest.raises(ValueError, match="unknown optimizer option `klclip`: one of lr, "):
+        fisherlab.train(model, x, y, "kfac", likelihood="categorical", steps=1, klclip=1e-3)
+    with pytest.raises(ValueError, match=r"^--max-cg 2.5 is invalid: must be a whole number$"):
+        fisherlab.train(model, x, y, "hf", likelihood="categorical", steps=1, max_cg=2.5)
+    with pytest.raises(ValueError, match="exclude each other"):
+        fisherlab.train(model, x, y, "kfac", likelihood="categorical", steps=1,
+                        fixed_damping=True, adaptive_damping=True)
+    out = run_cli("train", "--dataset", "digits", "--arch", "64,10", "--likelihood",
+                  "categorical", "--optimizer", "kfac", "--fixed-damping", "--adaptive-damping",
+                  check=False)
+    assert out.returncode == 2 and "exclude each other" in out.stderr
+    import inspect
+    fim_help = run_cli("fim", "--help").stdout
+    for name in ["samples", "method", "form", "parameterization"]:
+        default = inspect.signature(fisherlab.fim).parameters[name].default
+        assert f"[default: {default}]" in fim_help, name
+    train_help = run_cli("train", "--help").stdout
+    for name in ["steps", "batch", "eval_every"]:
+        default = inspect.signature(fisherlab.train).parameters[name].default
+        assert f"[default: {default}]" in train_help, name
+
+
 def test_train_failures_and_bad_options(run_cli):
     x, y = fisherlab.load_dataset("digits")
     model = fisherlab.Model.mlp([64, 10])
