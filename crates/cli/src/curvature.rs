@@ -41,7 +41,7 @@ pub fn kind_arg() -> impl clap::builder::TypedValueParser<Value = KindArg> {
 pub fn labels_arg() -> impl clap::builder::TypedValueParser<Value = Labels> {
     use clap::builder::TypedValueParser as _;
     clap::builder::PossibleValuesParser::new(Labels::NAMES)
-        .try_map(|name: String| Labels::from_name(&name, 1, 0))
+        .try_map(|name: String| fisherlab_app::routes::labels(&name, 1, 0))
 }
 
 #[derive(Args, Debug, serde::Serialize)]

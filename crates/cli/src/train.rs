@@ -7,7 +7,6 @@ use crate::{CliError, checks, choice, data, format, io};
 use clap::Args;
 use faer::MatRef;
 pub use fisherlab_app::optimizers::{OptimizerArg, OptimizerOptions, record_json};
-use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::curvature::Labels;
 use fisherlab_fisher::model::Model;
 use fisherlab_optim::{StepRecord, TrainOptions, train};
@@ -289,8 +288,7 @@ pub fn run(args: &TrainArgs) -> Result<String, CliError> {
             ("eval-every", args.eval_every),
         ],
     )?;
-    checks::positive(&[("sigma", args.sigma)])?;
-    let head = Head::from_name(&args.likelihood, args.sigma)?;
+    let head = fisherlab_app::head(&args.likelihood, args.sigma)?;
     let (x, y, shape) = match (&args.dataset, &args.inputs, &args.targets) {
         (Some(name), _, _) => {
             let (x, y) = data::load(name)?;

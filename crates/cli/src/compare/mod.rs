@@ -10,7 +10,6 @@ use crate::{CliError, checks, data, format, io, plots};
 use base64::Engine;
 use clap::Args;
 use faer::{Mat, MatRef};
-use fisherlab_distributions::heads::Head;
 use fisherlab_fisher::curvature::{
     Approximation, BlockDiagonalFisher, CatalogueEntry, CatalogueOptions, DenseFisher, GramFisher,
     Labels, MatrixFreeFisher, Problem, catalogue,
@@ -258,12 +257,12 @@ fn panel_settings(
     let mut per_optimizer = Vec::new();
     let mut source = Vec::new();
     let shipped = shipped_for(args, dataset, arch);
+    let hyper = args.hyper.options();
     for &which in args.optimizers.as_deref().unwrap_or(&DENSE_OPTIMIZERS) {
-        let mut h = args.hyper.options();
+        let mut h = hyper.clone();
         let chosen = if let Some(problem) = tuning {
             let settings = crate::tune::grid(which, &[], &[]);
-            let t =
-                crate::tune::tune(problem, &args.hyper.options(), which, &settings, args.quiet)?;
+            let t = crate::tune::tune(problem, &hyper, which, &settings, args.quiet)?;
             t.chosen.map(|c| {
                 (
                     c.lr,
@@ -353,7 +352,7 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
         .clone()
         .or(dataset.map(|d| d.likelihood.to_string()))
         .ok_or_else(|| CliError::Input("--likelihood is required with --inputs".into()))?;
-    let head = Head::from_name(&likelihood, args.sigma)?;
+    let head = fisherlab_app::head(&likelihood, args.sigma)?;
     let model = Model::new(net.clone(), head)?;
     let layers = net.taps().len();
     if let Some(b) = args.block.filter(|&b| b >= layers) {
