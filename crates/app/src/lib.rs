@@ -20,6 +20,7 @@
 //! ```
 
 pub mod checks;
+pub mod compare;
 pub mod fim;
 pub mod format;
 pub mod optimizers;
@@ -294,6 +295,13 @@ pub fn defaults() -> Value {
             "kfac_approx": Route::KFAC_APPROX,
             "norm_block": Route::NORM_BLOCK,
             "mc_samples": Route::MC_SAMPLES,
+        },
+        "compare": {
+            "reference": compare::ReferenceArg::Auto,
+            "probes": compare::Probes::DEFAULT.probes,
+            "slq_probes": compare::Probes::DEFAULT.slq_probes,
+            "slq_steps": compare::Probes::DEFAULT.slq_steps,
+            "krylov_steps": compare::Probes::DEFAULT.krylov_steps,
         },
         "optimizer": optimizer,
         "train": {

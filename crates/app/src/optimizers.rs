@@ -301,30 +301,6 @@ impl OptimizerOptions {
         let args = self;
         let lr = args.lr.unwrap_or(which.lr());
         let labels = args.kfac_type;
-        // the natural-gradient ones: the preconditioner, then the shared options
-        fn natural<P: Preconditioner + 'static>(
-            args: &OptimizerOptions,
-            p: P,
-            lr: f64,
-        ) -> Result<Box<dyn Optimizer>, Error> {
-            let mut b = NaturalGradient::builder(p).lr(lr);
-            if let Some(lambda) = args.damping {
-                b = b.lambda(lambda);
-            }
-            let lambda = args.damping.unwrap_or(1.0);
-            if args.fixed_damping {
-                b = b.damping(Damping::fixed(lambda));
-            } else if args.adaptive_damping {
-                b = b.damping(Damping::adaptive(lambda));
-            }
-            if let Some(kappa) = args.kl_clip {
-                b = b.kl_clip(kappa);
-            }
-            if args.auto_lr {
-                b = b.auto_lr_momentum();
-            }
-            Ok(Box::new(b.build()?))
-        }
         Ok(match which {
             OptimizerArg::Sgd => Box::new(
                 Sgd::new(lr)
@@ -335,14 +311,12 @@ impl OptimizerOptions {
                 Box::new(Adam::adamw(lr, args.weight_decay))
             }
             OptimizerArg::Adam => Box::new(Adam::new(lr)),
-            OptimizerArg::Ngd => natural(args, Exact, lr)?,
-            OptimizerArg::Diag => natural(
-                args,
+            OptimizerArg::Ngd => args.natural_with(Exact, lr)?,
+            OptimizerArg::Diag => args.natural_with(
                 Diagonal::new().with_decay(args.decay).with_labels(labels),
                 lr,
             )?,
-            OptimizerArg::Kfac => natural(
-                args,
+            OptimizerArg::Kfac => args.natural_with(
                 Kfac::new()
                     .with_labels(labels)
                     .with_approx(args.kfac_approx.into())
@@ -356,8 +330,7 @@ impl OptimizerOptions {
                     }),
                 lr,
             )?,
-            OptimizerArg::Ekfac => natural(
-                args,
+            OptimizerArg::Ekfac => args.natural_with(
                 Ekfac::new()
                     .with_labels(labels)
                     .with_approx(args.kfac_approx.into())
@@ -366,11 +339,60 @@ impl OptimizerOptions {
                     .with_eigen_period(args.inverse_period),
                 lr,
             )?,
-            OptimizerArg::Smw => natural(args, Woodbury, lr)?,
+            OptimizerArg::Smw => args.natural_with(Woodbury, lr)?,
             OptimizerArg::Hf => {
-                natural(args, ConjugateGradient::new().with_max_cg(args.max_cg), lr)?
+                args.natural_with(ConjugateGradient::new().with_max_cg(args.max_cg), lr)?
             }
         })
+    }
+}
+
+impl OptimizerOptions {
+    /// A natural-gradient optimizer of a preconditioner from outside the registry (a user's,
+    /// e.g. one written in Python) with the shared options of these: the learning rate (its
+    /// own default where not given), the damping and its rule, KL-clipping, the automatic
+    /// learning rate and momentum. The registry's other options (decays, periods, labels) are
+    /// the preconditioner's own business and are not read.
+    ///
+    /// # Errors
+    /// An option that breaks its rule.
+    ///
+    /// # Examples
+    /// ```
+    /// use fisherlab_app::optimizers::OptimizerOptions;
+    /// use fisherlab_optim::Diagonal;
+    /// let opt = OptimizerOptions::default().natural(Diagonal::new()).unwrap();
+    /// assert_eq!(opt.name(), "diag");
+    /// ```
+    pub fn natural<P: Preconditioner + 'static>(&self, p: P) -> Result<Box<dyn Optimizer>, Error> {
+        self.check()?;
+        let lr = self.lr.unwrap_or(p.default_lr());
+        self.natural_with(p, lr)
+    }
+
+    /// The preconditioner, then the shared options.
+    fn natural_with<P: Preconditioner + 'static>(
+        &self,
+        p: P,
+        lr: f64,
+    ) -> Result<Box<dyn Optimizer>, Error> {
+        let mut b = NaturalGradient::builder(p).lr(lr);
+        if let Some(lambda) = self.damping {
+            b = b.lambda(lambda);
+        }
+        let lambda = self.damping.unwrap_or(1.0);
+        if self.fixed_damping {
+            b = b.damping(Damping::fixed(lambda));
+        } else if self.adaptive_damping {
+            b = b.damping(Damping::adaptive(lambda));
+        }
+        if let Some(kappa) = self.kl_clip {
+            b = b.kl_clip(kappa);
+        }
+        if self.auto_lr {
+            b = b.auto_lr_momentum();
+        }
+        Ok(Box::new(b.build()?))
     }
 }
 

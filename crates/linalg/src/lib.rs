@@ -165,6 +165,13 @@ pub enum Error {
     /// A matrix would need more memory than the budget allows; nothing was allocated.
     #[error(transparent)]
     TooLarge(#[from] memory::MemoryError),
+    /// An operator implemented outside the library (a user's object whose products come from
+    /// a callback) failed or returned a bad value: the message names the method and what broke.
+    #[error("{message}")]
+    External {
+        /// One line: the method and what broke.
+        message: String,
+    },
     /// An argument breaks its rule.
     #[error("invalid {name} = {value}: {rule}")]
     InvalidArgument {
@@ -321,6 +328,7 @@ impl Error {
             | Error::InvalidDamping { .. }
             | Error::NotAvailable { .. }
             | Error::TooLarge(_)
+            | Error::External { .. }
             | Error::InvalidArgument { .. } => true,
             Error::Singular { .. } | Error::NoConvergence { .. } | Error::EigenFailed { .. } => {
                 false

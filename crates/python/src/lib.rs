@@ -17,7 +17,6 @@ use fisherlab_app::{
     Choice, fim::FormArg, fim::MethodArg as FimMethod, verify::MethodArg as VerifyMethod,
 };
 use fisherlab_autodiff::layers::Network;
-use fisherlab_fisher::metrics::{CompareOptions, compare as compare_metrics};
 use fisherlab_fisher::model::{Model, hessian_of_mean_nll, mean_nll_gradient};
 use fisherlab_linalg::{CurvatureOperator, Dense};
 use fisherlab_optim::{TrainOptions, train as train_loop};
@@ -31,6 +30,9 @@ use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use std::collections::HashMap;
+
+mod user;
+use user::{PyPreconditioner, UserOperator};
 
 create_exception!(
     fisherlab,
@@ -52,7 +54,7 @@ fn lib_err(e: impl Into<CliError>) -> PyErr {
     py_err(e.into())
 }
 
-fn bad(msg: impl Into<String>) -> PyErr {
+pub(crate) fn bad(msg: impl Into<String>) -> PyErr {
     PyValueError::new_err(msg.into())
 }
 
@@ -697,51 +699,263 @@ fn loss_and_gradient<'py>(
     Ok((loss, vector(py, g)))
 }
 
-/// Every metric of `fisherlab compare` for `approx` against `exact`, as a dict.
+/// One side of a comparison: a fisherlab operator (borrowed), a NumPy matrix (copied into a
+/// dense operator), or a user's object whose products are Python calls.
+enum Side<'a> {
+    Native(&'a dyn CurvatureOperator),
+    Owned(Box<dyn CurvatureOperator>),
+    User(UserOperator),
+}
+
+impl Side<'_> {
+    fn op(&self) -> &dyn CurvatureOperator {
+        match self {
+            Side::Native(o) => *o,
+            Side::Owned(o) => o.as_ref(),
+            Side::User(u) => u,
+        }
+    }
+    /// The same, a user's object with its matrix formed (a dense reference).
+    fn densify(self) -> Result<Self, CliError> {
+        Ok(match self {
+            Side::User(u) => Side::User(u.densify()?),
+            other => other,
+        })
+    }
+    fn user(&self) -> Option<&UserOperator> {
+        match self {
+            Side::User(u) => Some(u),
+            _ => None,
+        }
+    }
+}
+
+/// `obj` (called `what` in errors) as an operator of dimension `dim` (the exact side: from its
+/// own shape).
+fn side<'a>(
+    obj: &'a Bound<'_, PyAny>,
+    what: &str,
+    dim: Option<usize>,
+    cg: fisherlab_linalg::CgOptions,
+) -> PyResult<Side<'a>> {
+    if let Ok(op) = obj.cast::<Operator>() {
+        let op: &'a Operator = op.get();
+        if let Some(p) = dim.filter(|&p| p != op.op.dim()) {
+            return Err(bad(format!(
+                "{what} has dimension {}, expected {p} (the exact Fisher's)",
+                op.op.dim()
+            )));
+        }
+        return Ok(Side::Native(op.op.as_ref()));
+    }
+    if let Ok(a) = obj.cast::<PyArray2<f64>>() {
+        let a = a.readonly();
+        let (r, c) = (a.shape()[0], a.shape()[1]);
+        let p = dim.unwrap_or(r);
+        if (r, c) != (p, p) {
+            return Err(bad(format!(
+                "{what}: a NumPy array of shape ({r}, {c}), expected ({p}, {p})"
+            )));
+        }
+        fisherlab_linalg::memory::reserve(
+            format!("{what} as a dense {p} × {p} operator"),
+            fisherlab_linalg::memory::dense_bytes(p, p),
+        )
+        .map_err(|e| lib_err(fisherlab_linalg::Error::from(e)))?;
+        let v = a.as_array();
+        let m = Mat::from_fn(p, p, |i, j| v[[i, j]]);
+        let dense = Dense::new(m).map_err(|e| bad(format!("{what}: {e}")))?;
+        return Ok(Side::Owned(Box::new(dense)));
+    }
+    let p = match dim {
+        Some(p) => p,
+        None => {
+            let shape: Option<Vec<usize>> =
+                obj.getattr("shape").ok().and_then(|s| s.extract().ok());
+            match shape.as_deref() {
+                Some([p, q]) if p == q => *p,
+                _ => {
+                    return Err(bad(format!(
+                        "{what}: an object with matvec needs a shape (P, P); it has none"
+                    )));
+                }
+            }
+        }
+    };
+    Ok(Side::User(UserOperator::new(obj, what, p, cg)?))
+}
+
+/// What a dense reference says of each metric: exact, and how the approximation's solve and
+/// log-determinant were made when it is a user's object.
+fn dense_estimators(
+    j: &mut serde_json::Map<String, serde_json::Value>,
+    user: Option<&UserOperator>,
+) {
+    use fisherlab_app::compare::ESTIMATED;
+    let made = "by Cholesky of its matrix formed from its products";
+    for key in ESTIMATED {
+        let mut estimator = "exact: the dense reference".to_string();
+        if let Some(u) = user {
+            if key.starts_with("ngd") {
+                estimator += &if u.has_solve() {
+                    "; (A + λI)⁻¹g by the approximation's solve".to_string()
+                } else {
+                    format!("; (A + λI)⁻¹g {made} (the approximation has no solve)")
+                };
+            }
+            if key == "logdet_difference" {
+                estimator += &if u.has_logdet() {
+                    "; ln det(A + λI) by the approximation's logdet".to_string()
+                } else {
+                    format!("; ln det(A + λI) {made} (the approximation has no logdet)")
+                };
+            }
+        }
+        j.insert(format!("{key}_uncertainty"), 0.0.into());
+        j.insert(format!("{key}_estimator"), estimator.into());
+        j.insert(format!("{key}_products"), 0.into());
+        j.insert(format!("{key}_failure"), serde_json::Value::Null);
+    }
+}
+
+/// What a matrix-free reference made of a user's object beyond its products: the CG of its
+/// solves, the quadrature of its log-determinant.
+fn free_estimators(j: &mut serde_json::Map<String, serde_json::Value>, u: &UserOperator) {
+    let append = |j: &mut serde_json::Map<String, serde_json::Value>, key: &str, note: &str| {
+        let k = format!("{key}_estimator");
+        if let Some(serde_json::Value::String(e)) = j.get_mut(&k) {
+            e.push_str(note);
+        }
+    };
+    if !u.has_solve() {
+        let (solves, iterations, residual) = u.cg_summary();
+        let note = format!(
+            "; (A + λI)⁻¹g by CG on A + λI from its products (the approximation has no solve: {solves} solve, {iterations} iterations, relative residual {residual:.1e})"
+        );
+        append(j, "ngd_cosine", &note);
+        append(j, "ngd_rel_error", &note);
+    }
+    if !u.has_logdet() {
+        append(
+            j,
+            "logdet_difference",
+            " (the approximation has no logdet: stochastic Lanczos quadrature on its products)",
+        );
+    }
+}
+
+/// Every metric of `fisherlab compare` for `approx` against `exact` (each a fisherlab operator,
+/// a P × P NumPy array, or an object with `matvec`): the metrics' dict as JSON text (with
+/// uncertainty, estimator, products and failure of each), and the two spectra.
 #[pyfunction]
-#[pyo3(signature = (approx, exact, gradient, damping, random_directions, seed, spectrum))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (approx, exact, gradient, damping, reference, random_directions, seed, spectrum, probes, slq_probes, slq_steps, krylov_steps))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn compare<'py>(
     py: Python<'py>,
-    approx: &Operator,
-    exact: &Operator,
+    approx: &Bound<'py, PyAny>,
+    exact: &Bound<'py, PyAny>,
     gradient: Option<PyReadonlyArray1<'py, f64>>,
     damping: f64,
+    reference: &str,
     random_directions: usize,
     seed: u64,
     spectrum: Option<usize>,
-) -> PyResult<Bound<'py, PyDict>> {
+    probes: usize,
+    slq_probes: usize,
+    slq_steps: usize,
+    krylov_steps: usize,
+) -> PyResult<(String, Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
+    use fisherlab_app::compare::{Metrics, Probes, ReferenceArg};
+    use fisherlab_fisher::metrics::{MatrixFreeReference, Reference};
+    let reference = ReferenceArg::from_name(reference).map_err(py_err)?;
+    let probes = Probes {
+        probes,
+        slq_probes,
+        slq_steps,
+        krylov_steps,
+    };
+    probes.check().map_err(py_err)?;
+    fisherlab_app::checks::positive(&[("damping", Some(damping))]).map_err(py_err)?;
     let gradient = gradient
         .map(|g| g.as_slice().map(<[f64]>::to_vec))
         .transpose()
         .map_err(|e| bad(format!("gradient: {e}")))?;
-    let opts = CompareOptions {
-        lambda: damping,
-        gradient,
-        random_directions,
-        seed,
-        spectrum,
+    // a user's solves by CG on A + λI: tighter than the reference's own (its products are
+    // cheap next to the exact ones), bounded by the same iteration count
+    let cg = fisherlab_linalg::CgOptions {
+        tol: 1e-10,
+        max_iter: krylov_steps,
+        truncated: true,
     };
-    let c = py
-        .detach(|| compare_metrics(exact.op.as_ref(), approx.op.as_ref(), &opts))
-        .map_err(lib_err)?;
-    let d = PyDict::new(py);
-    d.set_item("damping", damping)?;
-    d.set_item("rel_frobenius", c.rel_frobenius)?;
-    d.set_item("rel_spectral", c.rel_spectral)?;
-    d.set_item("ngd_cosine", c.ngd_cosine)?;
-    d.set_item("ngd_rel_error", c.ngd_rel_error)?;
-    d.set_item("quad_ratio_gradient", c.quad_ratio_gradient)?;
-    let r = PyDict::new(py);
-    r.set_item("mean", c.quad_ratio_random.mean)?;
-    r.set_item("min", c.quad_ratio_random.min)?;
-    r.set_item("max", c.quad_ratio_random.max)?;
-    r.set_item("count", c.quad_ratio_random.count)?;
-    d.set_item("quad_ratio_random", r)?;
-    d.set_item("logdet_difference", c.logdet_difference)?;
-    d.set_item("spectrum_exact", vector(py, c.spectrum_exact))?;
-    d.set_item("spectrum_approx", vector(py, c.spectrum_approx))?;
-    Ok(d)
+    let exact = side(exact, "exact", None, cg)?;
+    let p = exact.op().dim();
+    let approx = side(approx, "approx", Some(p), cg)?;
+    let dense = match reference {
+        ReferenceArg::Dense => true,
+        ReferenceArg::MatrixFree => false,
+        ReferenceArg::Auto => exact.op().as_dense().is_some(),
+    };
+    if !dense && spectrum.is_none() {
+        return Err(bad(
+            "spectrum=None is invalid with a matrix-free reference: give a count (Lanczos)",
+        ));
+    }
+    let (mut j, spectra) = py
+        .detach(|| -> Result<_, CliError> {
+            if dense {
+                let (exact, approx) = (exact.densify()?, approx.densify()?);
+                let opts = fisherlab_fisher::metrics::CompareOptions {
+                    lambda: damping,
+                    gradient,
+                    random_directions,
+                    seed,
+                    spectrum,
+                };
+                let c = Reference::new(exact.op(), &opts)?.compare(approx.op())?;
+                let spectra = (c.spectrum_exact.clone(), c.spectrum_approx.clone());
+                let count = c.quad_ratio_random.count;
+                let mut j = Metrics::json(Some(&Metrics::Dense(c)), false);
+                j.insert("quad_ratio_random_count".into(), count.into());
+                dense_estimators(&mut j, approx.user());
+                j.insert("reference".into(), "dense".into());
+                j.insert(
+                    "approximation_products".into(),
+                    approx.user().map(UserOperator::products).into(),
+                );
+                Ok((j, spectra))
+            } else {
+                let opts = probes.options(
+                    damping,
+                    gradient,
+                    random_directions,
+                    seed,
+                    spectrum.unwrap_or(1).min(p),
+                );
+                let c = MatrixFreeReference::new(exact.op(), &opts)?.compare(approx.op())?;
+                let spectra = (c.spectrum_exact.clone(), c.spectrum_approx.clone());
+                let failure = c.spectrum_failure.clone();
+                let count = c.quad_ratio_random.count;
+                let mut j = Metrics::json(Some(&Metrics::Free(Box::new(c))), true);
+                j.insert("quad_ratio_random_count".into(), count.into());
+                if let Some(u) = approx.user() {
+                    free_estimators(&mut j, u);
+                }
+                j.insert("reference".into(), "matrix-free".into());
+                j.insert("spectrum_exact_failure".into(), failure.into());
+                j.insert(
+                    "approximation_products".into(),
+                    approx.user().map(UserOperator::products).into(),
+                );
+                Ok((j, spectra))
+            }
+        })
+        .map_err(py_err)?;
+    j.insert("damping".into(), damping.into());
+    Ok((
+        serde_json::Value::Object(j).to_string(),
+        vector(py, spectra.0),
+        vector(py, spectra.1),
+    ))
 }
 
 /// The optimizer options of keyword arguments, each by its name (`lr=0.1`, `kfac_type="type2"`,
@@ -772,10 +986,16 @@ fn optimizer_options(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<OptimizerOp
     Ok(options)
 }
 
-/// Train `net` from `theta` with one optimizer: (records as JSON lines, final or last good
-/// parameters, error line or None, the optimizer's settings as JSON).
+/// A user's preconditioner from Python: `(solve, update or None, statistics, name)`, where
+/// `statistics(step, loss, gradient, theta, X, y, seed)` makes the object `update` sees.
+type UserPreconditioner = (Py<PyAny>, Option<Py<PyAny>>, Py<PyAny>, String);
+
+/// Train `net` from `theta` with one optimizer — a registry name, or with `preconditioner` a
+/// user's inside the natural-gradient skeleton: (records as JSON lines, final or last good
+/// parameters, error line or None, the optimizer's settings as JSON). A callback that raised
+/// or returned a bad value is a `ValueError`, not a failed run.
 #[pyfunction]
-#[pyo3(signature = (net, theta, x, y, likelihood, sigma, optimizer, options, steps, batch, seed, eval_every))]
+#[pyo3(signature = (net, theta, x, y, likelihood, sigma, optimizer, options, steps, batch, seed, eval_every, preconditioner=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn train<'py>(
     py: Python<'py>,
@@ -791,6 +1011,7 @@ fn train<'py>(
     batch: usize,
     seed: u64,
     eval_every: Option<usize>,
+    preconditioner: Option<UserPreconditioner>,
 ) -> PyResult<(
     Vec<String>,
     Bound<'py, PyArray1<f64>>,
@@ -803,11 +1024,12 @@ fn train<'py>(
         d.y.as_ref()
             .map(Columns::get)
             .ok_or_else(|| bad("no targets"))?;
-    let which = OptimizerArg::from_name(optimizer).map_err(py_err)?;
+    let which = match &preconditioner {
+        None => Some(OptimizerArg::from_name(optimizer).map_err(py_err)?),
+        Some(_) => None,
+    };
     let options = optimizer_options(options)?;
-    // checked here, built again on the worker: an optimizer need not be Send
-    let settings =
-        fisherlab_app::provenance::settings(&options.build(which).map_err(py_err)?.settings());
+    options.check().map_err(py_err)?;
     fisherlab_fisher::curvature::Problem::new(&model, theta, dx)
         .and_then(|p| p.with_targets(y))
         .map_err(lib_err)?;
@@ -817,16 +1039,28 @@ fn train<'py>(
         seed,
         eval_every,
     };
-    let name = optimizer.to_string();
-    let (records, theta, error) = py
+    let name = match &preconditioner {
+        Some((_, _, _, n)) => n.clone(),
+        None => optimizer.to_string(),
+    };
+    let user = preconditioner
+        .map(|(solve, update, stats, n)| PyPreconditioner::new(solve, update, stats, &n));
+    let (records, theta, error, settings) = py
         .detach(|| -> Result<_, CliError> {
-            let mut opt = options.build(which)?;
+            // built on the worker: an optimizer need not be Send
+            let mut opt = match (which, user) {
+                (Some(which), _) => options.build(which)?,
+                (None, Some(user)) => options.natural(user)?,
+                (None, None) => unreachable!("a name or a preconditioner"),
+            };
+            let settings = fisherlab_app::provenance::settings(&opt.settings());
             Ok(
                 match train_loop(&model, theta, dx, y, opt.as_mut(), &opts, |_| {}) {
-                    Ok(run) => (run.records, run.theta, None),
+                    Ok(run) => (run.records, run.theta, None, settings),
+                    Err(f) if f.error.is_input() => return Err(f.error.into()),
                     Err(f) => {
                         let msg = f.to_string();
-                        (f.records, f.theta, Some(msg))
+                        (f.records, f.theta, Some(msg), settings)
                     }
                 },
             )
@@ -837,6 +1071,226 @@ fn train<'py>(
         .map(|r| record_json(&name, r).to_string())
         .collect();
     Ok((lines, vector(py, theta), error, settings.to_string()))
+}
+
+/// The labels called `labels` (`mc`: `mc_samples` per input, seeded by `seed`).
+fn labels_of(
+    labels: &str,
+    mc_samples: usize,
+    seed: u64,
+) -> PyResult<fisherlab_fisher::curvature::Labels> {
+    fisherlab_fisher::curvature::Labels::from_name(labels, mc_samples, seed).map_err(lib_err)
+}
+
+/// A problem on the worker: the model at θ on the inputs, with the targets where given.
+fn problem_of<'a>(
+    model: &'a Model,
+    theta: &'a [f64],
+    d: &'a Data<'a>,
+) -> Result<fisherlab_fisher::curvature::Problem<'a>, CliError> {
+    let p = fisherlab_fisher::curvature::Problem::new(model, theta, d.x.get())?;
+    Ok(match &d.y {
+        Some(y) => p.with_targets(y.get())?,
+        None => p,
+    })
+}
+
+/// A column-major (rows × inner) matrix as a C-order NumPy array of shape
+/// (rows / outer, outer, inner)… generally: `m`'s rows in order, reshaped to `shape`.
+fn c_order<'py>(
+    py: Python<'py>,
+    m: MatRef<'_, f64>,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyAny>> {
+    let (r, c) = (m.nrows(), m.ncols());
+    let mut v = Vec::with_capacity(r * c);
+    for i in 0..r {
+        v.extend(m.row(i).iter().copied());
+    }
+    Ok(PyArray1::from_vec(py, v).reshape(shape)?.into_any())
+}
+
+/// The output Jacobian (N, C, P) of the network at θ.
+#[pyfunction]
+fn jacobian<'py>(
+    py: Python<'py>,
+    net: PyRef<'py, Net>,
+    theta: PyReadonlyArray1<'py, f64>,
+    x: PyReadonlyArrayDyn<'py, f64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    // the head plays no part in J: any will do
+    let (model, theta, d) = call(&net, "categorical", None, &theta, &x, None)?;
+    let n = d.x.get().nrows();
+    let c = model.net().output_dim();
+    let j = py
+        .detach(|| -> Result<_, CliError> { Ok(problem_of(&model, theta, &d)?.output_jacobian()?) })
+        .map_err(py_err)?;
+    c_order(py, j.as_ref(), &[n, c, model.num_params()])
+}
+
+/// The head's output Fisher at every input (N, C, C).
+#[pyfunction]
+#[pyo3(signature = (net, theta, x, likelihood, sigma))]
+fn output_fisher<'py>(
+    py: Python<'py>,
+    net: PyRef<'py, Net>,
+    theta: PyReadonlyArray1<'py, f64>,
+    x: PyReadonlyArrayDyn<'py, f64>,
+    likelihood: &str,
+    sigma: Option<f64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (model, theta, d) = call(&net, likelihood, sigma, &theta, &x, None)?;
+    let c = model.net().output_dim();
+    let fs = py
+        .detach(|| -> Result<_, CliError> { Ok(problem_of(&model, theta, &d)?.output_fishers()?) })
+        .map_err(py_err)?;
+    let mut v = Vec::with_capacity(fs.len() * c * c);
+    for f in &fs {
+        for i in 0..c {
+            v.extend(f.row(i).iter().copied());
+        }
+    }
+    Ok(PyArray1::from_vec(py, v)
+        .reshape([fs.len(), c, c])?
+        .into_any())
+}
+
+/// Per-sample gradient rows (M, P) whose Gram divided by N is the Fisher of `labels`.
+#[pyfunction]
+#[pyo3(signature = (net, theta, x, y, likelihood, sigma, labels, mc_samples, seed))]
+#[allow(clippy::too_many_arguments)]
+fn per_sample_gradients<'py>(
+    py: Python<'py>,
+    net: PyRef<'py, Net>,
+    theta: PyReadonlyArray1<'py, f64>,
+    x: PyReadonlyArrayDyn<'py, f64>,
+    y: Option<PyReadonlyArrayDyn<'py, f64>>,
+    likelihood: &str,
+    sigma: Option<f64>,
+    labels: &str,
+    mc_samples: usize,
+    seed: u64,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (model, theta, d) = call(&net, likelihood, sigma, &theta, &x, y.as_ref())?;
+    let labels = labels_of(labels, mc_samples, seed)?;
+    let rows = py
+        .detach(|| -> Result<_, CliError> {
+            Ok(problem_of(&model, theta, &d)?.per_sample_gradients(labels)?)
+        })
+        .map_err(py_err)?;
+    owned2(py, rows)
+}
+
+/// One parameterised layer as Python sees it: its name, its range of θ, its locations, its
+/// kind, and `order[i]`, the position within its range of folded index i (`o·(I + bias) + c`,
+/// the index of `G ⊗ A`).
+type LayerInfo = (String, usize, usize, usize, &'static str, Vec<usize>);
+
+fn layers_of(net: &Network) -> Vec<LayerInfo> {
+    let tensors = net.param_tensors();
+    net.taps()
+        .iter()
+        .map(|t| {
+            let r = t.range();
+            let name = tensors
+                .iter()
+                .find(|(_, _, o)| *o == r.start)
+                .map(|(n, _, _)| {
+                    n.rsplit_once('.')
+                        .map_or(n.as_str(), |(l, _)| l)
+                        .to_string()
+                })
+                .unwrap_or_default();
+            let (kind, order) = if t.is_scale_shift() {
+                ("scale-shift", (0..t.num_params()).collect())
+            } else {
+                let order = (0..t.out())
+                    .flat_map(|o| (0..t.folded_inp()).map(move |c| t.public_index(o, c) - r.start))
+                    .collect();
+                ("kronecker", order)
+            };
+            (name, r.start, r.end, t.locations(), kind, order)
+        })
+        .collect()
+}
+
+/// Per layer: its [`LayerInfo`] and its gradients (M, O, I + bias).
+#[pyfunction]
+#[pyo3(signature = (net, theta, x, y, likelihood, sigma, labels, mc_samples, seed))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn layer_gradients<'py>(
+    py: Python<'py>,
+    net: PyRef<'py, Net>,
+    theta: PyReadonlyArray1<'py, f64>,
+    x: PyReadonlyArrayDyn<'py, f64>,
+    y: Option<PyReadonlyArrayDyn<'py, f64>>,
+    likelihood: &str,
+    sigma: Option<f64>,
+    labels: &str,
+    mc_samples: usize,
+    seed: u64,
+) -> PyResult<Vec<(LayerInfo, Bound<'py, PyAny>)>> {
+    let (model, theta, d) = call(&net, likelihood, sigma, &theta, &x, y.as_ref())?;
+    let labels = labels_of(labels, mc_samples, seed)?;
+    let grads = py
+        .detach(|| -> Result<_, CliError> {
+            Ok(problem_of(&model, theta, &d)?.layer_gradients(labels)?)
+        })
+        .map_err(py_err)?;
+    let taps = model.net().taps();
+    layers_of(model.net())
+        .into_iter()
+        .zip(grads)
+        .zip(taps)
+        .map(|((info, g), t)| {
+            let shape = [g.nrows(), t.out(), t.folded_inp()];
+            Ok((info, c_order(py, g.as_ref(), &shape)?))
+        })
+        .collect()
+}
+
+/// Per layer: its [`LayerInfo`] and its K-FAC factors `A`, `G`.
+#[pyfunction]
+#[pyo3(signature = (net, theta, x, y, likelihood, sigma, kfac_type, kfac_approx, norm_block, mc_samples, seed))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn kfac_factors<'py>(
+    py: Python<'py>,
+    net: PyRef<'py, Net>,
+    theta: PyReadonlyArray1<'py, f64>,
+    x: PyReadonlyArrayDyn<'py, f64>,
+    y: Option<PyReadonlyArrayDyn<'py, f64>>,
+    likelihood: &str,
+    sigma: Option<f64>,
+    kfac_type: &str,
+    kfac_approx: &str,
+    norm_block: &str,
+    mc_samples: usize,
+    seed: u64,
+) -> PyResult<
+    Vec<(
+        LayerInfo,
+        Bound<'py, PyArray2<f64>>,
+        Bound<'py, PyArray2<f64>>,
+    )>,
+> {
+    use fisherlab_app::routes::{KfacApproxArg, NormBlockArg};
+    let (model, theta, d) = call(&net, likelihood, sigma, &theta, &x, y.as_ref())?;
+    let labels = labels_of(kfac_type, mc_samples, seed)?;
+    let kfac = fisherlab_fisher::curvature::Kfac::new(labels)
+        .with_approx(
+            KfacApproxArg::from_name(kfac_approx)
+                .map_err(py_err)?
+                .into(),
+        )
+        .with_norm_block(NormBlockArg::from_name(norm_block).map_err(py_err)?.into());
+    let factors = py
+        .detach(|| -> Result<_, CliError> { Ok(kfac.factors(&problem_of(&model, theta, &d)?)?) })
+        .map_err(py_err)?;
+    layers_of(model.net())
+        .into_iter()
+        .zip(factors)
+        .map(|(info, f)| Ok((info, owned2(py, f.a)?, owned2(py, f.g)?)))
+        .collect()
 }
 
 /// The Rust core of `fisherlab`.
@@ -863,5 +1317,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_function(wrap_pyfunction!(train, m)?)?;
     m.add_function(wrap_pyfunction!(bench_curvature, m)?)?;
+    m.add_function(wrap_pyfunction!(jacobian, m)?)?;
+    m.add_function(wrap_pyfunction!(output_fisher, m)?)?;
+    m.add_function(wrap_pyfunction!(per_sample_gradients, m)?)?;
+    m.add_function(wrap_pyfunction!(layer_gradients, m)?)?;
+    m.add_function(wrap_pyfunction!(kfac_factors, m)?)?;
     Ok(())
 }

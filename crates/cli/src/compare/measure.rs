@@ -153,26 +153,13 @@ pub(super) fn compare_matrix_free(s: &Setting<'_>) -> Result<Measured, CliError>
         metrics: None,
         estimated: true,
     };
-    let options = MatrixFreeOptions {
-        lambda: args.lambda,
-        gradient: Some(s.gradient.to_vec()),
-        random_directions: 16,
-        seed: args.seed,
-        frobenius_probes: args.probes,
-        slq_probes: args.slq_probes,
-        slq_steps: args.slq_steps,
-        lanczos: fisherlab_linalg::LanczosOptions {
-            tol: KRYLOV_TOL,
-            max_steps: args.krylov_steps,
-            scale: 0.0,
-        },
-        spectrum: args.spectrum.0.unwrap_or(1).min(p),
-        cg: fisherlab_linalg::CgOptions {
-            tol: KRYLOV_TOL,
-            max_iter: args.krylov_steps,
-            truncated: true,
-        },
-    };
+    let options = args.probes().options(
+        args.lambda,
+        Some(s.gradient.to_vec()),
+        16,
+        args.seed,
+        args.spectrum.0.unwrap_or(1).min(p),
+    );
     let clock = Instant::now();
     let (reference, reference_memory) =
         measure(|| MatrixFreeReference::new(exact.as_ref(), &options));

@@ -10,15 +10,13 @@ use crate::{CliError, checks, data, format, io, plots};
 use base64::Engine;
 use clap::Args;
 use faer::{Mat, MatRef};
+use fisherlab_app::compare::{Probes, ReferenceArg};
 use fisherlab_fisher::curvature::{
     Approximation, BlockDiagonalFisher, CatalogueEntry, CatalogueOptions, DenseFisher, GramFisher,
     Labels, MatrixFreeFisher, Problem, catalogue,
 };
 use fisherlab_fisher::heap::{Usage, measure};
-use fisherlab_fisher::metrics::{
-    CompareOptions, Comparison, Estimate, MatrixFreeComparison, MatrixFreeOptions,
-    MatrixFreeReference, Reference,
-};
+use fisherlab_fisher::metrics::{CompareOptions, MatrixFreeReference, Reference};
 use fisherlab_fisher::model::{Model, mean_nll, mean_nll_gradient};
 use fisherlab_linalg::CurvatureOperator;
 use fisherlab_optim::TrainOptions;
@@ -131,7 +129,7 @@ pub struct CompareArgs {
     /// The exact Fisher the approximations are measured against: dense (formed: every metric
     /// exact), matrix-free (Fisher-vector products only: every metric estimated, with its
     /// standard error or bound), or auto: dense when it fits the memory budget.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_parser = crate::choice::<ReferenceArg>(), default_value_t = ReferenceArg::Auto)]
     reference: ReferenceArg,
     /// Inputs the exact Fisher and every approximation are evaluated on: a random subset of
     /// this many, drawn with --seed (default: all of them with a dense reference, 256 with a
@@ -139,17 +137,17 @@ pub struct CompareArgs {
     #[arg(long, value_name = "N")]
     fisher_inputs: Option<usize>,
     /// Matrix-free reference: Rademacher probes of the Frobenius estimate.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = Probes::DEFAULT.probes)]
     probes: usize,
     /// Matrix-free reference: probes of the log-determinant's stochastic Lanczos quadrature.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = Probes::DEFAULT.slq_probes)]
     slq_probes: usize,
     /// Matrix-free reference: Lanczos steps per quadrature probe.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = Probes::DEFAULT.slq_steps)]
     slq_steps: usize,
     /// Matrix-free reference: most Lanczos steps of a spectral norm or spectrum, and most CG
     /// iterations of the natural-gradient direction.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = Probes::DEFAULT.krylov_steps)]
     krylov_steps: usize,
     /// Layer whose Fisher block the heatmaps show (0-based; default: the last layer with a
     /// dense reference, the smallest with a matrix-free one).
@@ -172,16 +170,16 @@ pub struct CompareArgs {
     hyper: OptimizerFlags,
 }
 
-/// Which exact Fisher `compare` measures against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ReferenceArg {
-    /// Dense when it fits the memory budget, matrix-free otherwise.
-    Auto,
-    /// The dense exact Fisher.
-    Dense,
-    /// Exact Fisher-vector products only.
-    MatrixFree,
+impl CompareArgs {
+    /// The matrix-free reference's probes and iterations.
+    fn probes(&self) -> Probes {
+        Probes {
+            probes: self.probes,
+            slq_probes: self.slq_probes,
+            slq_steps: self.slq_steps,
+            krylov_steps: self.krylov_steps,
+        }
+    }
 }
 
 /// The training panel without --optimizers, with a dense reference.
@@ -193,10 +191,6 @@ const DENSE_OPTIMIZERS: [OptimizerArg; 6] = [
     OptimizerArg::Ekfac,
     OptimizerArg::Hf,
 ];
-
-/// Relative tolerance of the matrix-free reference's Lanczos runs (Ritz residuals) and CG
-/// (residual): what each estimate's bound is made of.
-const KRYLOV_TOL: f64 = 1e-4;
 
 /// Inputs of the matrix-free reference's Fisher without --fisher-inputs.
 const MATRIX_FREE_INPUTS: usize = 256;
@@ -316,15 +310,10 @@ pub fn run(args: &CompareArgs) -> Result<String, CliError> {
             ("batch", args.batch),
             ("eval-every", args.eval_every),
             ("rank", args.rank),
-            ("slq-steps", args.slq_steps),
-            ("krylov-steps", args.krylov_steps),
             ("fisher-inputs", args.fisher_inputs.unwrap_or(1)),
         ],
     )?;
-    checks::at_least(
-        2,
-        &[("probes", args.probes), ("slq-probes", args.slq_probes)],
-    )?;
+    args.probes().check()?;
     checks::positive(&[("lambda", Some(args.lambda)), ("sigma", args.sigma)])?;
     io::check_output_folder(&args.out, "comparison.json")?;
 

@@ -3,21 +3,7 @@
 
 use super::*;
 
-/// What one approximation was measured to be: exactly against the dense Fisher, or estimated
-/// from products.
-pub(super) enum Metrics {
-    Dense(Comparison),
-    Free(Box<MatrixFreeComparison>),
-}
-
-/// The metrics that a matrix-free reference estimates, with their JSON keys.
-pub(super) const ESTIMATED: [&str; 5] = [
-    "rel_frobenius",
-    "rel_spectral",
-    "ngd_cosine",
-    "ngd_rel_error",
-    "logdet_difference",
-];
+pub(super) use fisherlab_app::compare::{ESTIMATED, Metrics};
 
 /// One row of the comparison: an approximation (or the exact reference) with its costs and
 /// its metrics.
@@ -44,69 +30,8 @@ impl Row {
             "peak_memory_mb": mb(self.memory.peak),
             "kept_memory_mb": mb(self.memory.kept),
         });
-        let (values, estimates): (Vec<Option<f64>>, Vec<Option<&Estimate>>) = match &self.metrics {
-            None => (vec![None; 9], vec![None; 5]),
-            Some(Metrics::Dense(c)) => (
-                vec![
-                    Some(c.rel_frobenius),
-                    Some(c.rel_spectral),
-                    c.ngd_cosine,
-                    c.ngd_rel_error,
-                    c.quad_ratio_gradient,
-                    Some(c.quad_ratio_random.mean),
-                    Some(c.quad_ratio_random.min),
-                    Some(c.quad_ratio_random.max),
-                    Some(c.logdet_difference),
-                ],
-                vec![None; 5],
-            ),
-            Some(Metrics::Free(c)) => (
-                vec![
-                    c.rel_frobenius.converged(),
-                    c.rel_spectral.converged(),
-                    c.ngd_cosine.as_ref().and_then(Estimate::converged),
-                    c.ngd_rel_error.as_ref().and_then(Estimate::converged),
-                    c.quad_ratio_gradient,
-                    Some(c.quad_ratio_random.mean),
-                    Some(c.quad_ratio_random.min),
-                    Some(c.quad_ratio_random.max),
-                    c.logdet_difference.converged(),
-                ],
-                vec![
-                    Some(&c.rel_frobenius),
-                    Some(&c.rel_spectral),
-                    c.ngd_cosine.as_ref(),
-                    c.ngd_rel_error.as_ref(),
-                    Some(&c.logdet_difference),
-                ],
-            ),
-        };
-        let keys = [
-            "rel_frobenius",
-            "rel_spectral",
-            "ngd_cosine",
-            "ngd_rel_error",
-            "quad_ratio_gradient",
-            "quad_ratio_random_mean",
-            "quad_ratio_random_min",
-            "quad_ratio_random_max",
-            "logdet_difference",
-        ];
-        for (k, v) in keys.iter().zip(values) {
-            j[*k] = json!(v);
-        }
-        if self.estimated {
-            for (k, e) in ESTIMATED.iter().zip(estimates) {
-                j[format!("{k}_uncertainty")] =
-                    json!(e.and_then(|e| e.converged().map(|_| e.uncertainty)));
-                j[format!("{k}_estimator")] = json!(e.map(|e| e.estimator.clone()));
-                j[format!("{k}_products")] = json!(e.map(|e| e.products));
-                j[format!("{k}_failure")] = json!(e.and_then(|e| e.failure.clone()));
-            }
-            j["products"] = json!(match &self.metrics {
-                Some(Metrics::Free(c)) => Some(c.products),
-                _ => None,
-            });
+        if let Value::Object(o) = &mut j {
+            o.extend(Metrics::json(self.metrics.as_ref(), self.estimated));
         }
         j
     }

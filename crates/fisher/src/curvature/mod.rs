@@ -57,6 +57,7 @@ mod layer_isotropic;
 mod low_rank;
 mod matrix_free;
 mod registry;
+mod statistics;
 
 pub use block_diagonal::BlockDiagonalFisher;
 pub use dense::DenseFisher;
@@ -615,8 +616,63 @@ impl<'a> Problem<'a> {
     pub fn for_each_chunk(
         &self,
         labels: Labels,
+        f: impl FnMut(&ChunkTaps) -> Result<()>,
+    ) -> Result<()> {
+        self.for_each_seeded_chunk(Some(labels), f)
+    }
+
+    /// The output Jacobians `Jₙ = ∂zₙ/∂θ` of every input (N·C × P, public order; row `n·C + c`
+    /// is `∂zₙ꜀/∂θ`): one backward pass per output, chunk after chunk. Refused before
+    /// allocating when N·C × P does not fit the memory budget.
+    ///
+    /// # Errors
+    /// [`fisherlab_linalg::Error::TooLarge`] (wrapped) when the result does not fit.
+    ///
+    /// # Examples
+    /// ```
+    /// use fisherlab_autodiff::network::Mlp;
+    /// use fisherlab_distributions::heads::Head;
+    /// use fisherlab_fisher::curvature::Problem;
+    /// use fisherlab_fisher::model::Model;
+    /// // a linear map z = W x + b: ∂z_c/∂W[c, j] = x_j, ∂z_c/∂b[c] = 1
+    /// let model = Model::new(Mlp::parse("2,2", "tanh").unwrap(), Head::Categorical).unwrap();
+    /// let theta = vec![0.5; model.num_params()];
+    /// let x = faer::mat![[3.0, -1.0]];
+    /// let j = Problem::new(&model, &theta, x.as_ref()).unwrap().output_jacobian().unwrap();
+    /// assert_eq!((j.nrows(), j.ncols()), (2, 6));
+    /// // parameters: W (2 × 2) row-major, then b
+    /// assert_eq!(j.row(1).iter().copied().collect::<Vec<_>>(), vec![0.0, 0.0, 3.0, -1.0, 0.0, 1.0]);
+    /// ```
+    pub fn output_jacobian(&self) -> Result<Mat<f64>> {
+        let p = self.model.num_params();
+        let c = self.model.net().output_dim();
+        let n = self.len();
+        fisherlab_linalg::memory::reserve(
+            format!("the output Jacobian ({n} × {c} × {p})"),
+            fisherlab_linalg::memory::dense_copies_bytes(1, n * c, p),
+        )
+        .map_err(|e| Error::Linalg(e.into()))?;
+        let problem = self.with_chunk(jacobian_chunk(self))?;
+        let mut rows = Mat::<f64>::zeros(n * c, p);
+        let mut at = 0;
+        problem.for_each_seeded_chunk(None, |chunk| {
+            let r = chunk.gradient_rows(p);
+            rows.as_mut().subrows_mut(at, r.nrows()).copy_from(&r);
+            at += r.nrows();
+            Ok(())
+        })?;
+        Ok(rows)
+    }
+
+    /// [`Problem::for_each_chunk`] with the seeds of `labels`, or (`None`) the unit vectors of
+    /// the output space: the rows of the output Jacobian.
+    fn for_each_seeded_chunk(
+        &self,
+        labels: Option<Labels>,
         mut f: impl FnMut(&ChunkTaps) -> Result<()>,
     ) -> Result<()> {
+        let identity = labels.is_none();
+        let labels = labels.unwrap_or(Labels::Type2);
         if let Labels::Mc { per_input: 0, .. } = labels {
             return Err(Error::InvalidOption {
                 name: "mc-samples",
@@ -638,6 +694,7 @@ impl<'a> Problem<'a> {
         let n = self.len();
         // seeds per input: C columns of L at most, one score per sampled or observed label
         let seeds = match labels {
+            _ if identity => net.output_dim(),
             Labels::Type2 => net.output_dim(),
             Labels::Mc { per_input, .. } => per_input,
             Labels::Empirical => 1,
@@ -668,6 +725,13 @@ impl<'a> Problem<'a> {
                 }
             };
             let (seeds, weight) = match labels {
+                _ if identity => {
+                    let c = fwd.outputs.ncols();
+                    let seeds = (0..c)
+                        .map(|k| Mat::from_fn(len, c, |_, j| if j == k { 1.0 } else { 0.0 }))
+                        .collect();
+                    (seeds, 1.0)
+                }
                 Labels::Type2 => (factor_seeds(head, &fwd.outputs), 1.0),
                 Labels::Empirical => {
                     let y = targets.map(|t| t.subrows(start, len)).ok_or_else(|| {

@@ -38,6 +38,8 @@ __all__ = [
     "Model",
     "CurvatureOperator",
     "TrainResult",
+    "Preconditioner",
+    "StepStatistics",
     "families",
     "datasets",
     "approximations",
@@ -67,6 +69,7 @@ _FIM = _DEFAULTS["fim"]
 _VERIFY = _DEFAULTS["verify"]
 _ROUTE = _DEFAULTS["curvature"]
 _TRAIN = _DEFAULTS["train"]
+_COMPARE = _DEFAULTS["compare"]
 
 
 def families() -> List[Dict[str, Any]]:
@@ -380,6 +383,80 @@ class Model:
         net, theta = self._for(x)
         return _native.loss_and_gradient(net, theta, x, _targets(y), likelihood, sigma)
 
+    def jacobian(self, X: Any) -> np.ndarray:
+        """The output Jacobian ``J[n, c, p] = ∂z_c(x_n)/∂θ_p`` (N, C, P), θ in PyTorch's
+        ``parameters()`` order (one backward pass per output; refused beyond the memory budget
+        before allocating)."""
+        x = _inputs(X)
+        net, theta = self._for(x)
+        return _native.jacobian(net, theta, x)
+
+    def output_fisher(self, X: Any, *, likelihood: str,
+                      sigma: Optional[float] = None) -> np.ndarray:
+        """The head's Fisher in output space at every input, ``F_z(z_n)`` (N, C, C), in closed
+        form: the Fisher is the mean over inputs of ``J_nᵀ F_z(z_n) J_n``."""
+        x = _inputs(X)
+        net, theta = self._for(x)
+        return _native.output_fisher(net, theta, x, likelihood, sigma)
+
+    def per_sample_gradients(self, X: Any, y: Any = None, *, likelihood: str,
+                             labels: str = _ROUTE["kfac_type"], mc_samples: int = 1,
+                             seed: int = 0, sigma: Optional[float] = None) -> np.ndarray:
+        """Per-sample gradient rows (M, P) whose Gram matrix divided by N is the Fisher of
+        ``labels``: ``type2`` C rows per input, ``L_nᵀ J_n`` with ``F_z = L Lᵀ`` (the exact
+        Fisher); ``mc`` ``mc_samples`` rows per input, the gradients of the negative
+        log-likelihood at labels drawn from the model (seeded by ``seed``, as ``kind="mc"``),
+        times ``1/√mc_samples``; ``empirical`` one row per input, the gradient of the negative
+        log-likelihood at ``y`` (their mean is the loss gradient). Row ``n·K + k`` is input n's
+        k-th."""
+        x = _inputs(X)
+        net, theta = self._for(x)
+        yy = None if y is None else _targets(y)
+        return _native.per_sample_gradients(net, theta, x, yy, likelihood, sigma, labels,
+                                            int(mc_samples), int(seed))
+
+    def layer_gradients(self, X: Any, y: Any = None, *, likelihood: str,
+                        labels: str = _ROUTE["kfac_type"], mc_samples: int = 1, seed: int = 0,
+                        sigma: Optional[float] = None) -> List[Dict[str, Any]]:
+        """Per parameterised layer, the per-sample gradient matrices of ``labels`` (scaled as
+        :meth:`per_sample_gradients`) in the folded layout of its Kronecker factors: a dict with
+        ``name``, ``params`` (its slice of θ), ``locations`` (positions sharing the weights),
+        ``kind`` (``kronecker``, or ``scale-shift`` for a normalisation layer), ``order`` (as
+        :meth:`kfac_factors`) and ``gradients`` (M, d_out, d_in + 1): ``G_m = Σ_r g_mr ā_mrᵀ``
+        summed over the locations, the bias as the last column. For a normalisation layer
+        ``G_m`` is the column (P_layer, 1) of its scale and shift."""
+        x = _inputs(X)
+        net, theta = self._for(x)
+        yy = None if y is None else _targets(y)
+        return [dict(_layer(info), gradients=g) for info, g in _native.layer_gradients(
+            net, theta, x, yy, likelihood, sigma, labels, int(mc_samples), int(seed))]
+
+    def kfac_factors(self, X: Any, y: Any = None, *, likelihood: str,
+                     kfac_type: str = _ROUTE["kfac_type"],
+                     kfac_approx: str = _ROUTE["kfac_approx"],
+                     norm_block: str = _ROUTE["norm_block"], mc_samples: int = 1, seed: int = 0,
+                     sigma: Optional[float] = None) -> List[Dict[str, Any]]:
+        """The K-FAC factors of every parameterised layer, as ``kind="kfac"`` builds them: a
+        dict with ``name``, ``params`` (its slice of θ), ``A`` (input factor, the bias folded
+        as its last row and column), ``G`` (output-gradient factor), ``locations``, ``kind`` and
+        ``order``: ``order[i]`` is the position within ``params`` of index i of ``kron(G, A)``,
+        so that ``block[np.ix_(order, order)] = np.kron(G, A)`` is the layer's block of
+        ``kind="kfac"`` in ``parameters()`` order. A normalisation layer's scale and shift has
+        ``A = [[1]]`` and ``G`` its exact block (``norm_block="dense"``) or diagonal."""
+        x = _inputs(X)
+        net, theta = self._for(x)
+        yy = None if y is None else _targets(y)
+        return [dict(_layer(info), A=A, G=G) for info, A, G in _native.kfac_factors(
+            net, theta, x, yy, likelihood, sigma, kfac_type, kfac_approx, norm_block,
+            int(mc_samples), int(seed))]
+
+
+def _layer(info: Tuple[str, int, int, int, str, List[int]]) -> Dict[str, Any]:
+    """A parameterised layer's description: name, slice of θ, locations, kind, order."""
+    name, start, stop, locations, kind, order = info
+    return {"name": name, "params": slice(start, stop), "locations": locations, "kind": kind,
+            "order": np.asarray(order, dtype=np.intp)}
+
 
 def _weight(name: str, v: Any) -> np.ndarray:
     a = np.asarray(v)
@@ -470,17 +547,143 @@ class CurvatureOperator:
                               rmatmat=lambda m: self @ m, dtype=np.float64)
 
 
-def compare(approx: CurvatureOperator, exact: CurvatureOperator, gradient: Any = None,
-            damping: float = 1e-3, *, random_directions: int = 16, seed: int = 0,
-            spectrum: Optional[int] = 100) -> Dict[str, Any]:
-    """Every metric ``fisherlab compare`` reports for ``approx`` against ``exact``: relative
-    Frobenius and spectral errors, the cosine and relative error of the damped natural-gradient
-    directions at ``gradient``, the quadratic-form ratios on the gradient and on random
-    directions, the log-determinant difference at ``damping``, and the ``spectrum`` largest
-    eigenvalues of each (``None``: all)."""
+def _operand(a: Any) -> Any:
+    """What the core compares: a fisherlab operator's own, a NumPy matrix as float64, any other
+    object (a scipy ``LinearOperator``, an object with ``matvec``) as it is."""
+    if isinstance(a, CurvatureOperator):
+        return a._op
+    if isinstance(a, np.ndarray):
+        if a.ndim != 2:
+            raise ValueError(f"a NumPy approximation must be P × P, not of shape {a.shape}")
+        return np.asarray(a, dtype=np.float64)
+    return a
+
+
+def compare(approx: Any, exact: Any, gradient: Any = None, damping: float = 1e-3, *,
+            reference: str = _COMPARE["reference"], random_directions: int = 16, seed: int = 0,
+            spectrum: Optional[int] = 100, probes: int = _COMPARE["probes"],
+            slq_probes: int = _COMPARE["slq_probes"], slq_steps: int = _COMPARE["slq_steps"],
+            krylov_steps: int = _COMPARE["krylov_steps"]) -> Dict[str, Any]:
+    """Every metric ``fisherlab compare`` reports for ``approx`` against ``exact``.
+
+    ``approx`` is any approximation: a :class:`CurvatureOperator`, a dense P × P NumPy array,
+    a ``scipy.sparse.linalg.LinearOperator``, or any object with ``matvec(v)`` and optionally
+    ``matmat(V)``, ``solve(v, damping)`` (``(A + λI)⁻¹ v``), ``logdet(damping)``
+    (``ln det(A + λI)``) and ``diagonal()``. ``exact`` is a :class:`CurvatureOperator` (dense,
+    ``kind="exact"``, or matrix-free, ``kind="matrix-free"``), or one of the same.
+
+    ``reference``: ``dense`` measures against the exact matrix (every metric exact; an object
+    without a solve or log-determinant gets them from its matrix, formed from P products),
+    ``matrix-free`` from exact products only (each metric estimated, with its uncertainty;
+    an object without a solve gets CG on ``A + λI``, without a log-determinant stochastic
+    Lanczos quadrature), ``auto`` dense when ``exact`` is stored dense. ``probes``,
+    ``slq_probes``, ``slq_steps`` and ``krylov_steps`` are the matrix-free reference's, as
+    ``compare --probes`` … on the command line.
+
+    The result has every metric under the command line's keys (``rel_frobenius``,
+    ``rel_spectral``, ``ngd_cosine``, ``ngd_rel_error``, ``quad_ratio_gradient``,
+    ``quad_ratio_random_mean``/``_min``/``_max``, ``logdet_difference``), each estimated one with
+    ``<metric>_uncertainty`` (a standard error or bound; 0 when exact), ``<metric>_estimator``
+    (how it was made, and what was made from products because the object lacks it),
+    ``<metric>_products`` and ``<metric>_failure``; ``reference``, ``damping``,
+    ``approximation_products`` (products with a user's object), and the two spectra
+    (``spectrum_exact``, ``spectrum_approx``: the ``spectrum`` largest eigenvalues, ascending).
+    A callback that raises or returns a bad value raises ``ValueError`` naming it.
+    """
     g = None if gradient is None else np.ascontiguousarray(gradient, dtype=np.float64)
-    return _native.compare(approx._op, exact._op, g, float(damping), int(random_directions),
-                           int(seed), None if spectrum is None else int(spectrum))
+    text, s_exact, s_approx = _native.compare(
+        _operand(approx), _operand(exact), g, _float(damping), reference,
+        int(random_directions), int(seed), None if spectrum is None else int(spectrum),
+        int(probes), int(slq_probes), int(slq_steps), int(krylov_steps))
+    out = json.loads(text)
+    out["spectrum_exact"] = s_exact
+    out["spectrum_approx"] = s_approx
+    out["quad_ratio_random"] = {k: out[f"quad_ratio_random_{k}"]
+                                for k in ("mean", "min", "max", "count")}
+    return out
+
+
+class StepStatistics:
+    """What a :class:`Preconditioner`'s ``update`` sees at one training step: the step number,
+    the mini-batch (``X``, ``y``), its mean loss and ``gradient`` at the parameters ``theta``,
+    and the statistics of :class:`Model` on that mini-batch at θ, computed when asked for:
+    :meth:`per_sample_gradients`, :meth:`layer_gradients`, :meth:`kfac_factors`,
+    :meth:`jacobian`, :meth:`output_fisher`. ``seed`` is the step's own stream (Monte-Carlo
+    labels drawn from it differ from step to step, as the built-in optimizers' do)."""
+
+    def __init__(self, model: "Model", likelihood: str, sigma: Optional[float], step: int,
+                 loss: float, gradient: np.ndarray, theta: np.ndarray, X: np.ndarray,
+                 y: np.ndarray, seed: int):
+        self.step = step
+        self.loss = loss
+        self.gradient = gradient
+        self.theta = theta
+        self.X = X
+        self.y = y
+        self.seed = seed
+        self.likelihood = likelihood
+        self.sigma = sigma
+        #: The model at θ.
+        self.model = model.with_parameters(theta)
+
+    def per_sample_gradients(self, labels: str = _ROUTE["kfac_type"],
+                             mc_samples: int = 1) -> np.ndarray:
+        return self.model.per_sample_gradients(self.X, self.y, likelihood=self.likelihood,
+                                               labels=labels, mc_samples=mc_samples,
+                                               seed=self.seed, sigma=self.sigma)
+
+    def layer_gradients(self, labels: str = _ROUTE["kfac_type"],
+                        mc_samples: int = 1) -> List[Dict[str, Any]]:
+        return self.model.layer_gradients(self.X, self.y, likelihood=self.likelihood,
+                                          labels=labels, mc_samples=mc_samples, seed=self.seed,
+                                          sigma=self.sigma)
+
+    def kfac_factors(self, kfac_type: str = _ROUTE["kfac_type"],
+                     kfac_approx: str = _ROUTE["kfac_approx"],
+                     norm_block: str = _ROUTE["norm_block"],
+                     mc_samples: int = 1) -> List[Dict[str, Any]]:
+        return self.model.kfac_factors(self.X, self.y, likelihood=self.likelihood,
+                                       kfac_type=kfac_type, kfac_approx=kfac_approx,
+                                       norm_block=norm_block, mc_samples=mc_samples,
+                                       seed=self.seed, sigma=self.sigma)
+
+    def jacobian(self) -> np.ndarray:
+        return self.model.jacobian(self.X)
+
+    def output_fisher(self) -> np.ndarray:
+        return self.model.output_fisher(self.X, likelihood=self.likelihood, sigma=self.sigma)
+
+    def __repr__(self) -> str:
+        return f"StepStatistics(step={self.step}, batch={len(self.X)}, loss={self.loss:.4g})"
+
+
+class Preconditioner:
+    """A natural-gradient optimizer of your own, for :func:`train`: at every step
+    ``update(stats)`` (optional) sees the step's :class:`StepStatistics` and keeps whatever
+    state it likes, and ``solve(g, damping)`` returns ``d ≈ (C + λI)⁻¹ g`` for the mini-batch
+    gradient ``g`` (P,) and the damping λ in effect. The step ``θ ← θ − lr·d`` is taken by the
+    same skeleton as the built-in preconditioners: the learning rate, the damping rules
+    (``fixed_damping``, ``adaptive_damping``), KL-clipping and the automatic learning rate and
+    momentum apply, rejected steps included; records and provenance name it ``name``."""
+
+    def __init__(self, solve: Any, update: Any = None, name: str = "python"):
+        if not callable(solve):
+            raise ValueError(f"Preconditioner: solve must be callable, not {type(solve).__name__}")
+        if update is not None and not callable(update):
+            raise ValueError(
+                f"Preconditioner: update must be callable or None, not {type(update).__name__}")
+        if not isinstance(name, str) or not name or any(ch.isspace() for ch in name):
+            raise ValueError(f"Preconditioner: name {name!r} must be a non-empty word")
+        self.solve = solve
+        self.update = update
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Preconditioner({self.name!r})"
+
+
+#: The options of :func:`train` that a :class:`Preconditioner` takes: the skeleton's own.
+_SHARED_OPTIONS = ("lr", "damping", "fixed_damping", "adaptive_damping", "kl_clip", "auto_lr")
 
 
 class TrainResult:
@@ -510,27 +713,50 @@ class TrainResult:
         return f"TrainResult({len(self.records)} steps, last batch loss {last:.4g}, error={self.error})"
 
 
-def train(model: Model, X: Any, y: Any, optimizer: str = "kfac", *, likelihood: str,
-          steps: int = _TRAIN["steps"], batch: int = _TRAIN["batch"], seed: int = 0,
-          eval_every: Optional[int] = _TRAIN["eval_every"],
+def train(model: Model, X: Any, y: Any, optimizer: Union[str, Preconditioner] = "kfac", *,
+          likelihood: str, steps: int = _TRAIN["steps"], batch: int = _TRAIN["batch"],
+          seed: int = 0, eval_every: Optional[int] = _TRAIN["eval_every"],
           sigma: Optional[float] = None, **options: Any) -> TrainResult:
     """Train ``model`` on ``(X, y)`` with one optimizer (``sgd``, ``adam``, ``ngd``, ``diag``,
-    ``kfac``, ``ekfac``, ``smw``, ``hf``), as ``fisherlab train`` does: the same seeded
-    mini-batches, defaults and checks. ``options`` are the hyper-parameters ``train`` takes, by
-    their flag names with underscores (``lr=0.1``, ``damping=1e-3``, ``kfac_type="type2"``,
-    ``momentum=0.9``, ``kl_clip=1e-3``, ``auto_lr=True``, …). A run that fails part-way returns
-    the records and last good parameters with :attr:`TrainResult.error` set.
+    ``kfac``, ``ekfac``, ``smw``, ``hf``, or a :class:`Preconditioner` of your own), as
+    ``fisherlab train`` does: the same seeded mini-batches, defaults and checks. ``options``
+    are the hyper-parameters ``train`` takes, by their flag names with underscores
+    (``lr=0.1``, ``damping=1e-3``, ``kfac_type="type2"``, ``momentum=0.9``, ``kl_clip=1e-3``,
+    ``auto_lr=True``, …); a :class:`Preconditioner` takes the natural-gradient skeleton's
+    (``lr``, ``damping``, ``fixed_damping``, ``adaptive_damping``, ``kl_clip``, ``auto_lr``). A
+    run that fails part-way numerically returns the records and last good parameters with
+    :attr:`TrainResult.error` set; a callback that raises is a ``ValueError``.
     """
     x = _inputs(X)
     yy = _targets(y)
     net, theta = model._for(x)
+    user = None
+    name = optimizer
+    if isinstance(optimizer, Preconditioner):
+        other = sorted(k for k, v in options.items() if v is not None and k not in _SHARED_OPTIONS)
+        if other:
+            raise ValueError(
+                f"{other[0]}: not an option of a Preconditioner, whose own state is its own "
+                f"(it takes {', '.join(_SHARED_OPTIONS)})")
+        shape = tuple(x.shape[1:])
+
+        def statistics(step, loss, gradient, theta, xb, yb, step_seed):
+            return StepStatistics(model, likelihood, sigma, step, loss, gradient, theta,
+                                  xb.reshape((len(xb),) + shape), yb, step_seed)
+
+        user = (optimizer.solve, optimizer.update, statistics, optimizer.name)
+        name = optimizer.name
+    elif not isinstance(optimizer, str):
+        raise ValueError(
+            f"optimizer: a name or a fisherlab.Preconditioner, not {type(optimizer).__name__}")
     lines, theta_out, error, settings = _native.train(
-        net, theta, x, yy, likelihood, sigma, optimizer, options, int(steps), int(batch),
-        int(seed), None if eval_every is None else int(eval_every))
+        net, theta, x, yy, likelihood, sigma, name, options, int(steps), int(batch),
+        int(seed), None if eval_every is None else int(eval_every), user)
     records = [json.loads(line) for line in lines]
     trained = model.with_parameters(theta_out)
     prov = json.loads(_native.provenance("python train", json.dumps({
-        "optimizer": optimizer, "likelihood": likelihood, "sigma": sigma, "steps": steps,
+        "optimizer": name, "preconditioner": "python" if user else None,
+        "likelihood": likelihood, "sigma": sigma, "steps": steps,
         "batch": batch, "seed": seed, "eval_every": eval_every,
         "options": {k: v for k, v in options.items() if v is not None}}, default=float)))
     return TrainResult(records, trained, error, json.loads(settings), prov)
